@@ -1,0 +1,224 @@
+/**
+ * Configuration: the one module that reads `process.env`.
+ *
+ * Everything is validated once, at start-up. A bad value becomes a
+ * {@link ConfigError} naming the variable; the CLI prints its one line and
+ * exits with status 2. Every other module receives a {@link Config} object.
+ */
+import { z } from 'zod';
+import cron from 'node-cron';
+import { ReconError } from './errors.js';
+
+const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(v), 'must be a postgres://host:port/database URL');
+
+const redisUrl = z.string().refine((v) => /^rediss?:\/\/./.test(v), 'must be a redis:// URL');
+
+const brokerList = z
+  .string()
+  .transform((v) => v.split(',').map((b) => b.trim()).filter(Boolean))
+  .refine((list) => list.length > 0 && list.every((b) => /^[A-Za-z0-9_.-]+:\d{1,5}$/.test(b)), 'must be host:port[,host:port...]');
+
+const positiveInt = (max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .refine((n) => n > 0 && n <= max, `must be between 1 and ${max}`);
+
+const nonNegativeInt = z.string().regex(/^\d+$/, 'must be a whole number').transform(Number);
+
+const isoInstant = z
+  .string()
+  .refine((v) => !Number.isNaN(Date.parse(v)) && /^\d{4}-\d{2}-\d{2}/.test(v), 'must be an ISO-8601 timestamp')
+  .transform((v) => new Date(v));
+
+const timeZone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone such as UTC or Europe/Paris');
+
+const cronExpression = z.string().refine((v) => cron.validate(v), 'must be a cron expression such as "0 3 * * *"');
+
+/** Kafka topic names allow [a-zA-Z0-9._-]; the namespace becomes a topic prefix, so it obeys the same rule. */
+const namespace = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of letters, digits, _ or -');
+
+const reportPolicy = z.enum(['always', 'drift', 'never']);
+
+const port = z
+  .string()
+  .regex(/^\d+$/, 'must be a port number')
+  .transform(Number)
+  .refine((n) => n >= 0 && n <= 65535, 'must be between 0 and 65535');
+
+/** Variable name → schema, with its default. Absent variables take the default. */
+const schema = {
+  USERS_DATABASE_URL: postgresUrl.default('postgres://127.0.0.1:5432/recon_users'),
+  POINTS_DATABASE_URL: postgresUrl.default('postgres://127.0.0.1:5432/recon_points'),
+  RECON_DATABASE_URL: postgresUrl.default('postgres://127.0.0.1:5432/recon_batch'),
+  REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
+  KAFKA_BROKERS: brokerList.default(['127.0.0.1:9092']),
+  RECON_NAMESPACE: namespace.optional(),
+  SIGNUP_BONUS_POINTS: positiveInt(1_000_000_000).default(1000),
+  RECON_WINDOW_SECONDS: positiveInt(31 * 24 * 3600).default(3600),
+  RECON_GRACE_SECONDS: nonNegativeInt.default(300),
+  RECON_START: isoInstant.optional(),
+  RECON_CRON: cronExpression.default('0 3 * * *'),
+  RECON_TZ: timeZone.default('UTC'),
+  SMTP_URL: z.string().refine((v) => /^smtps?:\/\/./.test(v), 'must be an smtp:// or smtps:// URL').optional(),
+  REPORT_FROM: z.string().email('must be an e-mail address').default('recon@localhost'),
+  REPORT_TO: z
+    .string()
+    .refine((v) => v.split(',').every((a) => z.string().email().safeParse(a.trim()).success), 'must be comma-separated e-mail addresses')
+    .optional(),
+  REPORT_POLICY: reportPolicy.default('drift'),
+  RECON_REPORTS_DIR: z.string().min(1).default('reports'),
+  RECON_API_PORT: port.default(8080),
+  RECON_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  RECON_WORKER_CONCURRENCY: positiveInt(256).default(4),
+  RECON_COMPENSATION_BATCH: positiveInt(2000).default(250),
+  RECON_SWEEP_SECONDS: positiveInt(24 * 3600).default(60),
+  RECON_SWEEP_STALE_SECONDS: nonNegativeInt.default(120),
+  RECON_JOB_LOCK_MS: positiveInt(3_600_000).default(30_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+} as const;
+
+type Schema = typeof schema;
+type Parsed = { [K in keyof Schema]: z.output<Schema[K]> };
+
+export interface Config {
+  /** Connection URLs of the three databases. Code never joins across them. */
+  databases: { users: string; points: string; recon: string };
+  redisUrl: string;
+  kafkaBrokers: string[];
+  /** Prefix of every topic, consumer group and queue; `undefined` when unset. */
+  namespace: string | undefined;
+  /** `B` of the invariants: the net signup amount every committed user must have. Default 1000. */
+  signupBonusPoints: number;
+  /** Width of one reconciliation window. Default 3600 s. */
+  windowSeconds: number;
+  /** Rows younger than this are not reconciled yet: the stream is given time to deliver. Default 300 s. */
+  graceSeconds: number;
+  /** Where a check with no watermark starts, instead of the earliest row of its sources. */
+  start: Date | undefined;
+  cron: string;
+  timeZone: string;
+  report: {
+    smtpUrl: string | undefined;
+    from: string;
+    to: string[];
+    policy: z.output<typeof reportPolicy>;
+    dir: string;
+  };
+  api: { port: number; token: string | undefined };
+  compensation: {
+    /** Compensation jobs one `recon worker` runs at once (`RECON_WORKER_CONCURRENCY`). Default 4. */
+    concurrency: number;
+    /** Discrepancies of one kind carried by one job, handled with multi-row SQL (`RECON_COMPENSATION_BATCH`). Default 250. */
+    batchSize: number;
+    /** Seconds between two sweeps of the worker's sweeper (`RECON_SWEEP_SECONDS`). Default 60. */
+    sweepIntervalSeconds: number;
+    /**
+     * A `queued` discrepancy older than this whose job Redis no longer has (or
+     * whose job finished without resolving it) is queued again
+     * (`RECON_SWEEP_STALE_SECONDS`). Default 120.
+     */
+    staleSeconds: number;
+    /**
+     * Lock of an active job, ms (`RECON_JOB_LOCK_MS`). A worker that dies
+     * (SIGKILL, power) stops renewing it; after about this long another worker
+     * takes the job over. Also the stalled-job check interval. Default 30000.
+     */
+    lockMs: number;
+  };
+  logLevel: Parsed['LOG_LEVEL'];
+}
+
+/** Names of every variable this module reads, for `--help` and the README. */
+export const CONFIG_VARIABLES = Object.keys(schema) as (keyof Schema)[];
+
+export class ConfigError extends ReconError {
+  constructor(
+    readonly variable: string,
+    reason: string,
+  ) {
+    super('BAD_CONFIG', `${variable}: ${reason}`);
+  }
+}
+
+/**
+ * Read and validate the environment. Throws a {@link ConfigError} naming the
+ * first bad variable (one line, fit for the terminal).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = {} as Record<string, unknown>;
+  for (const [name, type] of Object.entries(schema)) {
+    // An empty variable means "unset": `FOO= recon run` should not be an error.
+    const raw = env[name] === '' ? undefined : env[name];
+    const result = (type as z.ZodType).safeParse(raw);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new ConfigError(name, `${issue?.message ?? 'invalid value'} (got ${JSON.stringify(raw)})`);
+    }
+    parsed[name] = result.data;
+  }
+  const p = parsed as Parsed;
+  return {
+    databases: { users: p.USERS_DATABASE_URL, points: p.POINTS_DATABASE_URL, recon: p.RECON_DATABASE_URL },
+    redisUrl: p.REDIS_URL,
+    kafkaBrokers: p.KAFKA_BROKERS,
+    namespace: p.RECON_NAMESPACE,
+    signupBonusPoints: p.SIGNUP_BONUS_POINTS,
+    windowSeconds: p.RECON_WINDOW_SECONDS,
+    graceSeconds: p.RECON_GRACE_SECONDS,
+    start: p.RECON_START,
+    cron: p.RECON_CRON,
+    timeZone: p.RECON_TZ,
+    report: {
+      smtpUrl: p.SMTP_URL,
+      from: p.REPORT_FROM,
+      to: p.REPORT_TO ? p.REPORT_TO.split(',').map((a) => a.trim()) : [],
+      policy: p.REPORT_POLICY,
+      dir: p.RECON_REPORTS_DIR,
+    },
+    api: { port: p.RECON_API_PORT, token: p.RECON_API_TOKEN },
+    compensation: {
+      concurrency: p.RECON_WORKER_CONCURRENCY,
+      batchSize: p.RECON_COMPENSATION_BATCH,
+      sweepIntervalSeconds: p.RECON_SWEEP_SECONDS,
+      staleSeconds: p.RECON_SWEEP_STALE_SECONDS,
+      lockMs: p.RECON_JOB_LOCK_MS,
+    },
+    logLevel: p.LOG_LEVEL,
+  };
+}
+
+/** Full name of a topic, consumer group or queue under the configured namespace. */
+export function namespaced(config: Pick<Config, 'namespace'>, name: string): string {
+  return config.namespace ? `${config.namespace}.${name}` : name;
+}
+
+/**
+ * The variables that reproduce `config`'s connections, namespace and window
+ * settings in a child process (benchmarks and tests start relays, consumers
+ * and workers this way). The inverse of {@link loadConfig} for those fields.
+ */
+export function configEnv(config: Config): Record<string, string> {
+  return {
+    USERS_DATABASE_URL: config.databases.users,
+    POINTS_DATABASE_URL: config.databases.points,
+    RECON_DATABASE_URL: config.databases.recon,
+    REDIS_URL: config.redisUrl,
+    KAFKA_BROKERS: config.kafkaBrokers.join(','),
+    RECON_NAMESPACE: config.namespace ?? '',
+    SIGNUP_BONUS_POINTS: String(config.signupBonusPoints),
+    RECON_WINDOW_SECONDS: String(config.windowSeconds),
+    RECON_GRACE_SECONDS: String(config.graceSeconds),
+    ...(config.start ? { RECON_START: config.start.toISOString() } : {}),
+  };
+}

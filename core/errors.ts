@@ -1,0 +1,79 @@
+/**
+ * One error base class for the whole project. Every failure we raise carries a
+ * code from {@link ERROR_CODES}, whether a retry may help, and its cause.
+ * {@link isRetryable} is the single place that decides what a retry can fix.
+ */
+
+export const ERROR_CODES = [
+  'BAD_CONFIG',
+  'USAGE',
+  'DEPENDENCY_MISSING',
+  'SERVICE_UNAVAILABLE',
+  'INVALID_MESSAGE',
+  'INVARIANT_VIOLATED',
+  'NOT_FOUND',
+  'CONFLICT',
+  'TIMEOUT',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class ReconError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; retryable?: boolean } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    this.retryable = options.retryable ?? false;
+  }
+
+  /** True when the same operation, tried again later, may succeed. */
+  readonly retryable: boolean;
+}
+
+/** A usage error of the command line: printed as one line, exit status 2. */
+export class UsageError extends ReconError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
+
+/**
+ * Postgres SQLSTATEs a retry can fix: serialization failure, deadlock,
+ * the server starting up or shutting down, connection failures, lock timeouts.
+ */
+const RETRYABLE_PG_CODES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '55P03', '53300', '08000', '08001', '08003', '08006']);
+
+/** Node socket errors that mean "the other side is not there right now". */
+const RETRYABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'EHOSTUNREACH']);
+
+/**
+ * Whether a retry may fix `err`. Knows our {@link ReconError}, kafkajs errors
+ * (their `retriable` flag), Postgres SQLSTATEs and socket errors. Never throws.
+ */
+export function isRetryable(err: unknown): boolean {
+  try {
+    if (err === null || typeof err !== 'object') return false;
+    if (err instanceof ReconError) return err.retryable;
+    const e = err as { retriable?: unknown; code?: unknown; name?: unknown; message?: unknown; cause?: unknown };
+    if (typeof e.retriable === 'boolean') return e.retriable;
+    if (typeof e.code === 'string' && (RETRYABLE_PG_CODES.has(e.code) || RETRYABLE_SOCKET_CODES.has(e.code))) return true;
+    if (e.name === 'KnexTimeoutError') return true;
+    if (typeof e.message === 'string' && /Connection terminated|connection (is )?closed|Client has encountered a connection error/i.test(e.message)) return true;
+    return e.cause !== undefined && e.cause !== err ? isRetryable(e.cause) : false;
+  } catch {
+    return false;
+  }
+}
+
+/** A short "Class: message" for logs, headers and discrepancy records. Never throws. */
+export function describeError(err: unknown): { errorClass: string; message: string } {
+  try {
+    if (err instanceof Error) return { errorClass: err.name || err.constructor.name, message: err.message };
+    return { errorClass: typeof err, message: String(err) };
+  } catch {
+    return { errorClass: 'Unknown', message: 'unprintable error' };
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Deterministic identifiers. The stream and the batch layer derive the same
+ * ids from the same facts, so whichever writes first wins and the other write
+ * is a no-op (the convergence principle of DESIGN.md).
+ */
+import { createHash } from 'node:crypto';
+
+/** Namespace UUID of every recon-derived id (a fixed random v4). */
+export const RECON_UUID_NAMESPACE = '6f1d3a52-8c4e-4b8e-9d1a-2f6c0b7e5a91';
+
+const reconNamespaceBytes = Buffer.from(RECON_UUID_NAMESPACE.replaceAll('-', ''), 'hex');
+
+/** RFC 9562 UUIDv5 (SHA-1, name-based) of `name`, by default under the recon namespace. */
+export function uuidv5(name: string, namespace?: string): string {
+  const ns = namespace ? Buffer.from(namespace.replaceAll('-', ''), 'hex') : reconNamespaceBytes;
+  const hash = createHash('sha1').update(ns).update(name, 'utf8').digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const h = hash.subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+export const LEDGER_REASONS = { grant: 'signup_bonus', revocation: 'signup_bonus_revocation' } as const;
+
+/** Entry id of a user's signup grant: the stream's consumer and the batch's compensation both use it. */
+export function grantEntryId(userId: string): string {
+  return uuidv5(`ledger:${userId}:${LEDGER_REASONS.grant}`);
+}
+
+/**
+ * Entry id of a revocation. `discriminator` identifies the step: the
+ * compensations use `<discrepancy id>:<generation>:<revocations written so
+ * far>`, so executing the same compensation twice writes one entry, while a
+ * reopened discrepancy (a new generation) can revoke again.
+ */
+export function revocationEntryId(userId: string, discriminator: string): string {
+  return uuidv5(`ledger:${userId}:${LEDGER_REASONS.revocation}:${discriminator}`);
+}
+
+/** Event id of the `point.granted` event announcing a ledger entry. */
+export function pointGrantedEventId(entryId: string): string {
+  return uuidv5(`event:point.granted:${entryId}`);
+}
+
+/** Id of a discrepancy: the same (check, kind, entity) always maps to the same row. */
+export function discrepancyId(check: string, kind: string, entity: string): string {
+  return uuidv5(`discrepancy:${check}:${kind}:${entity}`);
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID_RE.test(value);
+}

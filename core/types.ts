@@ -1,0 +1,123 @@
+/**
+ * Shared types of recon.
+ *
+ * Terminology:
+ *
+ * - **source**: one side of a comparison, living in one database (users,
+ *   points). Code never joins across databases.
+ * - **window key**: the timestamp column a check ranges over on each side
+ *   (`users.created_at`, `point_ledger.user_created_at`, `outbox.occurred_at`,
+ *   `consumed_events.event_occurred_at`). Every batch query is an index range
+ *   scan on it.
+ * - **window**: a half-open interval `[start, end)` of window-key values,
+ *   `RECON_WINDOW_SECONDS` wide. The unit of work, of commit and of retry.
+ * - **watermark**: per check, the end of the last fully reconciled window.
+ *   The next run starts there.
+ * - **safe upper bound**: min(now − grace, start of the oldest transaction
+ *   still writing to a source). No window ends after it, so rows that are not
+ *   yet visible cannot look missing.
+ * - **check**: a named comparison of two sources over a window (for example
+ *   `users-vs-points`) that yields discrepancies.
+ * - **discrepancy**: one broken invariant for one entity, with a deterministic
+ *   id derived from (check, kind, entity); status
+ *   `detected → queued → resolved | failed`.
+ * - **compensation**: the idempotent write that restores the invariant for one
+ *   discrepancy (grant, revocation, republish), run as a BullMQ job.
+ * - **run**: one execution of one or more checks over their windows, started
+ *   by the scheduler, the API or the command line.
+ */
+
+export const DISCREPANCY_KINDS = {
+  missingGrant: 'missing_grant',
+  orphanGrant: 'orphan_grant',
+  excessGrant: 'excess_grant',
+  unpublishedEvent: 'unpublished_event',
+  unconsumedEvent: 'unconsumed_event',
+  phantomEvent: 'phantom_event',
+  deadLetteredEvent: 'dead_lettered_event',
+} as const;
+export type DiscrepancyKind = (typeof DISCREPANCY_KINDS)[keyof typeof DISCREPANCY_KINDS];
+export const ALL_DISCREPANCY_KINDS = Object.values(DISCREPANCY_KINDS) as DiscrepancyKind[];
+
+/** Kinds that a compensating job can fix; the others are reported only. */
+export const COMPENSABLE_KINDS: ReadonlySet<DiscrepancyKind> = new Set([
+  'missing_grant',
+  'orphan_grant',
+  'excess_grant',
+  'unpublished_event',
+  'unconsumed_event',
+]);
+
+export const DISCREPANCY_STATUSES = ['detected', 'queued', 'resolved', 'failed'] as const;
+export type DiscrepancyStatus = (typeof DISCREPANCY_STATUSES)[number];
+
+export const CHECK_NAMES = {
+  usersVsPoints: 'users-vs-points',
+  outboxVsConsumed: 'outbox-vs-consumed',
+} as const;
+export type CheckName = (typeof CHECK_NAMES)[keyof typeof CHECK_NAMES];
+export const ALL_CHECK_NAMES = Object.values(CHECK_NAMES) as CheckName[];
+
+export const RUN_TRIGGERS = ['cli', 'cron', 'api', 'demo', 'test'] as const;
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
+
+export const RUN_STATUSES = ['running', 'completed', 'failed', 'skipped'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** Half-open interval `[start, end)` of window-key values. */
+export interface Window {
+  start: Date;
+  end: Date;
+}
+
+/** Base names of the Kafka topics (the namespace prefix is applied by `namespaced`). */
+export const TOPICS = {
+  userCreated: 'user.created',
+  pointGranted: 'point.granted',
+} as const;
+export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];
+
+export const DLT_SUFFIX = '.DLT';
+
+/** Base names of the consumer groups. */
+export const CONSUMER_GROUPS = {
+  pointService: 'point-service',
+  userServiceBalances: 'user-service-balances',
+} as const;
+
+/** Which group consumes which topic (and so which outbox feeds which consumed-events table). */
+export const SUBSCRIPTIONS = [
+  { topic: TOPICS.userCreated, group: CONSUMER_GROUPS.pointService, outboxDb: 'users', consumedDb: 'points' },
+  { topic: TOPICS.pointGranted, group: CONSUMER_GROUPS.userServiceBalances, outboxDb: 'points', consumedDb: 'users' },
+] as const;
+
+/** Partitions of every topic we create. */
+export const TOPIC_PARTITIONS = 6;
+
+/** Base name of the BullMQ queue of compensations. */
+export const COMPENSATION_QUEUE = 'recon-compensations';
+/** Base name of the BullMQ queue of scheduled and on-demand runs. */
+export const RUN_QUEUE = 'recon-runs';
+
+/** `user.created` value, schema version 1 (fixed: other services read it). */
+export interface UserCreatedEvent {
+  eventId: string;
+  type: 'user.created';
+  schemaVersion: 1;
+  occurredAt: string;
+  userId: string;
+  email: string;
+}
+
+/** `point.granted` value, schema version 1 (fixed: other services read it). */
+export interface PointGrantedEvent {
+  eventId: string;
+  type: 'point.granted';
+  schemaVersion: 1;
+  occurredAt: string;
+  userId: string;
+  entryId: string;
+  amount: number;
+  reason: string;
+  userCreatedAt: string;
+}

@@ -1,0 +1,61 @@
+import knexFactory, { type Knex } from 'knex';
+import { userInfo } from 'node:os';
+import pg from 'pg';
+import type { Config } from '../core/index.js';
+
+export type { Knex };
+export type DatabaseName = 'users' | 'points' | 'recon';
+
+/** One knex handle per database. Code never joins across them. */
+export interface Databases {
+  users: Knex;
+  points: Knex;
+  recon: Knex;
+}
+
+// bigint (int8) and numeric come back as strings by default; our counts,
+// offsets and sums fit a double comfortably, and numbers keep the code plain.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
+
+export interface PoolOptions {
+  /**
+   * Most connections each pool opens. Size it to the work: a consumer with
+   * concurrency N needs about N. Default 4.
+   */
+  max?: number;
+  /** `application_name` shown in `pg_stat_activity`. Default `recon`. */
+  applicationName?: string;
+}
+
+/**
+ * A URL without a user name means the operating-system user, as with libpq
+ * (node-postgres would otherwise look only at $USER, unset under cron and CI).
+ */
+export function withDefaultUser(url: string): string {
+  const u = new URL(url);
+  if (!u.username) u.username = encodeURIComponent(userInfo().username);
+  return u.toString();
+}
+
+export function connect(url: string, { max = 4, applicationName = 'recon' }: PoolOptions = {}): Knex {
+  return knexFactory({
+    client: 'pg',
+    connection: { connectionString: withDefaultUser(url), application_name: applicationName },
+    pool: { min: 0, max, idleTimeoutMillis: 10_000 },
+    acquireConnectionTimeout: 30_000,
+  });
+}
+
+/** Connect to the three databases of `config`, each pool sized by `options`. */
+export function connectDatabases(config: Pick<Config, 'databases'>, options: PoolOptions = {}): Databases {
+  return {
+    users: connect(config.databases.users, options),
+    points: connect(config.databases.points, options),
+    recon: connect(config.databases.recon, options),
+  };
+}
+
+export async function closeDatabases(dbs: Databases): Promise<void> {
+  await Promise.all([dbs.users.destroy(), dbs.points.destroy(), dbs.recon.destroy()]);
+}

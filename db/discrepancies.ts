@@ -1,0 +1,99 @@
+import type { Knex } from 'knex';
+import type { CheckName, DiscrepancyKind, DiscrepancyStatus } from '../core/index.js';
+
+/** A discrepancy as a check reports it (before it is stored). */
+export interface DiscrepancyInput {
+  /** `discrepancyId(check, kind, entity)`: deterministic. */
+  id: string;
+  check_name: CheckName;
+  kind: DiscrepancyKind;
+  /** `user` or `event` (or `dead_letter`). */
+  entity_type: string;
+  /** The user id, `<group>:<event id>`, ...: what `id` was derived from. */
+  entity_id: string;
+  window_start: Date;
+  window_end: Date;
+  /** Everything a compensation or a report needs (user id, amounts, event id, source database, group...). */
+  details: Record<string, unknown>;
+}
+
+export interface DiscrepancyRow extends DiscrepancyInput {
+  status: DiscrepancyStatus;
+  first_run_id: string | null;
+  last_run_id: string | null;
+  detected_at: Date;
+  queued_at: Date | null;
+  resolved_at: Date | null;
+  failed_at: Date | null;
+  attempts: number;
+  last_error: string | null;
+  updated_at: Date;
+  /** How often this discrepancy was reopened after a resolution; part of its job id. */
+  generation: number;
+}
+
+/**
+ * Record what a window found, in the caller's transaction (the same one that
+ * advances the watermark). A discrepancy seen before keeps its row: it is not
+ * new, and a detected or queued one keeps its status. A resolved or failed one
+ * that shows up again is reopened (`detected`, generation + 1): its fix did not
+ * hold, or failed while something it needed was down (a broker outage outlasts
+ * a job's attempts), and the invariant is still broken.
+ * Returns the rows that are new or reopened: the ones to compensate.
+ */
+export async function recordDiscrepancies(
+  trx: Knex | Knex.Transaction,
+  runId: string,
+  found: readonly DiscrepancyInput[],
+): Promise<{ id: string; kind: DiscrepancyKind; generation: number; inserted: boolean }[]> {
+  if (found.length === 0) return [];
+  const out: { id: string; kind: DiscrepancyKind; generation: number; inserted: boolean }[] = [];
+  // Chunks keep each statement well under Postgres' 65,535 bind parameters.
+  for (let i = 0; i < found.length; i += 2000) {
+    const chunk = found.slice(i, i + 2000);
+    const { rows } = await trx.raw<{ rows: { id: string; kind: DiscrepancyKind; generation: number; inserted: boolean; old_status: string | null }[] }>(
+      `with input as (
+         select * from jsonb_to_recordset(?::jsonb) as x(id uuid, check_name text, kind text, entity_type text, entity_id text,
+                                                          window_start timestamptz, window_end timestamptz, details jsonb)
+       ), previous as (
+         select d.id, d.status from discrepancies d where d.id in (select id from input)
+       )
+       insert into discrepancies as d (id, check_name, kind, entity_type, entity_id, window_start, window_end, details, first_run_id, last_run_id)
+       select id, check_name, kind, entity_type, entity_id, window_start, window_end, details, ?::uuid, ?::uuid from input
+       on conflict (id) do update set
+         last_run_id = excluded.last_run_id,
+         details = excluded.details,
+         status = case when d.status in ('resolved', 'failed') then 'detected' else d.status end,
+         generation = case when d.status in ('resolved', 'failed') then d.generation + 1 else d.generation end,
+         updated_at = case when d.status in ('resolved', 'failed') then now() else d.updated_at end
+       returning d.id, d.kind, d.generation, (xmax = 0) as inserted, (select p.status from previous p where p.id = d.id) as old_status`,
+      [JSON.stringify(chunk), runId, runId],
+    );
+    for (const r of rows) if (r.inserted || r.old_status === 'resolved' || r.old_status === 'failed') out.push({ id: r.id, kind: r.kind, generation: r.generation, inserted: r.inserted });
+  }
+  return out;
+}
+
+/** Move discrepancies to `status`, stamping the matching time column. */
+export async function setDiscrepancyStatus(
+  db: Knex | Knex.Transaction,
+  ids: readonly string[],
+  status: DiscrepancyStatus,
+  { error }: { error?: string } = {},
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  const stamp = { detected: null, queued: 'queued_at', resolved: 'resolved_at', failed: 'failed_at' }[status];
+  return db('discrepancies')
+    .whereRaw('id = any(?::uuid[])', [Array.from(ids)])
+    .update({
+      status,
+      updated_at: db.fn.now(),
+      ...(stamp ? { [stamp]: db.fn.now() } : {}),
+      ...(error !== undefined ? { last_error: error } : {}),
+    });
+}
+
+export async function getDiscrepancies(db: Knex | Knex.Transaction, ids: readonly string[]): Promise<DiscrepancyRow[]> {
+  if (ids.length === 0) return [];
+  return db('discrepancies').whereRaw('id = any(?::uuid[])', [Array.from(ids)]);
+}

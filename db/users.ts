@@ -1,0 +1,34 @@
+import type { Knex } from 'knex';
+
+export interface UserRow {
+  id: string;
+  email: string;
+  /** The writing transaction's start (see {@link transactionStart}), never a client clock. */
+  created_at: Date;
+}
+
+/**
+ * `now()` of the transaction: constant within it, and the clock the batch
+ * layer's safe upper bound is measured against (a window key must never be
+ * earlier than the start of the transaction that wrote it).
+ */
+export async function transactionStart(trx: Knex.Transaction): Promise<Date> {
+  const { rows } = await trx.raw<{ rows: { now: Date }[] }>('select now() as now');
+  return rows[0]!.now;
+}
+
+/** Insert users in one statement. */
+export async function insertUsers(trx: Knex | Knex.Transaction, rows: readonly UserRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await trx.raw(
+    `insert into users (id, email, created_at)
+     select * from unnest(?::uuid[], ?::text[], ?::timestamptz[])`,
+    [rows.map((r) => r.id), rows.map((r) => r.email), rows.map((r) => r.created_at)],
+  );
+}
+
+/** Users by id (tests, the load generator's checks). */
+export async function countUsers(db: Knex | Knex.Transaction): Promise<number> {
+  const [row] = await db('users').count<{ count: number }[]>({ count: '*' });
+  return Number(row?.count ?? 0);
+}

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, configEnv, loadConfig, namespaced } from '../../core/index.js';
+
+describe('loadConfig', () => {
+  it('applies the defaults of DESIGN.md to an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.databases).toEqual({
+      users: 'postgres://127.0.0.1:5432/recon_users',
+      points: 'postgres://127.0.0.1:5432/recon_points',
+      recon: 'postgres://127.0.0.1:5432/recon_batch',
+    });
+    expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(c.kafkaBrokers).toEqual(['127.0.0.1:9092']);
+    expect(c.namespace).toBeUndefined();
+    expect(c.signupBonusPoints).toBe(1000);
+    expect(c.windowSeconds).toBe(3600);
+    expect(c.graceSeconds).toBe(300);
+    expect(c.cron).toBe('0 3 * * *');
+    expect(c.timeZone).toBe('UTC');
+    expect(c.report.smtpUrl).toBeUndefined();
+    expect(c.api).toEqual({ port: 8080, token: undefined });
+  });
+
+  it('parses lists and numbers', () => {
+    const c = loadConfig({ KAFKA_BROKERS: 'a:9092, b:9093', SIGNUP_BONUS_POINTS: '250', RECON_START: '2026-01-01T00:00:00Z', REPORT_TO: 'a@x.io, b@y.io' });
+    expect(c.kafkaBrokers).toEqual(['a:9092', 'b:9093']);
+    expect(c.signupBonusPoints).toBe(250);
+    expect(c.start?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+    expect(c.report.to).toEqual(['a@x.io', 'b@y.io']);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ RECON_NAMESPACE: '', RECON_WINDOW_SECONDS: '' }).windowSeconds).toBe(3600);
+  });
+
+  it.each([
+    ['RECON_WINDOW_SECONDS', 'abc'],
+    ['RECON_WINDOW_SECONDS', '0'],
+    ['SIGNUP_BONUS_POINTS', '-5'],
+    ['KAFKA_BROKERS', 'no-port'],
+    ['USERS_DATABASE_URL', 'mysql://x/y'],
+    ['REDIS_URL', 'localhost:6379'],
+    ['RECON_CRON', 'every night'],
+    ['RECON_TZ', 'Mars/Olympus'],
+    ['RECON_NAMESPACE', 'has space'],
+    ['RECON_API_PORT', '70000'],
+    ['RECON_API_TOKEN', 'short'],
+    ['REPORT_TO', 'not-an-address'],
+    ['RECON_START', 'yesterday'],
+  ])('rejects %s=%s with an error naming the variable', (name, value) => {
+    let error: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(name);
+    expect((error as Error).message.startsWith(`${name}: `)).toBe(true);
+    expect((error as Error).message).not.toContain('\n');
+  });
+
+  it('prefixes names with the namespace when one is set', () => {
+    expect(namespaced(loadConfig({ RECON_NAMESPACE: 'staging' }), 'user.created')).toBe('staging.user.created');
+    expect(namespaced(loadConfig({}), 'user.created')).toBe('user.created');
+  });
+
+  it('configEnv gives a child process the same connections, namespace and windows', () => {
+    const c = loadConfig({
+      USERS_DATABASE_URL: 'postgres://u@db1:5432/a',
+      POINTS_DATABASE_URL: 'postgres://u@db2:5432/b',
+      RECON_DATABASE_URL: 'postgres://u@db3:5432/c',
+      REDIS_URL: 'redis://cache:6380',
+      KAFKA_BROKERS: 'k1:9092,k2:9092',
+      RECON_NAMESPACE: 'staging',
+      SIGNUP_BONUS_POINTS: '250',
+      RECON_WINDOW_SECONDS: '60',
+      RECON_GRACE_SECONDS: '5',
+      RECON_START: '2026-01-01T00:00:00Z',
+    });
+    const again = loadConfig(configEnv(c));
+    for (const key of ['databases', 'redisUrl', 'kafkaBrokers', 'namespace', 'signupBonusPoints', 'windowSeconds', 'graceSeconds', 'start'] as const) {
+      expect(again[key], key).toEqual(c[key]);
+    }
+  });
+});

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { discrepancyId, grantEntryId, isUuid, revocationEntryId, uuidv5 } from '../../core/index.js';
+
+describe('uuidv5', () => {
+  it('matches the RFC test vector (DNS namespace, www.example.com)', () => {
+    expect(uuidv5('www.example.com', '6ba7b810-9dad-11d1-80b4-00c04fd430c8')).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
+  });
+
+  it('derives the same grant id for the same user and different ids for different users', () => {
+    const a = '2f0b7a43-8d65-4a8e-9c1d-3e9b1d1f7a10';
+    const b = '9a7c1f1e-2d1b-4c2a-8f8e-5b6d7c8e9f00';
+    expect(grantEntryId(a)).toBe(grantEntryId(a));
+    expect(grantEntryId(a)).not.toBe(grantEntryId(b));
+    expect(isUuid(grantEntryId(a))).toBe(true);
+    expect(revocationEntryId(a, '1000')).not.toBe(grantEntryId(a));
+  });
+
+  it('keys discrepancies by check, kind and entity', () => {
+    expect(discrepancyId('users-vs-points', 'missing_grant', 'u1')).toBe(discrepancyId('users-vs-points', 'missing_grant', 'u1'));
+    expect(discrepancyId('users-vs-points', 'missing_grant', 'u1')).not.toBe(discrepancyId('users-vs-points', 'orphan_grant', 'u1'));
+  });
+});
