@@ -1,0 +1,216 @@
+/**
+ * The shape every consumer of ours shares: `eachBatch`, one database
+ * transaction per batch, offsets committed only after that transaction
+ * commits, dead letters for what can never succeed.
+ *
+ * Per batch:
+ * 1. decode every message; an undecodable or invalid one is dead-lettered;
+ * 2. in ONE transaction: record the valid ones in `consumed_events`
+ *    (`on conflict do nothing`: an event seen before is a no-op), apply the
+ *    effect of the new ones, record the dead letters;
+ * 3. commit the offset after the batch's last message, heartbeat.
+ *
+ * A retryable failure (`isRetryable`) retries the batch with exponential
+ * backoff and full jitter, `maxAttempts` times, then throws without
+ * committing: kafkajs restarts the consumer and redelivery is deduplicated.
+ * A non-retryable failure falls back to one transaction per message to find
+ * the culprit, dead-letters it with its error, and moves on, so one poison
+ * message never holds a partition back.
+ */
+import type { Knex } from 'knex';
+import { backoffDelay, describeError, isRetryable, silentLogger, sleep, type DecodeResult, type Logger } from '../core/index.js';
+import { insertConsumedEvents, insertDeadLetters } from '../db/index.js';
+import { deadLetterMessage, INVALID_MESSAGE_CLASS, type DeadLetterInfo } from './dead-letter.js';
+import { createConsumer, type Consumer, type EachBatchPayload, type KafkaClient, type KafkaMessage, type Producer } from './kafka.js';
+import { sendLocated } from './publish.js';
+
+/** A decoded message, with where it came from. */
+export interface ConsumedMessage<T> {
+  event: T;
+  eventId: string;
+  occurredAt: Date;
+  partition: number;
+  offset: number;
+  message: KafkaMessage;
+}
+
+/** What one consumer does with its topic. */
+export interface BatchHandler<T> {
+  /** Full consumer group name (namespace applied). */
+  group: string;
+  /** Full topic name (namespace applied). */
+  topic: string;
+  /** The consuming service's database (holds `consumed_events` and `dead_letters`). */
+  db: Knex;
+  decode(value: Buffer | null): DecodeResult<T>;
+  identify(event: T): { eventId: string; occurredAt: Date };
+  /** Apply the effect of events consumed for the first time, inside `trx`. Each event id appears once. */
+  apply(trx: Knex.Transaction, fresh: readonly ConsumedMessage<T>[]): Promise<void>;
+}
+
+export interface BatchConsumerOptions {
+  /** Partitions consumed concurrently (each batch holds one connection). Default 1. */
+  concurrency?: number;
+  /** Tries of a batch that fails with a retryable error before giving up on it. Default 5. */
+  maxAttempts?: number;
+  /** Backoff base and ceiling, ms. Default 100 and 5000. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Producer for the dead-letter topic (idempotent, acks=all). */
+  producer: Producer;
+  log?: Logger;
+}
+
+export interface ConsumerStats {
+  /** Events consumed for the first time. */
+  consumed: number;
+  /** Deliveries of events consumed before (deduplicated). */
+  duplicates: number;
+  deadLettered: number;
+  batches: number;
+}
+
+export interface ConsumerHandle {
+  group: string;
+  stats(): ConsumerStats;
+  /** Finish the batch in hand, commit, disconnect. */
+  stop(): Promise<void>;
+}
+
+/** Connect, subscribe (new groups start at the earliest offset) and run until `stop()`. */
+export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHandler<T>, options: BatchConsumerOptions): Promise<ConsumerHandle> {
+  const { concurrency = 1, maxAttempts = 5, backoffBaseMs = 100, backoffMaxMs = 5000, producer, log = silentLogger } = options;
+  const stats: ConsumerStats = { consumed: 0, duplicates: 0, deadLettered: 0, batches: 0 };
+  const consumer: Consumer = createConsumer(kafka, handler.group, { maxWaitTimeInMs: 200 });
+
+  /** Run `fn`, retrying retryable failures with backoff; a non-retryable one is thrown at once. */
+  async function withRetry(what: string, fn: () => Promise<void>): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await fn();
+        return attempt;
+      } catch (err) {
+        if (!isRetryable(err) || attempt >= maxAttempts) {
+          (err as { attempts?: number }).attempts = attempt;
+          throw err;
+        }
+        const delay = backoffDelay(attempt - 1, backoffBaseMs, backoffMaxMs);
+        log.warn({ group: handler.group, what, attempt, retryInMs: delay, err: describeError(err) }, 'consumer: retryable failure');
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** Step 2 of the module comment for `valid` and `dead`. */
+  async function commitEffect(valid: readonly ConsumedMessage<T>[], dead: readonly DeadLetterInfo[], sent: Set<string>): Promise<void> {
+    // A retried batch, or the isolation of a culprit, must not put the same dead letter on the DLT twice.
+    const unsent = dead.filter((d) => !sent.has(d.message.offset));
+    if (unsent.length) {
+      await sendLocated(producer, unsent.map((d) => deadLetterMessage(d)));
+      for (const d of unsent) sent.add(d.message.offset);
+    }
+    if (valid.length === 0 && dead.length === 0) return;
+    let fresh: ConsumedMessage<T>[] = [];
+    await handler.db.transaction(async (trx) => {
+      if (valid.length) {
+        const inserted = await insertConsumedEvents(
+          trx,
+          valid.map((v) => ({
+            event_id: v.eventId,
+            consumer_group: handler.group,
+            topic: handler.topic,
+            kafka_partition: v.partition,
+            kafka_offset: v.offset,
+            event_occurred_at: v.occurredAt,
+          })),
+        );
+        const seen = new Set<string>();
+        fresh = valid.filter((v) => inserted.has(v.eventId) && !seen.has(v.eventId) && seen.add(v.eventId));
+        if (fresh.length) await handler.apply(trx, fresh);
+      }
+      if (dead.length) {
+        await insertDeadLetters(
+          trx,
+          dead.map((d) => ({
+            consumer_group: d.group,
+            topic: d.topic,
+            kafka_partition: d.partition,
+            kafka_offset: Number(d.message.offset),
+            event_id: d.eventId ?? null,
+            error_class: d.errorClass,
+            error_message: d.errorMessage,
+            attempts: d.attempts,
+            message_timestamp: d.message.timestamp ? new Date(Number(d.message.timestamp)) : null,
+          })),
+        );
+      }
+    });
+    stats.consumed += fresh.length;
+    stats.duplicates += valid.length - fresh.length;
+    stats.deadLettered += dead.length;
+  }
+
+  async function eachBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0) return;
+    const valid: ConsumedMessage<T>[] = [];
+    const dead: DeadLetterInfo[] = [];
+    /** Offsets (of this partition) already sent to the DLT while handling this batch. */
+    const sentDead = new Set<string>();
+    const deadInfo = (message: KafkaMessage, errorClass: string, errorMessage: string, attempts: number): DeadLetterInfo => ({
+      topic: batch.topic,
+      partition: batch.partition,
+      message,
+      group: handler.group,
+      errorClass,
+      errorMessage,
+      attempts,
+    });
+    for (const message of batch.messages) {
+      const decoded = handler.decode(message.value);
+      if (decoded.ok) {
+        const { eventId, occurredAt } = handler.identify(decoded.event);
+        valid.push({ event: decoded.event, eventId, occurredAt, partition: batch.partition, offset: Number(message.offset), message });
+      } else {
+        dead.push(deadInfo(message, INVALID_MESSAGE_CLASS, decoded.reason, 1));
+      }
+    }
+    try {
+      await withRetry('batch', () => commitEffect(valid, dead, sentDead));
+    } catch (err) {
+      if (isRetryable(err)) throw err;
+      // Something in the batch can never succeed: find it, one message per transaction.
+      log.warn({ group: handler.group, partition: batch.partition, err: describeError(err) }, 'consumer: batch failed for good; isolating the culprit');
+      const culprits: DeadLetterInfo[] = [...dead];
+      for (const v of valid) {
+        try {
+          await withRetry('message', () => commitEffect([v], [], sentDead));
+        } catch (one) {
+          if (isRetryable(one)) throw one;
+          const { errorClass, message } = describeError(one);
+          culprits.push({ ...deadInfo(v.message, errorClass, message, (one as { attempts?: number }).attempts ?? 1), eventId: v.eventId });
+        }
+      }
+      await withRetry('dead letters', () => commitEffect([], culprits, sentDead));
+    }
+    const last = batch.messages[batch.messages.length - 1]!.offset;
+    resolveOffset(last);
+    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) }]);
+    stats.batches += 1;
+    await heartbeat();
+  }
+
+  await consumer.connect();
+  await consumer.subscribe({ topic: handler.topic, fromBeginning: true });
+  await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: concurrency, eachBatch });
+  let stopped: Promise<void> | undefined;
+  return {
+    group: handler.group,
+    stats: () => ({ ...stats }),
+    stop() {
+      // kafkajs lets the batch in hand finish (and commit) before it leaves the group.
+      stopped ??= consumer.disconnect();
+      return stopped;
+    },
+  };
+}
+

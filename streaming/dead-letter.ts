@@ -1,0 +1,117 @@
+/**
+ * Dead-letter topics: `<topic>.DLT`, same partition as the original, key and
+ * value untouched, original headers kept, plus these headers:
+ *
+ * | header                 | value                                                |
+ * |------------------------|------------------------------------------------------|
+ * | `x-original-topic`     | topic the message was consumed from                  |
+ * | `x-original-partition` | its partition                                        |
+ * | `x-original-offset`    | its offset                                           |
+ * | `x-original-timestamp` | its broker timestamp (ms since the epoch)            |
+ * | `x-consumer-group`     | the group that gave up on it                         |
+ * | `x-error-class`        | e.g. `InvalidMessage`, `error` class name            |
+ * | `x-error-message`      | why (decode failure, constraint violated, ...)       |
+ * | `x-attempts`           | how many times the group tried it                    |
+ * | `x-dead-lettered-at`   | ISO-8601 instant it was dead-lettered                |
+ *
+ * `recon dlq replay` sends a dead letter back to `x-original-topic` with its
+ * original key, value and headers, plus `x-replayed-at`.
+ */
+import type { IHeaders, KafkaMessage, Message } from './kafka.js';
+import { headerString } from './kafka.js';
+import type { Outgoing } from './publish.js';
+
+export const DLT_HEADERS = {
+  originalTopic: 'x-original-topic',
+  originalPartition: 'x-original-partition',
+  originalOffset: 'x-original-offset',
+  originalTimestamp: 'x-original-timestamp',
+  consumerGroup: 'x-consumer-group',
+  errorClass: 'x-error-class',
+  errorMessage: 'x-error-message',
+  attempts: 'x-attempts',
+  deadLetteredAt: 'x-dead-lettered-at',
+} as const;
+
+/** Added by `recon dlq replay` to the message it sends back. */
+export const REPLAYED_AT_HEADER = 'x-replayed-at';
+
+const DLT_HEADER_NAMES = new Set<string>(Object.values(DLT_HEADERS));
+
+/** Error class recorded for a message that could not be decoded or validated. */
+export const INVALID_MESSAGE_CLASS = 'InvalidMessage';
+
+export interface DeadLetterInfo {
+  topic: string;
+  partition: number;
+  message: KafkaMessage;
+  group: string;
+  errorClass: string;
+  errorMessage: string;
+  attempts: number;
+  /**
+   * The event id of a message that decoded but could never be processed. Undecodable
+   * messages have none: their headers cannot be trusted, and the batch layer
+   * reports them on their own rather than against an outbox event.
+   */
+  eventId?: string;
+}
+
+/** The `.DLT` message for one consumed message. */
+export function deadLetterMessage(info: DeadLetterInfo, at = new Date()): Outgoing {
+  const headers: IHeaders = { ...(info.message.headers ?? {}) };
+  headers[DLT_HEADERS.originalTopic] = info.topic;
+  headers[DLT_HEADERS.originalPartition] = String(info.partition);
+  headers[DLT_HEADERS.originalOffset] = info.message.offset;
+  headers[DLT_HEADERS.originalTimestamp] = info.message.timestamp;
+  headers[DLT_HEADERS.consumerGroup] = info.group;
+  headers[DLT_HEADERS.errorClass] = info.errorClass;
+  // Header values travel as bytes; a bounded message keeps the record small.
+  headers[DLT_HEADERS.errorMessage] = info.errorMessage.slice(0, 1000);
+  headers[DLT_HEADERS.attempts] = String(info.attempts);
+  headers[DLT_HEADERS.deadLetteredAt] = at.toISOString();
+  const message: Message = { key: info.message.key, value: info.message.value, headers, partition: info.partition };
+  return { topic: `${info.topic}.DLT`, message };
+}
+
+/** What a DLT message says about itself. */
+export interface DeadLetterOrigin {
+  topic: string;
+  partition: number;
+  offset: number;
+  group: string | undefined;
+  errorClass: string | undefined;
+  errorMessage: string | undefined;
+  attempts: number | undefined;
+  deadLetteredAt: Date | undefined;
+}
+
+export function deadLetterOrigin(message: KafkaMessage): DeadLetterOrigin | undefined {
+  const h = message.headers;
+  const topic = headerString(h, DLT_HEADERS.originalTopic);
+  const partition = Number(headerString(h, DLT_HEADERS.originalPartition));
+  const offset = Number(headerString(h, DLT_HEADERS.originalOffset));
+  if (!topic || !Number.isInteger(partition) || !Number.isInteger(offset)) return undefined;
+  const at = headerString(h, DLT_HEADERS.deadLetteredAt);
+  const attempts = headerString(h, DLT_HEADERS.attempts);
+  return {
+    topic,
+    partition,
+    offset,
+    group: headerString(h, DLT_HEADERS.consumerGroup),
+    errorClass: headerString(h, DLT_HEADERS.errorClass),
+    errorMessage: headerString(h, DLT_HEADERS.errorMessage),
+    attempts: attempts === undefined ? undefined : Number(attempts),
+    deadLetteredAt: at === undefined ? undefined : new Date(at),
+  };
+}
+
+/** The message to send back to the original topic: original key, value and headers, plus `x-replayed-at`. */
+export function replayMessage(message: KafkaMessage, origin: DeadLetterOrigin, at = new Date()): Outgoing {
+  const headers: IHeaders = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (!DLT_HEADER_NAMES.has(name) && value !== undefined) headers[name] = value;
+  }
+  headers[REPLAYED_AT_HEADER] = at.toISOString();
+  return { topic: origin.topic, message: { key: message.key, value: message.value, headers } };
+}

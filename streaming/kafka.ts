@@ -1,0 +1,171 @@
+/**
+ * The project's one door to Kafka. Nothing else imports kafkajs, so the client
+ * could be swapped by rewriting this file alone.
+ *
+ * Producers are idempotent with acks=all; consumers start new groups at the
+ * earliest offset; topics are created here (the broker does not auto-create).
+ */
+import kafkajs from 'kafkajs';
+import type {
+  Admin,
+  Consumer,
+  ConsumerConfig,
+  EachBatchPayload,
+  IHeaders,
+  KafkaMessage,
+  Message,
+  Producer,
+  ProducerConfig,
+  RecordMetadata,
+} from 'kafkajs';
+import { namespaced, silentLogger, DLT_SUFFIX, ReconError, TOPICS, TOPIC_PARTITIONS, type Config, type Logger } from '../core/index.js';
+
+const { Kafka, logLevel: KafkaLogLevel, CompressionTypes } = kafkajs;
+
+export type { Admin, Consumer, EachBatchPayload, IHeaders, KafkaMessage, Message, Producer, RecordMetadata };
+export { CompressionTypes };
+
+export interface KafkaOptions {
+  /** Client id shown in broker logs and metrics. Default `recon`. */
+  clientId?: string;
+  /** Where kafkajs logs go (warnings and errors only). Default: nowhere. */
+  logger?: Logger;
+  /** Connection timeout per broker, ms. Default 3000. */
+  connectionTimeout?: number;
+  /** Retries of the client's own requests before an error surfaces. Default 8. */
+  retries?: number;
+}
+
+export type KafkaClient = InstanceType<typeof Kafka>;
+
+export function createKafka(config: Pick<Config, 'kafkaBrokers'>, options: KafkaOptions = {}): KafkaClient {
+  const log = options.logger ?? silentLogger;
+  return new Kafka({
+    clientId: options.clientId ?? 'recon',
+    brokers: config.kafkaBrokers,
+    connectionTimeout: options.connectionTimeout ?? 3000,
+    requestTimeout: 30_000,
+    retry: { retries: options.retries ?? 8, initialRetryTime: 100, maxRetryTime: 5_000 },
+    logLevel: KafkaLogLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }) => {
+        const { message, ...rest } = entry;
+        // Bounded retries are deliberate: a send that keeps failing must surface, so the
+        // outbox row stays unpublished and is retried later; consumers dedupe by event id.
+        if (typeof message === 'string' && message.startsWith('Limiting retries for the idempotent producer')) return;
+        if (level <= KafkaLogLevel.ERROR) log.error(rest, `kafka: ${message}`);
+        else log.warn(rest, `kafka: ${message}`);
+      },
+  });
+}
+
+/** An idempotent producer (acks=all is implied and enforced by kafkajs). */
+export function createProducer(kafka: KafkaClient, overrides: Partial<ProducerConfig> = {}): Producer {
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, ...overrides });
+}
+
+/**
+ * A consumer of `groupId`. Offsets are committed by the caller after its
+ * database transaction commits (autoCommit stays off in `run`).
+ */
+export function createConsumer(kafka: KafkaClient, groupId: string, overrides: Partial<ConsumerConfig> = {}): Consumer {
+  return kafka.consumer({
+    groupId,
+    allowAutoTopicCreation: false,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+    maxBytesPerPartition: 1024 * 1024,
+    ...overrides,
+  });
+}
+
+/** Full topic names of this environment (namespace applied). */
+export function topicNames(config: Pick<Config, 'namespace'>) {
+  const userCreated = namespaced(config, TOPICS.userCreated);
+  const pointGranted = namespaced(config, TOPICS.pointGranted);
+  return {
+    userCreated,
+    pointGranted,
+    userCreatedDlt: userCreated + DLT_SUFFIX,
+    pointGrantedDlt: pointGranted + DLT_SUFFIX,
+    all: [userCreated, pointGranted, userCreated + DLT_SUFFIX, pointGranted + DLT_SUFFIX],
+  };
+}
+
+/**
+ * Create the topics that are missing, `partitions` each, and wait for their
+ * leaders. Returns the names it created. An existing topic must have
+ * `partitions` partitions: keys are placed by a hash over that count, and
+ * dead letters go to the same partition number of the `.DLT` topic, so any
+ * other count is refused with an error naming the topic.
+ */
+export async function ensureTopics(admin: Admin, names: readonly string[], partitions = TOPIC_PARTITIONS): Promise<string[]> {
+  const existing = new Set(await admin.listTopics());
+  const present = names.filter((n) => existing.has(n));
+  if (present.length) {
+    const meta = await admin.fetchTopicMetadata({ topics: present });
+    const wrong = meta.topics.filter((t) => t.partitions.length !== partitions);
+    if (wrong.length) {
+      throw new ReconError(
+        'CONFLICT',
+        `topic ${wrong.map((t) => `${t.name} has ${t.partitions.length} partitions`).join(', ')}; recon needs ${partitions} (key placement and dead-letter partitions depend on it)`,
+      );
+    }
+  }
+  const missing = names.filter((n) => !existing.has(n));
+  if (missing.length === 0) return [];
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+  });
+  return missing;
+}
+
+/** Header value as a string (kafkajs gives Buffers, strings, arrays or undefined). */
+export function headerString(headers: IHeaders | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  const one = Array.isArray(v) ? v[0] : v;
+  if (one === undefined) return undefined;
+  return Buffer.isBuffer(one) ? one.toString('utf8') : String(one);
+}
+
+/** Ask the broker whether it answers within `timeoutMs`. Never throws. */
+export async function brokerReachable(brokers: string[], timeoutMs = 3000): Promise<boolean> {
+  const kafka = new Kafka({
+    clientId: 'recon-probe',
+    brokers,
+    connectionTimeout: timeoutMs,
+    requestTimeout: timeoutMs,
+    retry: { retries: 0 },
+    logLevel: KafkaLogLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  try {
+    await Promise.race([
+      (async () => {
+        await admin.connect();
+        await admin.listTopics();
+      })(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), timeoutMs + 500).unref()),
+    ]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+const keyPartitioner = kafkajs.Partitioners.DefaultPartitioner();
+
+/**
+ * Partition of a keyed message on a topic of `partitions` partitions: the
+ * producer's own default (murmur2) choice, computed up front so a caller that
+ * sends many messages at once knows which partition, and so which offset,
+ * each one gets.
+ */
+export function keyPartition(key: string | Buffer, partitions = TOPIC_PARTITIONS): number {
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0, offlineReplicas: [] as number[] }));
+  return keyPartitioner({ topic: '', partitionMetadata, message: { key, value: null } });
+}

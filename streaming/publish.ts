@@ -1,0 +1,58 @@
+/**
+ * Send many messages in one producer request and learn where each one landed.
+ * Partitions are chosen up front (the producer's own key hash), so the
+ * broker's base offset per partition gives every message its offset.
+ */
+import type { PendingOutboxRow } from '../db/index.js';
+import { keyPartition, type Message, type Producer } from './kafka.js';
+
+export interface Outgoing {
+  topic: string;
+  message: Message;
+}
+
+export interface Landed {
+  partition: number;
+  offset: number;
+}
+
+/** The message an outbox row stands for: key = aggregate id, header `id` = event id, value = payload as written. */
+export function outboxMessage(row: Pick<PendingOutboxRow, 'event_id' | 'topic' | 'message_key' | 'payload' | 'headers'>): Outgoing {
+  return {
+    topic: row.topic,
+    message: { key: row.message_key, value: row.payload, headers: { ...row.headers, id: row.event_id } },
+  };
+}
+
+/**
+ * Send `outgoing` with acks=all in one request (the producer batches per
+ * partition); resolves with the partition and offset of each message, in
+ * input order. Rejects when the send fails: nothing may be marked published.
+ */
+export async function sendLocated(producer: Producer, outgoing: readonly Outgoing[]): Promise<Landed[]> {
+  if (outgoing.length === 0) return [];
+  const byTopic = new Map<string, Message[]>();
+  const slots: { topic: string; partition: number; index: number }[] = [];
+  const counters = new Map<string, number>();
+  for (const o of outgoing) {
+    const partition = o.message.partition ?? (o.message.key === null || o.message.key === undefined ? 0 : keyPartition(o.message.key));
+    const list = byTopic.get(o.topic) ?? [];
+    byTopic.set(o.topic, list);
+    list.push({ ...o.message, partition });
+    const k = `${o.topic}\u0000${partition}`;
+    const index = counters.get(k) ?? 0;
+    counters.set(k, index + 1);
+    slots.push({ topic: o.topic, partition, index });
+  }
+  const results = await producer.sendBatch({
+    acks: -1,
+    topicMessages: Array.from(byTopic, ([topic, messages]) => ({ topic, messages })),
+  });
+  const base = new Map<string, number>();
+  for (const r of results) base.set(`${r.topicName}\u0000${r.partition}`, Number(r.baseOffset));
+  return slots.map((s) => {
+    const b = base.get(`${s.topic}\u0000${s.partition}`);
+    // kafkajs always reports every partition it wrote to; a missing one would be a client bug.
+    return { partition: s.partition, offset: b === undefined ? -1 : b + s.index };
+  });
+}
