@@ -1,0 +1,145 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import {
+  compensationEnqueuer,
+  createCompensationQueue,
+  executeRun,
+  reportAfterRun,
+  waitForCompensations,
+  type RunProgressEvent,
+  type RunSummary,
+  type WaitResult,
+} from '../../batch/index.js';
+import { ALL_CHECK_NAMES, ALL_DISCREPANCY_KINDS, Progress, UsageError, type CheckName } from '../../core/index.js';
+import { closeDatabases, connectDatabases } from '../../db/index.js';
+import { commandContext, isoOption, printTable } from '../context.js';
+
+interface RunCommandOptions {
+  check: CheckName[];
+  from?: Date;
+  to?: Date;
+  dryRun?: boolean;
+  json?: boolean;
+  wait?: boolean;
+  report: boolean;
+}
+
+function checkOption(value: string): CheckName[] {
+  if (value === 'all') return [...ALL_CHECK_NAMES];
+  if (!(ALL_CHECK_NAMES as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${[...ALL_CHECK_NAMES, 'all'].join(', ')}.`);
+  return [value as CheckName];
+}
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('reconcile: walk windows from the watermarks up to the safe upper bound, record discrepancies, queue compensations')
+    .addOption(new Option('--check <name>', `${ALL_CHECK_NAMES.join('|')}|all`).argParser(checkOption).default([...ALL_CHECK_NAMES], 'all'))
+    .option('--from <iso>', 're-check a past range from this instant (with --to; watermarks stay where they are)', isoOption)
+    .option('--to <iso>', 'end of the re-checked range (exclusive)', isoOption)
+    .option('--dry-run', 'compare and report only: record and queue nothing')
+    .option('--json', 'print the run summary as JSON instead of a table')
+    .option('--wait', 'return only when every compensation this run queued is resolved or failed (needs a running `recon worker`)')
+    .option('--no-report', 'deliver no report, whatever REPORT_POLICY says')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Prints one progress line per window on stderr, then a table of what was found per check and kind.',
+        'Exits 0 when the run completed (whatever it found), 1 when it failed or another run holds its checks.',
+        '',
+        'Example:',
+        '  $ recon run',
+        '  $ recon run --check users-vs-points --dry-run',
+        '  $ recon run --wait',
+        '  $ recon run --check all --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --json',
+      ].join('\n'),
+    )
+    .action(async (opts: RunCommandOptions) => {
+      if ((opts.from === undefined) !== (opts.to === undefined)) throw new UsageError('--from and --to go together');
+      if (opts.from && opts.to && opts.from.getTime() >= opts.to.getTime()) throw new UsageError('--from must be before --to');
+      const { config, log } = commandContext();
+      if (opts.wait && opts.dryRun) throw new UsageError('--wait has nothing to wait for with --dry-run');
+      const dbs = connectDatabases(config, { max: 4, applicationName: 'recon-run' });
+      // Dry runs queue nothing; otherwise compensations go to the queue as each window commits.
+      const queue = opts.dryRun ? undefined : createCompensationQueue(config);
+      const abort = new AbortController();
+      const onSignal = () => abort.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const summary = await executeRun(
+          { config, dbs, log, ...(queue ? { enqueue: compensationEnqueuer({ db: dbs.recon, queue, config }) } : {}) },
+          {
+            checks: opts.check,
+            trigger: 'cli',
+            ...(opts.from && opts.to ? { from: opts.from, to: opts.to } : {}),
+            dryRun: opts.dryRun ?? false,
+            signal: abort.signal,
+            onProgress: (e) => process.stderr.write(`${progressLine(e)}\n`),
+          },
+        );
+        let waited: WaitResult | undefined;
+        if (opts.wait && summary.status === 'completed' && summary.queued.length > 0) {
+          if (queue && (await queue.getWorkers()).length === 0) {
+            process.stderr.write('recon: no `recon worker` is connected to the compensation queue yet: start one, or this wait will not end\n');
+          }
+          const bar = new Progress({ label: 'compensations settled', total: summary.queued.length, silent: Boolean(opts.json) });
+          waited = await waitForCompensations({ db: dbs.recon }, summary.queued, { progress: bar, signal: abort.signal });
+          bar.finish();
+        }
+        if (opts.json) process.stdout.write(`${JSON.stringify(waited ? { ...summary, compensations: waited.counts } : summary, null, 2)}\n`);
+        else {
+          printSummary(summary);
+          if (waited) {
+            const c = waited.counts;
+            process.stdout.write(`compensations: ${c.resolved} resolved, ${c.failed} failed, ${c.detected + c.queued} pending\n`);
+          }
+        }
+        if (opts.report && !summary.dryRun && summary.status !== 'skipped') {
+          // After the wait, so the report shows what the compensations settled. REPORT_POLICY decides.
+          const delivered = await reportAfterRun({ config, dbs, log }, summary.runId).catch((err: Error) => {
+            process.stderr.write(`recon: the report could not be delivered: ${err.message}\n`);
+            return undefined;
+          });
+          if (delivered) process.stderr.write(`report: ${delivered.htmlPath ?? `e-mailed to ${delivered.emailedTo.join(', ')}`}\n`);
+        }
+        if (summary.status !== 'completed') {
+          process.stderr.write(`recon: run ${summary.status}${summary.reason ? `: ${summary.reason}` : ''}\n`);
+          process.exitCode = 1;
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        await queue?.close();
+        await closeDatabases(dbs);
+      }
+    });
+}
+
+export function progressLine(e: RunProgressEvent): string {
+  const found = Object.entries(e.found)
+    .map(([k, n]) => `${k}=${n}`)
+    .join(' ');
+  return [
+    e.check,
+    `[${e.window.start.toISOString()}, ${e.window.end.toISOString()})`,
+    `${e.windowsDone}/${e.windowsTotal ?? '?'}`,
+    `rows ${e.rowsCompared ?? 0}`,
+    `fetched ${e.rowsFetched ?? 0}`,
+    `found ${found || 'none'}`,
+    `${e.durationMs} ms`,
+  ].join('  ');
+}
+
+function printSummary(s: RunSummary): void {
+  const seconds = ((s.finishedAt.getTime() - s.startedAt.getTime()) / 1000).toFixed(1);
+  process.stdout.write(`run ${s.runId}  ${s.status}${s.dryRun ? ' (dry run)' : ''}  ${s.windows} windows  ${seconds} s  ${s.queued.length} new\n`);
+  const rows: Record<string, unknown>[] = [];
+  for (const check of s.checks) {
+    const counts = s.counts[check];
+    if (!counts) continue;
+    for (const kind of ALL_DISCREPANCY_KINDS) if (counts[kind]) rows.push({ check, kind, found: counts[kind] });
+    if (!Object.values(counts).some(Boolean)) rows.push({ check, kind: '(none)', found: 0 });
+  }
+  printTable(rows);
+}

@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { createRunQueue, startScheduler } from '../../batch/index.js';
+import { closeDatabases, connectDatabases } from '../../db/index.js';
+import { commandContext, untilSignal } from '../context.js';
+
+export function register(program: Command): void {
+  program
+    .command('scheduler')
+    .description('queue one reconcile run (all checks) per tick of RECON_CRON in RECON_TZ; `recon worker` or `recon serve` executes it')
+    .option('--no-catch-up', 'do not queue a run at start when a tick was missed')
+    .addHelpText(
+      'after',
+      `
+Any number of schedulers may run: each tick queues one run (its job id is the
+tick), and the others log that it was already queued. At start, if a tick has
+passed since the last scheduled run started, one run is queued at once.
+
+Example:
+  $ RECON_CRON="0 3 * * *" RECON_TZ=Europe/Paris recon scheduler
+  $ RECON_CRON="*/15 * * * *" recon scheduler --no-catch-up`,
+    )
+    .action(async (opts: { catchUp: boolean }) => {
+      const { config, log } = commandContext();
+      const dbs = connectDatabases(config, { max: 1, applicationName: 'recon-scheduler' });
+      const runQueue = createRunQueue(config);
+      try {
+        const scheduler = await startScheduler({ config, dbs, log, runQueue }, { catchUp: opts.catchUp });
+        const next = scheduler.task.getNextRun();
+        process.stderr.write(`recon scheduler: "${config.cron}" (${config.timeZone}), next run ${next ? next.toISOString() : 'never'}${scheduler.caughtUp ? `; caught up on ${scheduler.caughtUp.toISOString()}` : ''}\n`);
+        const signal = await untilSignal();
+        log.info({ signal }, 'scheduler stopping');
+        await scheduler.stop();
+      } finally {
+        await runQueue.close();
+        await closeDatabases(dbs);
+      }
+      process.exitCode = 0;
+    });
+}

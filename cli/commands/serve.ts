@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { compensationEnqueuer, createApiServer, createCompensationQueue, createRunQueue, executeRun, listenHost } from '../../batch/index.js';
+import { closeDatabases, connectDatabases } from '../../db/index.js';
+import { createKafka } from '../../streaming/index.js';
+import { commandContext, intOption, untilSignal } from '../context.js';
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('HTTP API (runs, discrepancies), dashboard at /, Prometheus /metrics, bull-board at /admin/queues, /healthz')
+    .option('--port <n>', 'port to listen on (default: RECON_API_PORT, 8080)', intOption(0, 65_535))
+    .option('--no-run-worker', 'only queue runs; leave executing them to `recon worker`')
+    .addHelpText(
+      'after',
+      `
+With RECON_API_TOKEN set, it listens on every interface and every route but
+/healthz needs "Authorization: Bearer <token>" (browsers: open /?token=<token>
+once; an HttpOnly cookie does the rest). Without it, it listens on 127.0.0.1
+only, without authentication, and bull-board is read-only.
+
+Example:
+  $ recon serve
+  $ RECON_API_TOKEN=$(openssl rand -hex 24) recon serve --port 9000
+  $ curl -H "Authorization: Bearer $RECON_API_TOKEN" -d '{"checks":"all","dryRun":true}' -H 'content-type: application/json' localhost:9000/api/runs`,
+    )
+    .action(async (opts: { port?: number; runWorker: boolean }) => {
+      const { config, log } = commandContext();
+      const dbs = connectDatabases(config, { max: 6, applicationName: 'recon-serve' });
+      const admin = createKafka(config, { clientId: 'recon-serve', logger: log, retries: 2 }).admin();
+      const runQueue = createRunQueue(config);
+      const compensationQueue = createCompensationQueue(config);
+      try {
+        // Kafka only feeds consumer lag: the API serves without it.
+        const kafkaUp = await admin.connect().then(
+          () => true,
+          (err: Error) => (log.warn({ err: err.message }, 'Kafka unreachable: consumer lag left out of metrics and reports'), false),
+        );
+        const app = await createApiServer({
+          config,
+          dbs,
+          log,
+          runQueue,
+          queues: [compensationQueue],
+          ...(kafkaUp ? { admin } : {}),
+          ...(opts.runWorker ? { executeRun, enqueue: compensationEnqueuer({ db: dbs.recon, queue: compensationQueue, config }) } : {}),
+        });
+        const host = listenHost(config);
+        const address = await app.listen({ port: opts.port ?? config.api.port, host });
+        log.info({ address, auth: Boolean(config.api.token), runWorker: opts.runWorker }, `recon serve listening on ${address}`);
+        process.stderr.write(`recon serve: ${address}  (dashboard /, API /api/runs, metrics /metrics, queues /admin/queues)\n`);
+        const signal = await untilSignal();
+        log.info({ signal }, 'serve stopping');
+        await app.close();
+      } finally {
+        await runQueue.close();
+        await compensationQueue.close();
+        await admin.disconnect().catch(() => undefined);
+        await closeDatabases(dbs);
+      }
+      process.exitCode = 0;
+    });
+}

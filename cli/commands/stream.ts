@@ -1,0 +1,88 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { CONSUMER_GROUPS } from '../../core/index.js';
+import { startConsumers, startRelay, STREAM_GROUPS, type StreamGroup } from '../../streaming/index.js';
+import { commandContext, intOption, untilSignal } from '../context.js';
+
+/** Print `line()` every `ms` (the periodic progress line), as counts per second since the last one. */
+function every(ms: number, line: (secs: number) => string): () => void {
+  let last = Date.now();
+  const t = setInterval(() => {
+    const now = Date.now();
+    process.stderr.write(`${new Date(now).toISOString()} ${line((now - last) / 1000)}\n`);
+    last = now;
+  }, ms);
+  t.unref();
+  return () => clearInterval(t);
+}
+
+function groupOption(value: string): StreamGroup {
+  if (!(STREAM_GROUPS as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${STREAM_GROUPS.join(', ')}.`);
+  return value as StreamGroup;
+}
+
+export function register(program: Command): void {
+  const stream = program.command('stream').description('the streaming path: outbox relay and consumers');
+
+  stream
+    .command('relay')
+    .description('publish unpublished outbox rows of both databases (users → user.created, points → point.granted) until SIGTERM/SIGINT')
+    .option('--batch-size <n>', 'rows claimed and sent per round', intOption(1, 10_000), 1000)
+    .option('--poll-interval <ms>', 'wait after a round that found nothing', intOption(1, 60_000), 20)
+    .option('--concurrency <n>', 'relay loops per database (each with its own producer and connection)', intOption(1, 16), 2)
+    .option('--progress-interval <s>', 'seconds between progress lines (0: none)', intOption(0, 3600), 5)
+    .addHelpText('after', '\nSeveral relays may run at once (rows are claimed with FOR UPDATE SKIP LOCKED).\n\nExample:\n  $ recon stream relay\n  $ RECON_NAMESPACE=staging recon stream relay --batch-size 2000')
+    .action(async (opts: { batchSize: number; pollInterval: number; concurrency: number; progressInterval: number }) => {
+      const { config, log } = commandContext();
+      const relay = await startRelay(config, { batchSize: opts.batchSize, pollIntervalMs: opts.pollInterval, concurrency: opts.concurrency, log });
+      log.info({ namespace: config.namespace ?? null }, 'relay started');
+      let previous = relay.stats();
+      const stop = opts.progressInterval
+        ? every(opts.progressInterval * 1000, (secs) => {
+            const now = relay.stats();
+            const parts = Object.keys(now.published).map(
+              (s) => `${s} ${((now.published[s]! - (previous.published[s] ?? 0)) / secs).toFixed(0)}/s (total ${now.published[s]}, failed rounds ${now.failures[s]})`,
+            );
+            previous = now;
+            return `relay: ${parts.join('; ')}`;
+          })
+        : () => undefined;
+      const signal = await untilSignal();
+      log.info({ signal }, 'relay stopping: finishing the round in hand');
+      stop();
+      await relay.stop();
+      process.exitCode = 0;
+    });
+
+  stream
+    .command('consume')
+    .description('run the point-service (user.created → ledger) and user-service-balances (point.granted → balances) consumers until SIGTERM/SIGINT')
+    .option('--group <name>', `run only this group (${STREAM_GROUPS.join(' or ')})`, groupOption)
+    .option('--concurrency <n>', 'partitions consumed concurrently per group (about this many database connections)', intOption(1, 64), 2)
+    .option('--progress-interval <s>', 'seconds between progress lines (0: none)', intOption(0, 3600), 5)
+    .addHelpText(
+      'after',
+      `\nOffsets are committed only after the database transaction of a batch commits; an undecodable message goes to <topic>.DLT.\n\nExample:\n  $ recon stream consume\n  $ recon stream consume --group ${CONSUMER_GROUPS.pointService} --concurrency 6`,
+    )
+    .action(async (opts: { group?: StreamGroup; concurrency: number; progressInterval: number }) => {
+      const { config, log } = commandContext();
+      const consumers = await startConsumers(config, { groups: opts.group ? [opts.group] : STREAM_GROUPS, concurrency: opts.concurrency, log });
+      log.info({ namespace: config.namespace ?? null, groups: opts.group ?? 'all' }, 'consumers started');
+      let previous = consumers.stats();
+      const stop = opts.progressInterval
+        ? every(opts.progressInterval * 1000, (secs) => {
+            const now = consumers.stats();
+            const parts = Object.entries(now).map(([g, s]) => {
+              const rate = (s.consumed - (previous[g]?.consumed ?? 0)) / secs;
+              return `${g} ${rate.toFixed(0)}/s (consumed ${s.consumed}, duplicates ${s.duplicates}, dead-lettered ${s.deadLettered})`;
+            });
+            previous = now;
+            return `consume: ${parts.join('; ')}`;
+          })
+        : () => undefined;
+      const signal = await untilSignal();
+      log.info({ signal }, 'consumers stopping: finishing the batch in hand');
+      stop();
+      await consumers.stop();
+      process.exitCode = 0;
+    });
+}

@@ -1,0 +1,91 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { Progress, UsageError } from '../../core/index.js';
+import { connect } from '../../db/index.js';
+import { createKafka, createProducer, ensureTopics, FaultInjector, generateUsers, topicNames, USER_SERVICE_MODES, type UserServiceMode } from '../../streaming/index.js';
+import { commandContext, intOption, numberOption, probabilityOption } from '../context.js';
+
+function modeOption(value: string): UserServiceMode {
+  if (!(USER_SERVICE_MODES as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${USER_SERVICE_MODES.join(', ')}.`);
+  return value as UserServiceMode;
+}
+
+interface CreateOptions {
+  count: number;
+  rate?: number;
+  mode: UserServiceMode;
+  batchSize: number;
+  faultRollback: number;
+  faultLose: number;
+  faultDuplicate: number;
+  faultPoison: number;
+  seed?: number;
+}
+
+export function register(program: Command): void {
+  const users = program.command('users').description('the user service');
+  users
+    .command('create')
+    .description('create users and their user.created events (load generator), optionally injecting faults')
+    .requiredOption('--count <n>', 'how many users', intOption(1, 100_000_000))
+    .option('--rate <r>', 'users per second (default: as fast as possible)', numberOption(0.001))
+    .option('--mode <mode>', 'outbox (user + outbox row in one transaction) or direct (send inside the transaction: the naive pattern)', modeOption, 'outbox')
+    .option('--batch-size <n>', 'users per transaction in outbox mode', intOption(1, 5000), 500)
+    .option('--fault-rollback <p>', 'direct mode: probability of sending, then rolling the user back (orphan grant)', probabilityOption, 0)
+    .option('--fault-lose <p>', 'probability that a committed user\'s event never reaches the consumer (missing grant)', probabilityOption, 0)
+    .option('--fault-duplicate <p>', 'probability that the event is delivered twice', probabilityOption, 0)
+    .option('--fault-poison <p>', 'probability per user of an undecodable message on user.created', probabilityOption, 0)
+    .option('--seed <n>', 'seed of the fault draws (reproducible runs)', intOption(0, 2 ** 32 - 1))
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ recon users create --count 10000 --rate 500\n  $ recon users create --count 2000 --mode direct --fault-rollback 0.01 --fault-lose 0.01\n  $ recon users create --count 1000 --fault-duplicate 0.1 --fault-poison 0.005 --seed 42',
+    )
+    .action(async (opts: CreateOptions) => {
+      if (opts.mode === 'outbox' && opts.faultRollback > 0) {
+        throw new UsageError('--fault-rollback needs --mode direct (in outbox mode the event rolls back with its user: no drift)');
+      }
+      const { config, log } = commandContext();
+      const faults = new FaultInjector({ rollback: opts.faultRollback, lose: opts.faultLose, duplicate: opts.faultDuplicate, poison: opts.faultPoison, seed: opts.seed });
+      const topics = topicNames(config);
+      const concurrency = opts.mode === 'direct' ? 8 : 2;
+      const db = connect(config.databases.users, { max: concurrency + 1, applicationName: 'recon-users' });
+      const needsProducer = opts.mode === 'direct' || faults.enabled;
+      const kafka = createKafka(config, { clientId: 'recon-users', logger: log });
+      const producer = needsProducer ? createProducer(kafka) : undefined;
+      const abort = new AbortController();
+      const onSignal = () => abort.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const progress = new Progress({ label: 'users', total: opts.count });
+      try {
+        if (producer) {
+          const admin = kafka.admin();
+          await admin.connect();
+          await ensureTopics(admin, topics.all).finally(() => admin.disconnect());
+          await producer.connect();
+        }
+        const result = await generateUsers(
+          { db, userCreatedTopic: topics.userCreated, producer, faults: faults.enabled ? faults : undefined },
+          {
+            count: opts.count,
+            rate: opts.rate,
+            mode: opts.mode,
+            batchSize: opts.batchSize,
+            concurrency,
+            signal: abort.signal,
+            onProgress: (done) => progress.set(done.committed + done.rolledBack, faults.enabled ? `injected: ${faults.summary()}` : undefined),
+          },
+        );
+        progress.finish();
+        process.stdout.write(
+          `created ${result.committed} users (${opts.mode} mode) in ${(result.ms / 1000).toFixed(1)} s` +
+            `${result.rolledBack ? `, rolled back ${result.rolledBack}` : ''}; injected: ${faults.enabled ? faults.summary() : 'nothing'}\n`,
+        );
+        if (abort.signal.aborted) process.exitCode = 130;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        await producer?.disconnect().catch(() => undefined);
+        await db.destroy();
+      }
+    });
+}

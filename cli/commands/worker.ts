@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import { closeDatabases, connectDatabases } from '../../db/index.js';
+import { compensationEnqueuer, createRunWorker, executeRun, startCompensationWorker } from '../../batch/index.js';
+import { createKafka, createProducer } from '../../streaming/index.js';
+import { commandContext, intOption, untilSignal } from '../context.js';
+
+export function register(program: Command): void {
+  program
+    .command('worker')
+    .description('run compensation jobs (grants, revocations, republishes), the sweeper that re-queues lost ones, and queued reconcile runs (scheduler, API), until SIGTERM/SIGINT')
+    .option('--concurrency <n>', 'compensation jobs at once, each a batch of discrepancies (default: RECON_WORKER_CONCURRENCY, 4)', intOption(1, 256))
+    .option('--sweep-interval <s>', 'seconds between sweeps for discrepancies without a job; 0 disables (default: RECON_SWEEP_SECONDS, 60)', intOption(0, 86_400))
+    .option('--progress-interval <s>', 'seconds between progress lines (0: none)', intOption(0, 3600), 10)
+    .addHelpText(
+      'after',
+      '\nSIGTERM or SIGINT stops taking jobs and lets the ones in flight finish. Any number of workers may run, on any host.\n\nExample:\n  $ recon worker\n  $ RECON_NAMESPACE=staging recon worker --concurrency 8 --sweep-interval 30',
+    )
+    .action(async (opts: { concurrency?: number; sweepInterval?: number; progressInterval: number }) => {
+      const { config, log } = commandContext();
+      const concurrency = opts.concurrency ?? config.compensation.concurrency;
+      // About one connection per job in flight on each database, plus the sweeper's and the status updates'.
+      const dbs = connectDatabases(config, { max: concurrency + 2, applicationName: 'recon-worker' });
+      const kafka = createKafka(config, { clientId: 'recon-worker', logger: log });
+      const producer = createProducer(kafka);
+      try {
+        await producer.connect();
+        const running = await startCompensationWorker(
+          { config, dbs, producer, log },
+          { concurrency, sweepIntervalSeconds: opts.sweepInterval ?? config.compensation.sweepIntervalSeconds },
+        );
+        // Queued runs (scheduler ticks, API requests), one at a time, beside the compensations.
+        const admin = kafka.admin();
+        const adminUp = await admin.connect().then(
+          () => true,
+          (err: Error) => (log.warn({ err: err.message }, 'Kafka admin unavailable: reports leave consumer lag out'), false),
+        );
+        const stopRuns = new AbortController();
+        const runs = createRunWorker({
+          config,
+          dbs,
+          log,
+          executeRun,
+          signal: stopRuns.signal,
+          ...(adminUp ? { admin } : {}),
+          enqueue: compensationEnqueuer({ db: dbs.recon, queue: running.queue, config }),
+        });
+        let jobs = 0;
+        let resolved = 0;
+        let failedJobs = 0;
+        running.worker.on('completed', (_job, result) => {
+          jobs += 1;
+          resolved += result.resolved;
+        });
+        running.worker.on('failed', () => {
+          failedJobs += 1;
+        });
+        const timer = opts.progressInterval
+          ? setInterval(() => log.info({ jobs, resolved, failedJobs }, 'worker progress'), opts.progressInterval * 1000)
+          : undefined;
+        timer?.unref();
+        log.info({ namespace: config.namespace ?? null, concurrency }, 'worker started');
+        const signal = await untilSignal();
+        log.info({ signal }, 'worker stopping: finishing the jobs in flight');
+        if (timer) clearInterval(timer);
+        // A run in hand stops after its current window instead of holding shutdown for hours.
+        stopRuns.abort();
+        await runs.close();
+        await running.close();
+        await admin.disconnect().catch(() => undefined);
+        log.info({ jobs, resolved, failedJobs }, 'worker stopped');
+      } finally {
+        await producer.disconnect().catch(() => undefined);
+        await closeDatabases(dbs);
+      }
+      process.exitCode = 0;
+    });
+}

@@ -1,0 +1,71 @@
+import { InvalidArgumentError } from 'commander';
+import { createLogger, loadConfig, type Config, type Logger } from '../core/index.js';
+
+export interface CommandContext {
+  config: Config;
+  log: Logger;
+}
+
+/** Load and validate configuration once, then build what every command needs. */
+export function commandContext(): CommandContext {
+  const config = loadConfig();
+  return { config, log: createLogger(config) };
+}
+
+/** commander argument parser for a whole number in `[min, max]`. */
+export function intOption(min = 0, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number.');
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}.`);
+    return n;
+  };
+}
+
+/** commander argument parser for a positive number (rates). */
+export function numberOption(min = 0, max = Number.MAX_VALUE) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number.');
+    if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}.`);
+    return n;
+  };
+}
+
+/** commander argument parser for a probability in [0, 1]. */
+export const probabilityOption = numberOption(0, 1);
+
+/** commander argument parser for an ISO-8601 instant. */
+export function isoOption(value: string): Date {
+  const t = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(t)) throw new InvalidArgumentError('must be an ISO-8601 timestamp such as 2026-11-21T00:00:00Z.');
+  return new Date(t);
+}
+
+/** Print a table of rows (objects with the same keys) to stdout. */
+export function printTable(rows: Record<string, unknown>[], out: NodeJS.WritableStream = process.stdout): void {
+  if (rows.length === 0) {
+    out.write('(nothing)\n');
+    return;
+  }
+  const keys = Object.keys(rows[0]!);
+  const cell = (v: unknown) => (v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v));
+  const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => cell(r[k]).length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd() + '\n';
+  out.write(line(keys));
+  out.write(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) out.write(line(keys.map((k) => cell(r[k]))));
+}
+
+/** Resolve on the first SIGTERM or SIGINT: how long-running commands wait to drain and exit. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(signal);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
