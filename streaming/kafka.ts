@@ -18,7 +18,7 @@ import type {
   ProducerConfig,
   RecordMetadata,
 } from 'kafkajs';
-import { namespaced, silentLogger, DLT_SUFFIX, ReconError, TOPICS, TOPIC_PARTITIONS, type Config, type Logger } from '../core/index.js';
+import { namespaced, silentLogger, sleep, DLT_SUFFIX, ReconError, TOPICS, TOPIC_PARTITIONS, type Config, type Logger } from '../core/index.js';
 
 const { Kafka, logLevel: KafkaLogLevel, CompressionTypes } = kafkajs;
 
@@ -115,11 +115,44 @@ export async function ensureTopics(admin: Admin, names: readonly string[], parti
   }
   const missing = names.filter((n) => !existing.has(n));
   if (missing.length === 0) return [];
+  // kafkajs's own `waitForLeaders` gives up on the first UNKNOWN_TOPIC_OR_PARTITION,
+  // which a KRaft broker answers for a moment after creating a topic; wait here instead.
   await admin.createTopics({
-    waitForLeaders: true,
+    waitForLeaders: false,
     topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
   });
+  await waitForTopicLeaders(admin, missing);
   return missing;
+}
+
+/** Kafka error types that mean "the new topic's metadata has not settled yet". */
+const SETTLING = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
+/**
+ * Wait until every partition of `topics` has a leader. A broker that has just
+ * created a topic can answer "unknown topic" or "no leader" for a moment; those
+ * answers are retried, anything else is thrown at once.
+ */
+export async function waitForTopicLeaders(admin: Admin, topics: readonly string[], timeoutMs = 30_000): Promise<void> {
+  if (topics.length === 0) return;
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
+  for (;;) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: [...topics] });
+      const waiting = meta.topics.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0));
+      if (waiting.length === 0) return;
+      last = `no leader yet for ${waiting.map((t) => t.name).join(', ')}`;
+    } catch (err) {
+      const type = (err as { type?: unknown }).type;
+      if (typeof type !== 'string' || !SETTLING.has(type)) throw err;
+      last = type;
+    }
+    if (Date.now() >= deadline) {
+      throw new ReconError('TIMEOUT', `topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms (${last})`, { retryable: true });
+    }
+    await sleep(100);
+  }
 }
 
 /** Header value as a string (kafkajs gives Buffers, strings, arrays or undefined). */

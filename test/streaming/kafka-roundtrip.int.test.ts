@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createConsumer, createProducer, ensureTopics, headerString } from '../../streaming/index.js';
+import { createConsumer, createProducer, ensureTopics, headerString, waitForTopicLeaders } from '../../streaming/index.js';
 import { createTestEnv, waitFor, type TestEnv } from '../helpers.js';
 
 describe('Kafka round trip through the real broker', () => {
@@ -19,7 +19,8 @@ describe('Kafka round trip through the real broker', () => {
 
   it('refuses an existing topic whose partition count differs, naming it', async () => {
     const odd = `${env.config.namespace}.odd`;
-    await env.admin.createTopics({ waitForLeaders: true, topics: [{ topic: odd, numPartitions: 2, replicationFactor: 1 }] });
+    await env.admin.createTopics({ topics: [{ topic: odd, numPartitions: 2, replicationFactor: 1 }] });
+    await waitForTopicLeaders(env.admin, [odd]);
     await expect(ensureTopics(env.admin, [odd])).rejects.toThrow(`topic ${odd} has 2 partitions; recon needs 6`);
   });
 
