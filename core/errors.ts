@@ -51,13 +51,17 @@ const RETRYABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT
 
 /**
  * Whether a retry may fix `err`. Knows our {@link ReconError}, kafkajs errors
- * (their `retriable` flag), Postgres SQLSTATEs and socket errors. Never throws.
+ * (their `retriable` flag; a client that ran out of its own retries is judged
+ * by the error it gave up on), Postgres SQLSTATEs and socket errors. Never throws.
  */
 export function isRetryable(err: unknown): boolean {
   try {
     if (err === null || typeof err !== 'object') return false;
     if (err instanceof ReconError) return err.retryable;
     const e = err as { retriable?: unknown; code?: unknown; name?: unknown; message?: unknown; cause?: unknown };
+    // kafkajs gave up retrying on its own schedule (seconds); the error it wrapped
+    // says whether a retry later, on ours, may still succeed (a broker restarting).
+    if (e.name === 'KafkaJSNumberOfRetriesExceeded') return e.cause !== undefined && e.cause !== err && isRetryable(e.cause);
     if (typeof e.retriable === 'boolean') return e.retriable;
     if (typeof e.code === 'string' && (RETRYABLE_PG_CODES.has(e.code) || RETRYABLE_SOCKET_CODES.has(e.code))) return true;
     if (e.name === 'KnexTimeoutError') return true;

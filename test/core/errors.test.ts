@@ -1,3 +1,4 @@
+import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { ReconError, backoffDelay, describeError, isRetryable } from '../../core/index.js';
 
@@ -12,6 +13,17 @@ describe('isRetryable', () => {
     for (const code of ['40001', '40P01', '57P03']) expect(isRetryable(Object.assign(new Error('pg'), { code }))).toBe(true);
     expect(isRetryable(Object.assign(new Error('unique violation'), { code: '23505' }))).toBe(false);
     expect(isRetryable(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).toBe(true);
+  });
+  it('judges a kafkajs client that ran out of its own retries by the error it gave up on', () => {
+    // The broker was down longer than the client's retry schedule: a later retry may succeed.
+    const refused = new kafkajs.KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+    const gaveUp = new kafkajs.KafkaJSNumberOfRetriesExceeded(refused, { retryCount: 8, retryTime: 30_000 });
+    expect(gaveUp.retriable).toBe(false);
+    expect(isRetryable(gaveUp)).toBe(true);
+    // Wrapping an error no retry can fix stays permanent.
+    const tooLarge = new kafkajs.KafkaJSProtocolError(Object.assign(new Error('message too large'), { type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false }));
+    expect(isRetryable(new kafkajs.KafkaJSNumberOfRetriesExceeded(tooLarge, { retryCount: 0, retryTime: 0 }))).toBe(false);
+    expect(isRetryable(new kafkajs.KafkaJSNonRetriableError(refused))).toBe(false);
   });
   it('looks through causes and never throws', () => {
     expect(isRetryable(new Error('wrapped', { cause: Object.assign(new Error('x'), { code: '40P01' }) }))).toBe(true);
