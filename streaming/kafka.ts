@@ -18,7 +18,7 @@ import type {
   ProducerConfig,
   RecordMetadata,
 } from 'kafkajs';
-import { namespaced, silentLogger, sleep, DLT_SUFFIX, ReconError, TOPICS, TOPIC_PARTITIONS, type Config, type Logger } from '../core/index.js';
+import { backoffDelay, namespaced, silentLogger, sleep, DLT_SUFFIX, ReconError, TOPICS, TOPIC_PARTITIONS, type Config, type Logger } from '../core/index.js';
 
 const { Kafka, logLevel: KafkaLogLevel, CompressionTypes } = kafkajs;
 
@@ -187,6 +187,31 @@ export async function brokerReachable(brokers: string[], timeoutMs = 3000): Prom
     return false;
   } finally {
     await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * Wait until the brokers answer, for long-running processes (relay, consumers,
+ * worker) started while Kafka is down or restarting: they wait, saying what
+ * they wait for, instead of exiting after the client's own retries. Once
+ * running, the clients ride out outages themselves. Resolves at once when the
+ * brokers answer; returns early (without throwing) when `signal` aborts.
+ */
+export async function waitForBrokers(
+  config: Pick<Config, 'kafkaBrokers'>,
+  { log = silentLogger, signal, maxDelayMs = 15_000 }: { log?: Logger; signal?: AbortSignal; maxDelayMs?: number } = {},
+): Promise<void> {
+  for (let attempt = 0; !signal?.aborted; attempt++) {
+    if (await brokerReachable(config.kafkaBrokers)) {
+      if (attempt > 0) log.info({ brokers: config.kafkaBrokers.join(',') }, 'kafka: brokers answer');
+      return;
+    }
+    const delay = Math.max(500, backoffDelay(attempt, 1000, maxDelayMs));
+    log.warn(
+      { brokers: config.kafkaBrokers.join(','), retryInMs: delay },
+      `kafka: ${config.kafkaBrokers.join(',')} does not answer; waiting (start it with \`recon services up\` or check KAFKA_BROKERS)`,
+    );
+    await sleep(delay, signal);
   }
 }
 

@@ -9,7 +9,7 @@ import { CONSUMER_GROUPS, namespaced, silentLogger, type Config, type Logger } f
 import { connect } from '../db/index.js';
 import { balanceHandler } from './balance-consumer.js';
 import { runBatchConsumer, type ConsumerHandle, type ConsumerStats } from './batch-consumer.js';
-import { createKafka, createProducer, ensureTopics, topicNames } from './kafka.js';
+import { createKafka, createProducer, ensureTopics, topicNames, waitForBrokers } from './kafka.js';
 import { runOutboxRelay, type RelayOptions, type RelayStats } from './outbox-relay.js';
 import { pointServiceHandler } from './point-consumer.js';
 
@@ -35,6 +35,7 @@ async function ensureStreamTopics(config: Config, kafka: ReturnType<typeof creat
 /** Relay both outboxes (users → user.created, points → point.granted) until `stop()`. */
 export async function startRelay(config: Config, options: RelayOptions & { log?: Logger } = {}): Promise<RelayProcess> {
   const log = options.log ?? silentLogger;
+  await waitForBrokers(config, { log });
   const kafka = createKafka(config, { clientId: 'recon-relay', logger: log });
   await ensureStreamTopics(config, kafka);
   const concurrency = options.concurrency ?? 2;
@@ -86,6 +87,7 @@ export async function startConsumers(config: Config, options: ConsumersOptions =
   const { groups = STREAM_GROUPS, concurrency = 2, maxAttempts = 5 } = options;
   const log = options.log ?? silentLogger;
   const topics = topicNames(config);
+  await waitForBrokers(config, { log });
   const kafka = createKafka(config, { clientId: 'recon-consumer', logger: log });
   await ensureStreamTopics(config, kafka);
   const producer = createProducer(kafka);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { closeDatabases, connectDatabases } from '../../db/index.js';
 import { compensationEnqueuer, createRunWorker, executeRun, startCompensationWorker } from '../../batch/index.js';
-import { createKafka, createProducer } from '../../streaming/index.js';
+import { createKafka, createProducer, waitForBrokers } from '../../streaming/index.js';
 import { commandContext, intOption, untilSignal } from '../context.js';
 
 export function register(program: Command): void {
@@ -23,6 +23,7 @@ export function register(program: Command): void {
       const kafka = createKafka(config, { clientId: 'recon-worker', logger: log });
       const producer = createProducer(kafka);
       try {
+        await waitForBrokers(config, { log });
         await producer.connect();
         const running = await startCompensationWorker(
           { config, dbs, producer, log },
