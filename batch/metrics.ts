@@ -4,7 +4,7 @@
  * process, as in tests, never collide). Values are read at scrape time from
  * cheap aggregates of the recon database and from Kafka offsets.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Gauge, Histogram, Registry } from 'prom-client';
 import { ALL_DISCREPANCY_KINDS, DISCREPANCY_STATUSES, describeError, type Config, type Logger } from '../core/index.js';
 import { discrepancyCountsByKindStatus, finishedRunsSince, watermarkLags, type Databases } from '../db/index.js';
 import type { Admin } from '../streaming/index.js';
@@ -39,15 +39,17 @@ export function createMetricsRegistry(deps: MetricsDeps): Registry {
     },
   });
 
-  new Counter({
-    name: 'recon_compensations_total',
-    help: 'Compensations by outcome (resolved, failed, pending), counted from the discrepancies they fix.',
+  // A gauge, not a counter: these are current states, and a reopened discrepancy
+  // leaves `resolved`, which a counter (monotonic for rate()) must never do.
+  new Gauge({
+    name: 'recon_compensations',
+    help: 'Compensations by outcome (resolved, failed, pending = queued), counted from the discrepancies they fix.',
     labelNames: ['outcome'],
     registers: [registry],
     async collect() {
       const rows = await discrepancyCountsByKindStatus(dbs.recon);
       this.reset();
-      for (const outcome of Object.values(OUTCOMES)) this.inc({ outcome }, 0);
+      for (const outcome of Object.values(OUTCOMES)) this.set({ outcome }, 0);
       for (const r of rows) {
         const outcome = OUTCOMES[r.status as keyof typeof OUTCOMES];
         if (outcome) this.inc({ outcome }, r.n);

@@ -137,7 +137,8 @@ describe('HTTP API over real HTTP (injected executeRun)', () => {
 
     const metrics = await (await fetch(`${base}/metrics`, { headers: auth })).text();
     expect(metrics).toMatch(/^recon_discrepancies\{kind="missing_grant",status="detected"\} 5$/m);
-    expect(metrics).toMatch(/^recon_compensations_total\{outcome="pending"\} 0$/m);
+    expect(metrics).toMatch(/^# TYPE recon_compensations gauge$/m);
+    expect(metrics).toMatch(/^recon_compensations\{outcome="pending"\} 0$/m);
     expect(metrics).toMatch(/^recon_run_duration_seconds_count\{trigger="api",status="completed"\} 1$/m);
     expect(metrics).toMatch(/^recon_watermark_lag_seconds\{check="users-vs-points"\} \d+/m);
     expect(metrics).toMatch(new RegExp(`^recon_consumer_lag\\{group="${env.config.namespace}.point-service",topic="${env.config.namespace}.user.created"\\} 0$`, 'm'));
