@@ -15,3 +15,4 @@ export * from './dashboard.js';
 export * from './api-validation.js';
 export * from './api.js';
 export * from './scheduler.js';
+export * from './retry.js';

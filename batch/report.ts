@@ -254,6 +254,9 @@ export function renderReportHtml(data: ReportData): string {
     (data.lines.some((l) => l.reportOnly)
       ? `<p style="font:12px sans-serif;color:#666;margin:4px 0;">Phantom events (a producer sent, then rolled back) and dead-lettered events are reported, not compensated: a phantom's effect is revoked as an orphan grant; a dead letter is replayed with <code>recon dlq replay</code> once its cause is fixed.</p>`
       : '') +
+    (data.lines.some((l) => l.failed > 0)
+      ? `<p style="font:12px sans-serif;color:#666;margin:4px 0;">Failed compensations keep their last error (the examples below, or <code>GET /api/discrepancies?status=failed</code>). Once the cause is fixed, <code>recon retry</code> tries them again.</p>`
+      : '') +
     h2(`Drift per run (last ${data.drift.length})`) +
     mailChart(data.drift, '') +
     h2('Windows covered') +
@@ -278,6 +281,7 @@ export function renderReportText(data: ReportData): string {
   out.push('check / kind                              detected resolved   failed  pending');
   for (const l of data.lines) out.push(`${`${l.check} / ${l.kind}`.padEnd(40)} ${String(l.detected).padStart(8)} ${String(l.resolved).padStart(8)} ${String(l.failed).padStart(8)} ${(l.reportOnly ? 'report' : String(l.pending)).padStart(8)}`);
   if (data.lines.length === 0) out.push('(none)');
+  if (data.lines.some((l) => l.failed > 0)) out.push('Failed compensations keep their last error; once the cause is fixed, `recon retry` tries them again.');
   out.push('', 'Drift per run:');
   const max = Math.max(1, ...data.drift.map((p) => p.total));
   for (const p of data.drift) out.push(`  ${formatInstant(p.startedAt)} ${shortId(p.runId)} ${'#'.repeat(Math.round((p.total / max) * 40)).padEnd(40)} ${p.total}`);

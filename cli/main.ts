@@ -8,6 +8,7 @@ import * as demo from './commands/demo.js';
 import * as dlq from './commands/dlq.js';
 import * as migrate from './commands/migrate.js';
 import * as report from './commands/report.js';
+import * as retry from './commands/retry.js';
 import * as run from './commands/run.js';
 import * as scheduler from './commands/scheduler.js';
 import * as serve from './commands/serve.js';
@@ -26,7 +27,7 @@ export function buildProgram(): Command {
       'after',
       '\nExamples:\n  $ recon services up && recon migrate\n  $ recon demo\n  $ recon run --check all --wait\n\nConfiguration is read from the environment; see the README.',
     );
-  for (const command of [migrate, services, stream, users, run, worker, scheduler, serve, report, dlq, demo]) {
+  for (const command of [migrate, services, stream, users, run, retry, worker, scheduler, serve, report, dlq, demo]) {
     command.register(program);
   }
   program.commands.forEach(function inherit(c: Command) {

@@ -97,3 +97,48 @@ export async function getDiscrepancies(db: Knex | Knex.Transaction, ids: readonl
   if (ids.length === 0) return [];
   return db('discrepancies').whereRaw('id = any(?::uuid[])', [Array.from(ids)]);
 }
+
+/** Which `failed` discrepancies an operator asks to try again (all filters optional, combined with "and"). */
+export interface FailedSelection {
+  /** Only these kinds; default: every compensable kind. */
+  kinds: readonly DiscrepancyKind[];
+  check?: string;
+  ids?: readonly string[];
+  /** Only those that failed at or after this instant. */
+  failedSince?: Date;
+  /** At most this many, oldest failure first. */
+  limit: number;
+}
+
+function failedQuery(db: Knex | Knex.Transaction, s: FailedSelection) {
+  const q = db('discrepancies').where('status', 'failed').whereRaw('kind = any(?::text[])', [Array.from(s.kinds)]);
+  if (s.check) q.where('check_name', s.check);
+  if (s.ids) q.whereRaw('id = any(?::uuid[])', [Array.from(s.ids)]);
+  if (s.failedSince) q.where('failed_at', '>=', s.failedSince);
+  return q;
+}
+
+/** How many `failed` discrepancies `s` selects, per kind (what a dry run of `recon retry` prints). */
+export async function countFailed(db: Knex | Knex.Transaction, s: FailedSelection): Promise<Partial<Record<DiscrepancyKind, number>>> {
+  const sub = failedQuery(db, s).select('kind').orderBy('failed_at').limit(s.limit);
+  const rows: { kind: DiscrepancyKind; n: number }[] = await db.from(sub.as('f')).select('kind').count<{ kind: DiscrepancyKind; n: number }[]>({ n: '*' }).groupBy('kind');
+  return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]));
+}
+
+/**
+ * Reopen `failed` discrepancies for another try: `detected`, generation + 1
+ * (so their jobs get new ids), attempts from zero; `last_error` is kept until
+ * the next outcome replaces it. Rows another transaction holds are skipped.
+ * Returns the reopened rows, ready for `enqueueCompensations`.
+ */
+export async function reopenFailedDiscrepancies(
+  db: Knex | Knex.Transaction,
+  s: FailedSelection,
+): Promise<{ id: string; kind: DiscrepancyKind; generation: number }[]> {
+  const picked = failedQuery(db, s).select('id').orderBy('failed_at').limit(s.limit).forUpdate().skipLocked();
+  return db('discrepancies')
+    .whereIn('id', picked)
+    .where('status', 'failed')
+    .update({ status: 'detected', generation: db.raw('generation + 1'), attempts: 0, failed_at: null, job_id: null, updated_at: db.fn.now() })
+    .returning(['id', 'kind', 'generation']);
+}

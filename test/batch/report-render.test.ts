@@ -40,4 +40,11 @@ describe('report rendering', () => {
     expect(html).toContain('recon dlq replay');
     expect(renderReportText(data)).toMatch(/outbox-vs-consumed \/ phantom_event\s+2\s+0\s+0\s+report/);
   });
+
+  it('points at recon retry only when some compensation failed', () => {
+    expect(renderReportHtml(data)).not.toContain('recon retry');
+    const failed: ReportData = { ...data, lines: [{ ...data.lines[0]!, resolved: 0, failed: 1 }, data.lines[1]!] };
+    expect(renderReportHtml(failed)).toContain('<code>recon retry</code> tries them again');
+    expect(renderReportText(failed)).toContain('`recon retry` tries them again');
+  });
 });
