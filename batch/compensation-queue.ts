@@ -19,7 +19,7 @@
  *   first), so even a duplicate execution has one effect.
  */
 import type { JobsOptions, Queue } from 'bullmq';
-import { COMPENSABLE_KINDS, COMPENSATION_QUEUE, sleep, uuidv5, type Config, type DiscrepancyKind, type DiscrepancyStatus, type Progress } from '../core/index.js';
+import { COMPENSABLE_KINDS, COMPENSATION_QUEUE, sleep, uuidv5, withTimeout, type Config, type DiscrepancyKind, type DiscrepancyStatus, type Logger, type Progress } from '../core/index.js';
 import { claimDiscrepancies, discrepancyStatusesOf, releaseClaims, type DiscrepancyClaim, type Knex } from '../db/index.js';
 import { planCompensationBatches } from '../reconcile/index.js';
 import { createQueue } from './queues.js';
@@ -59,9 +59,18 @@ export const COMPENSATION_JOB_OPTIONS = {
   removeOnFail: { age: 14 * DAY_SECONDS },
 } as const satisfies JobsOptions;
 
-export function createCompensationQueue(config: Pick<Config, 'redisUrl' | 'namespace'>): CompensationQueue {
-  return createQueue<CompensationJobData, CompensationJobResult>(config, COMPENSATION_QUEUE, COMPENSATION_JOB_OPTIONS);
+export function createCompensationQueue(config: Pick<Config, 'redisUrl' | 'namespace'>, log?: Logger): CompensationQueue {
+  return createQueue<CompensationJobData, CompensationJobResult>(config, COMPENSATION_QUEUE, COMPENSATION_JOB_OPTIONS, log);
 }
+
+/**
+ * How long adding jobs may wait for Redis. BullMQ would wait for ever; the
+ * discrepancies are recorded already, so a run gives up, gives the claims
+ * back, and goes on (a worker's sweeper queues them later). Should the add
+ * still land afterwards, its job ids are the ones the sweeper would use, and
+ * BullMQ keeps one job per id.
+ */
+export const ENQUEUE_TIMEOUT_MS = 10_000;
 
 /**
  * Job id of a batch: a function of its (id, generation) pairs and of the job
@@ -78,6 +87,8 @@ export interface EnqueueDeps {
   db: Knex;
   queue: CompensationQueue;
   config: Pick<Config, 'compensation'>;
+  /** Default {@link ENQUEUE_TIMEOUT_MS}. */
+  enqueueTimeoutMs?: number;
 }
 
 /** A discrepancy to put in a job, as the caller last saw it. */
@@ -120,7 +131,11 @@ export async function enqueueCompensations(deps: EnqueueDeps, found: readonly En
   }
   if (jobs.size === 0) return { queued: 0, jobs: 0 };
   try {
-    await deps.queue.addBulk([...jobs].map(([jobId, data]) => ({ name: data.kind, data, opts: { jobId } })));
+    await withTimeout(
+      deps.queue.addBulk([...jobs].map(([jobId, data]) => ({ name: data.kind, data, opts: { jobId } }))),
+      deps.enqueueTimeoutMs ?? ENQUEUE_TIMEOUT_MS,
+      `adding ${jobs.size} compensation jobs to Redis`,
+    );
   } catch (err) {
     await Promise.all([...jobs].map(([jobId, data]) => releaseClaims(deps.db, data.items.map((i) => i.id), jobId))).catch(() => undefined);
     throw err;

@@ -130,7 +130,7 @@ export async function startCompensationWorker(deps: CompensationWorkerDeps, opti
     },
   );
   worker.on('error', (err) => log.error({ err: describeError(err).message }, 'compensation worker error'));
-  const queue = createCompensationQueue(deps.config);
+  const queue = createCompensationQueue(deps.config, log);
   const interval = options.sweepIntervalSeconds ?? c.sweepIntervalSeconds;
   const sweeper =
     interval > 0

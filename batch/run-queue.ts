@@ -60,12 +60,17 @@ export type RunQueue = Queue<RunJobData, RunJobResult>;
  * Finished jobs are kept 14 days so a tick's job id keeps deduplicating late
  * schedulers and the dashboard can show them.
  */
-export function createRunQueue(config: Pick<Config, 'redisUrl' | 'namespace'>): RunQueue {
-  return createQueue<RunJobData, RunJobResult>(config, RUN_QUEUE, {
-    attempts: 1,
-    removeOnComplete: { age: 14 * 86_400, count: 5000 },
-    removeOnFail: { age: 30 * 86_400, count: 5000 },
-  });
+export function createRunQueue(config: Pick<Config, 'redisUrl' | 'namespace'>, log?: Logger): RunQueue {
+  return createQueue<RunJobData, RunJobResult>(
+    config,
+    RUN_QUEUE,
+    {
+      attempts: 1,
+      removeOnComplete: { age: 14 * 86_400, count: 5000 },
+      removeOnFail: { age: 30 * 86_400, count: 5000 },
+    },
+    log,
+  );
 }
 
 /** Job id of the scheduled run of `tick` (BullMQ ids may not contain `:`). */

@@ -1,4 +1,5 @@
 /** Small timing helpers shared by retries, polling and shutdown. */
+import { ReconError } from './errors.js';
 
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
@@ -44,5 +45,23 @@ export async function waitFor<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
     }
     await sleep(intervalMs);
+  }
+}
+
+/**
+ * Settle with `work`, or reject with a retryable TIMEOUT error naming `what`
+ * after `timeoutMs`. `work` is not cancelled: it may still complete later, so
+ * use this only where that is harmless (idempotent sends, job ids that dedupe).
+ */
+export async function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ReconError('TIMEOUT', `${what}: no answer within ${timeoutMs} ms`, { retryable: true })), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+    work.catch(() => undefined);
   }
 }

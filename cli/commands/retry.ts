@@ -3,6 +3,7 @@ import { createCompensationQueue, retryFailedCompensations, waitForCompensations
 import { ALL_CHECK_NAMES, COMPENSABLE_KINDS, Progress, UsageError, type CheckName, type DiscrepancyKind } from '../../core/index.js';
 import { closeDatabases, connectDatabases } from '../../db/index.js';
 import { commandContext, intOption, isoOption, printTable } from '../context.js';
+import { warnWithoutWorkers } from '../wait-warning.js';
 
 interface RetryCommandOptions {
   kind?: DiscrepancyKind[];
@@ -55,9 +56,9 @@ export function register(program: Command): void {
     )
     .action(async (opts: RetryCommandOptions) => {
       if (opts.wait && opts.dryRun) throw new UsageError('--wait has nothing to wait for with --dry-run');
-      const { config } = commandContext();
+      const { config, log } = commandContext();
       const dbs = connectDatabases(config, { max: 2, applicationName: 'recon-retry' });
-      const queue = opts.dryRun ? undefined : createCompensationQueue(config);
+      const queue = opts.dryRun ? undefined : createCompensationQueue(config, log);
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once('SIGINT', onSignal);
@@ -76,9 +77,7 @@ export function register(program: Command): void {
         );
         let waited: WaitResult | undefined;
         if (opts.wait && summary.ids.length > 0) {
-          if (queue && (await queue.getWorkers()).length === 0) {
-            process.stderr.write('recon: no `recon worker` is connected to the compensation queue yet: start one, or this wait will not end\n');
-          }
+          if (queue) await warnWithoutWorkers(queue);
           const bar = new Progress({ label: 'compensations settled', total: summary.ids.length, silent: Boolean(opts.json) });
           waited = await waitForCompensations({ db: dbs.recon }, summary.ids, { progress: bar, signal: abort.signal });
           bar.finish();

@@ -12,6 +12,7 @@ import {
 import { ALL_CHECK_NAMES, ALL_DISCREPANCY_KINDS, Progress, UsageError, type CheckName } from '../../core/index.js';
 import { closeDatabases, connectDatabases } from '../../db/index.js';
 import { commandContext, isoOption, printTable } from '../context.js';
+import { warnWithoutWorkers } from '../wait-warning.js';
 
 interface RunCommandOptions {
   check: CheckName[];
@@ -61,7 +62,7 @@ export function register(program: Command): void {
       if (opts.wait && opts.dryRun) throw new UsageError('--wait has nothing to wait for with --dry-run');
       const dbs = connectDatabases(config, { max: 4, applicationName: 'recon-run' });
       // Dry runs queue nothing; otherwise compensations go to the queue as each window commits.
-      const queue = opts.dryRun ? undefined : createCompensationQueue(config);
+      const queue = opts.dryRun ? undefined : createCompensationQueue(config, log);
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once('SIGINT', onSignal);
@@ -80,9 +81,7 @@ export function register(program: Command): void {
         );
         let waited: WaitResult | undefined;
         if (opts.wait && summary.status === 'completed' && summary.queued.length > 0) {
-          if (queue && (await queue.getWorkers()).length === 0) {
-            process.stderr.write('recon: no `recon worker` is connected to the compensation queue yet: start one, or this wait will not end\n');
-          }
+          if (queue) await warnWithoutWorkers(queue);
           const bar = new Progress({ label: 'compensations settled', total: summary.queued.length, silent: Boolean(opts.json) });
           waited = await waitForCompensations({ db: dbs.recon }, summary.queued, { progress: bar, signal: abort.signal });
           bar.finish();

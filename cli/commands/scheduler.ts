@@ -22,7 +22,7 @@ Example:
     .action(async (opts: { catchUp: boolean }) => {
       const { config, log } = commandContext();
       const dbs = connectDatabases(config, { max: 1, applicationName: 'recon-scheduler' });
-      const runQueue = createRunQueue(config);
+      const runQueue = createRunQueue(config, log);
       try {
         const scheduler = await startScheduler({ config, dbs, log, runQueue }, { catchUp: opts.catchUp });
         const next = scheduler.task.getNextRun();

@@ -27,8 +27,8 @@ Example:
       const { config, log } = commandContext();
       const dbs = connectDatabases(config, { max: 6, applicationName: 'recon-serve' });
       const admin = createKafka(config, { clientId: 'recon-serve', logger: log, retries: 2 }).admin();
-      const runQueue = createRunQueue(config);
-      const compensationQueue = createCompensationQueue(config);
+      const runQueue = createRunQueue(config, log);
+      const compensationQueue = createCompensationQueue(config, log);
       try {
         // Kafka only feeds consumer lag: the API serves without it.
         const kafkaUp = await admin.connect().then(
