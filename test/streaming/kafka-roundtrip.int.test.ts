@@ -19,7 +19,7 @@ describe('Kafka round trip through the real broker', () => {
 
   it('refuses an existing topic whose partition count differs, naming it', async () => {
     const odd = `${env.config.namespace}.odd`;
-    await env.admin.createTopics({ topics: [{ topic: odd, numPartitions: 2, replicationFactor: 1 }] });
+    await env.admin.createTopics({ waitForLeaders: false, topics: [{ topic: odd, numPartitions: 2, replicationFactor: 1 }] });
     await waitForTopicLeaders(env.admin, [odd]);
     await expect(ensureTopics(env.admin, [odd])).rejects.toThrow(`topic ${odd} has 2 partitions; recon needs 6`);
   });
