@@ -3,7 +3,7 @@
  * configuration, build the db/kafka/queue handles, call into the folders.
  */
 import { Command, CommanderError } from 'commander';
-import { ConfigError, ReconError, UsageError, describeError } from '../core/index.js';
+import { ConfigError, ReconError, UsageError, describeError, operatorHint } from '../core/index.js';
 import * as demo from './commands/demo.js';
 import * as dlq from './commands/dlq.js';
 import * as migrate from './commands/migrate.js';
@@ -58,8 +58,12 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    if (err instanceof ReconError) {
-      process.stderr.write(`recon: ${err.message}\n`);
+    const hint = operatorHint(err);
+    if (err instanceof ReconError || hint) {
+      // A known cause: its message and what to do beat a stack trace.
+      const { errorClass, message } = describeError(err);
+      process.stderr.write(`recon: ${err instanceof ReconError ? message : `${errorClass}: ${message}`}\n`);
+      if (hint) process.stderr.write(`recon: hint: ${hint}\n`);
     } else {
       // Unexpected: the stack is what the person on call will need.
       const { errorClass, message } = describeError(err);

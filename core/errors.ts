@@ -81,3 +81,26 @@ export function describeError(err: unknown): { errorClass: string; message: stri
     return { errorClass: 'Unknown', message: 'unprintable error' };
   }
 }
+
+/**
+ * A next step for the person on call, for failures whose cause is well known
+ * (looked for along the `cause` chain). Undefined when there is none to give.
+ */
+export function operatorHint(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 8 && e !== null && typeof e === 'object'; depth++) {
+    const { code, address, port } = e as { code?: unknown; address?: unknown; port?: unknown };
+    if (code === '3D000') {
+      return 'a database does not exist: `recon migrate` creates missing databases; or check USERS_DATABASE_URL, POINTS_DATABASE_URL and RECON_DATABASE_URL';
+    }
+    if (code === '42P01') return 'a table is missing: run `recon migrate`';
+    if (code === '28P01' || code === '28000') return 'the database refused the credentials: check the user and password in the *_DATABASE_URL variables';
+    if (code === 'ECONNREFUSED' && typeof address === 'string') {
+      return `nothing listens at ${address}${typeof port === 'number' ? `:${port}` : ''}: is the service running, and do the URL variables point at it?`;
+    }
+    const next = (e as { cause?: unknown }).cause;
+    if (next === e) break;
+    e = next;
+  }
+  return undefined;
+}

@@ -1,7 +1,7 @@
 import knexFactory, { type Knex } from 'knex';
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import type { Config } from '../core/index.js';
+import { silentLogger, type Config, type Logger } from '../core/index.js';
 
 export type { Knex };
 export type DatabaseName = 'users' | 'points' | 'recon';
@@ -26,6 +26,8 @@ export interface PoolOptions {
   max?: number;
   /** `application_name` shown in `pg_stat_activity`. Default `recon`. */
   applicationName?: string;
+  /** Where knex's own messages go (at debug level: the errors they describe reach the caller anyway). Default: nowhere. */
+  log?: Logger;
 }
 
 /**
@@ -38,12 +40,15 @@ export function withDefaultUser(url: string): string {
   return u.toString();
 }
 
-export function connect(url: string, { max = 4, applicationName = 'recon' }: PoolOptions = {}): Knex {
+export function connect(url: string, { max = 4, applicationName = 'recon', log = silentLogger }: PoolOptions = {}): Knex {
+  // knex prints failed connection attempts with their stacks to the console by default.
+  const quiet = (message: unknown) => log.debug({ database: new URL(url).pathname.slice(1) }, `knex: ${String(message).split('\n')[0]}`);
   return knexFactory({
     client: 'pg',
     connection: { connectionString: withDefaultUser(url), application_name: applicationName },
     pool: { min: 0, max, idleTimeoutMillis: 10_000 },
     acquireConnectionTimeout: 30_000,
+    log: { warn: quiet, error: quiet, deprecate: quiet, debug: quiet },
   });
 }
 

@@ -1,6 +1,6 @@
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { ReconError, backoffDelay, describeError, isRetryable } from '../../core/index.js';
+import { ReconError, backoffDelay, describeError, isRetryable, operatorHint } from '../../core/index.js';
 
 describe('isRetryable', () => {
   it('follows the retryable flag of our errors', () => {
@@ -42,5 +42,22 @@ describe('backoffDelay', () => {
     expect(backoffDelay(10, 100, 1000, () => 1)).toBe(1000);
     expect(backoffDelay(3, 100, 1000, () => 0.5)).toBe(400);
     expect(backoffDelay(3, 100, 1000, () => 0)).toBe(0);
+  });
+});
+
+describe('operatorHint', () => {
+  it('names the next step for well-known causes, looking through causes', () => {
+    const missingDb = Object.assign(new Error('database "x" does not exist'), { code: '3D000' });
+    expect(operatorHint(new ReconError('INTERNAL', 'run failed', { cause: missingDb }))).toContain('`recon migrate` creates missing databases');
+    expect(operatorHint(Object.assign(new Error('relation "users" does not exist'), { code: '42P01' }))).toBe('a table is missing: run `recon migrate`');
+    expect(operatorHint(Object.assign(new Error('refused'), { code: 'ECONNREFUSED', address: '127.0.0.1', port: 5499 }))).toMatch(/^nothing listens at 127\.0\.0\.1:5499/);
+  });
+  it('gives none for anything else, and never loops', () => {
+    expect(operatorHint(new Error('boom'))).toBeUndefined();
+    expect(operatorHint(Object.assign(new Error('unique violation'), { code: '23505' }))).toBeUndefined();
+    const selfish = new Error('self');
+    Object.assign(selfish, { cause: selfish });
+    expect(operatorHint(selfish)).toBeUndefined();
+    expect(operatorHint(null)).toBeUndefined();
   });
 });
