@@ -22,7 +22,7 @@ import {
   type CompensationJobResult,
   type CompensationQueue,
 } from './compensation-queue.js';
-import { createWorker } from './queues.js';
+import { createWorker, throttledErrorLog } from './queues.js';
 import { startSweeper, type Sweeper } from './sweeper.js';
 
 export interface CompensationWorkerDeps {
@@ -129,7 +129,7 @@ export async function startCompensationWorker(deps: CompensationWorkerDeps, opti
       maxStalledCount: 3,
     },
   );
-  worker.on('error', (err) => log.error({ err: describeError(err).message }, 'compensation worker error'));
+  worker.on('error', throttledErrorLog(log, 'compensation worker error', { queue: COMPENSATION_QUEUE }, 'error'));
   const queue = createCompensationQueue(deps.config, log);
   const interval = options.sweepIntervalSeconds ?? c.sweepIntervalSeconds;
   const sweeper =

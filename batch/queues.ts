@@ -26,6 +26,21 @@ const QUEUE_CLOSE_MS = 5000;
 const ERROR_LOG_INTERVAL_MS = 30_000;
 
 /**
+ * An `error` listener for queues and workers: while Redis is down they report
+ * every reconnect attempt; this logs each distinct message, prefixed `what`,
+ * once per {@link ERROR_LOG_INTERVAL_MS}.
+ */
+export function throttledErrorLog(log: Logger, what: string, fields: Record<string, unknown>, level: 'warn' | 'error' = 'warn'): (err: Error) => void {
+  const lastLogged = new Map<string, number>();
+  return (err: Error) => {
+    const now = Date.now();
+    if (now - (lastLogged.get(err.message) ?? -Infinity) < ERROR_LOG_INTERVAL_MS) return;
+    lastLogged.set(err.message, now);
+    log[level]({ ...fields, err: err.message }, `${what}: ${err.message}`);
+  };
+}
+
+/**
  * A queue on a Redis connection of its own. BullMQ waits for Redis without
  * limit (the offline queue), so a process that only adds jobs would hang on
  * `close()` while Redis is down; this `close()` gives BullMQ a few seconds and
@@ -40,13 +55,7 @@ class OwnedConnectionQueue<Data, Result> extends Queue<Data, Result> {
     log: Logger,
   ) {
     super(name, { ...options, connection: redis });
-    const lastLogged = new Map<string, number>();
-    this.on('error', (err: Error) => {
-      const now = Date.now();
-      if (now - (lastLogged.get(err.message) ?? -Infinity) < ERROR_LOG_INTERVAL_MS) return;
-      lastLogged.set(err.message, now);
-      log.warn({ queue: name, err: err.message }, `redis: ${err.message}`);
-    });
+    this.on('error', throttledErrorLog(log, 'redis', { queue: name }));
   }
 
   override async close(): Promise<void> {

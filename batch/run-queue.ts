@@ -23,7 +23,7 @@ import {
 import type { Databases } from '../db/index.js';
 import type { Admin } from '../streaming/index.js';
 import { reportAfterRun } from './mailer.js';
-import { createQueue, createWorker } from './queues.js';
+import { createQueue, createWorker, throttledErrorLog } from './queues.js';
 import type { EnqueueCompensations, RunCounts, RunDeps, RunOptions, RunSummary } from './run-types.js';
 
 /** The run orchestration, injected (tests hand in a stand-in; the CLI the real `executeRun`). */
@@ -188,6 +188,6 @@ export function runJobProcessor(deps: RunProcessorDeps): Processor<RunJobData, R
  */
 export function createRunWorker(deps: RunProcessorDeps, { concurrency = 1 }: { concurrency?: number } = {}): Worker<RunJobData, RunJobResult> {
   const worker = createWorker<RunJobData, RunJobResult>(deps.config, RUN_QUEUE, runJobProcessor(deps), { concurrency, lockDuration: 120_000 });
-  worker.on('error', (err) => deps.log.error({ err: err.message }, 'run worker error'));
+  worker.on('error', throttledErrorLog(deps.log, 'run worker error', { queue: RUN_QUEUE }, 'error'));
   return worker;
 }
