@@ -139,6 +139,8 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
         const cmp = await check.compare(ctx, window);
         const found = countByKind(cmp.found);
         if (!dryRun) {
+          // Single flight holds only while the lock connection lives.
+          await locks?.assertHeld();
           const fresh = await commitWindow(deps, runId, check.name, window, cmp.found, found, {
             rowsCompared: cmp.rowsCompared,
             segmentsCompared: cmp.segmentsCompared,

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
-import type { CheckName, DiscrepancyKind, RunStatus, RunTrigger } from '../core/index.js';
+import { ReconError, describeError, type CheckName, type DiscrepancyKind, type RunStatus, type RunTrigger } from '../core/index.js';
 import { withDefaultUser } from './connections.js';
 
 /** Counts per check and kind, as stored in `runs.counts` (`{"<check>": {"<kind>": n}}`). */
@@ -97,6 +97,12 @@ export async function upsertRunWindow(db: Knex | Knex.Transaction, row: RunWindo
 export interface CheckLocks {
   /** Try to take the lock of `check`; false when another run holds it. */
   tryLock(check: CheckName): Promise<boolean>;
+  /**
+   * Throw when the connection holding the locks is gone (the server ended it,
+   * the network dropped it): its locks went with it, and another run may now
+   * hold the check. One round trip; called before each window commits.
+   */
+  assertHeld(): Promise<void>;
   /** Release every lock taken and close the connection. */
   release(): Promise<void>;
 }
@@ -105,8 +111,18 @@ export async function openCheckLocks(reconUrl: string): Promise<CheckLocks> {
   const client = new pg.Client({ connectionString: withDefaultUser(reconUrl), application_name: 'recon-run-lock' });
   await client.connect();
   // A broken lock connection means the locks are gone: the run must not go on believing it holds them.
-  client.on('error', () => undefined);
+  let lost: Error | undefined;
+  client.on('error', (err) => (lost ??= err));
+  client.on('end', () => (lost ??= new Error('connection ended')));
   return {
+    async assertHeld() {
+      try {
+        if (lost) throw lost;
+        await client.query('select 1');
+      } catch (err) {
+        throw new ReconError('CONFLICT', `lost the connection holding the check locks (${describeError(err).message}); stopping before another run takes the same windows`, { cause: err, retryable: true });
+      }
+    },
     async tryLock(check) {
       const { rows } = await client.query<{ ok: boolean }>("select pg_try_advisory_lock(hashtextextended('recon-check:' || $1, 0)) as ok", [check]);
       return rows[0]?.ok === true;
