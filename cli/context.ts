@@ -57,6 +57,25 @@ export function printTable(rows: Record<string, unknown>[], out: NodeJS.Writable
   for (const r of rows) out.write(line(keys.map((k) => cell(r[k]))));
 }
 
+/**
+ * An abort signal for one-shot commands: SIGINT or SIGTERM aborts it, so the
+ * command stops at a safe point instead of dying mid-write. `dispose()` removes
+ * the handlers.
+ */
+export function abortOnSignal(): { signal: AbortSignal; dispose(): void } {
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    signal: abort.signal,
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
 /** Resolve on the first SIGTERM or SIGINT: how long-running commands wait to drain and exit. */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {

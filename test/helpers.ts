@@ -4,6 +4,7 @@
  * groups and BullMQ queues are its own), and cleans all of it up.
  */
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { loadConfig, waitFor, type Config } from '../core/index.js';
 import { closeDatabases, connectDatabases, dropDatabase, migrateAll, type Databases, type PoolOptions } from '../db/index.js';
@@ -98,4 +99,13 @@ export async function deleteRedisKeys(redis: Redis, pattern: string): Promise<nu
     if (keys.length) deleted += await redis.del(...keys);
   } while (cursor !== '0');
   return deleted;
+}
+
+/** A loopback port nobody listens on (yet): for "the service is down" tests. */
+export async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

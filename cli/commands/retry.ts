@@ -1,9 +1,9 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { createCompensationQueue, retryFailedCompensations, waitForCompensations, RETRY_DEFAULT_LIMIT, type WaitResult } from '../../batch/index.js';
-import { ALL_CHECK_NAMES, COMPENSABLE_KINDS, Progress, UsageError, type CheckName, type DiscrepancyKind } from '../../core/index.js';
+import { createCompensationQueue, retryFailedCompensations, RETRY_DEFAULT_LIMIT, type WaitResult } from '../../batch/index.js';
+import { ALL_CHECK_NAMES, COMPENSABLE_KINDS, UsageError, type CheckName, type DiscrepancyKind } from '../../core/index.js';
 import { closeDatabases, connectDatabases } from '../../db/index.js';
-import { commandContext, intOption, isoOption, printTable } from '../context.js';
-import { warnWithoutWorkers } from '../wait-warning.js';
+import { abortOnSignal, commandContext, intOption, isoOption, printTable } from '../context.js';
+import { compensationsLine, waitForQueued } from '../compensation-wait.js';
 
 interface RetryCommandOptions {
   kind?: DiscrepancyKind[];
@@ -59,10 +59,7 @@ export function register(program: Command): void {
       const { config, log } = commandContext();
       const dbs = connectDatabases(config, { max: 2, applicationName: 'recon-retry' });
       const queue = opts.dryRun ? undefined : createCompensationQueue(config, log);
-      const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      const interrupt = abortOnSignal();
       try {
         const summary = await retryFailedCompensations(
           { db: dbs.recon, config, ...(queue ? { queue } : {}) },
@@ -76,11 +73,8 @@ export function register(program: Command): void {
           },
         );
         let waited: WaitResult | undefined;
-        if (opts.wait && summary.ids.length > 0) {
-          if (queue) await warnWithoutWorkers(queue);
-          const bar = new Progress({ label: 'compensations settled', total: summary.ids.length, silent: Boolean(opts.json) });
-          waited = await waitForCompensations({ db: dbs.recon }, summary.ids, { progress: bar, signal: abort.signal });
-          bar.finish();
+        if (opts.wait && queue && summary.ids.length > 0) {
+          waited = await waitForQueued({ queue, db: dbs.recon }, summary.ids, { json: Boolean(opts.json), signal: interrupt.signal });
         }
         if (opts.json) {
           const { ids, ...rest } = summary;
@@ -91,15 +85,11 @@ export function register(program: Command): void {
             summary.dryRun ? `${total} failed compensations would be retried (dry run)\n` : `${summary.ids.length} failed compensations reopened, ${summary.queued} queued in ${summary.jobs} jobs\n`,
           );
           printTable(Object.entries(summary.byKind).map(([kind, n]) => ({ kind, [summary.dryRun ? 'would retry' : 'retried']: n })));
-          if (waited) {
-            const c = waited.counts;
-            process.stdout.write(`compensations: ${c.resolved} resolved, ${c.failed} failed, ${c.detected + c.queued} pending\n`);
-          }
+          if (waited) process.stdout.write(compensationsLine(waited.counts));
         }
         if (waited && waited.counts.failed > 0) process.exitCode = 1;
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        interrupt.dispose();
         await queue?.close();
         await closeDatabases(dbs);
       }

@@ -4,15 +4,14 @@ import {
   createCompensationQueue,
   executeRun,
   reportAfterRun,
-  waitForCompensations,
   type RunProgressEvent,
   type RunSummary,
   type WaitResult,
 } from '../../batch/index.js';
-import { ALL_CHECK_NAMES, ALL_DISCREPANCY_KINDS, Progress, UsageError, type CheckName } from '../../core/index.js';
+import { ALL_CHECK_NAMES, ALL_DISCREPANCY_KINDS, UsageError, type CheckName } from '../../core/index.js';
 import { closeDatabases, connectDatabases } from '../../db/index.js';
-import { commandContext, isoOption, printTable } from '../context.js';
-import { warnWithoutWorkers } from '../wait-warning.js';
+import { abortOnSignal, commandContext, isoOption, printTable } from '../context.js';
+import { compensationsLine, waitForQueued } from '../compensation-wait.js';
 
 interface RunCommandOptions {
   check: CheckName[];
@@ -63,10 +62,7 @@ export function register(program: Command): void {
       const dbs = connectDatabases(config, { max: 4, applicationName: 'recon-run' });
       // Dry runs queue nothing; otherwise compensations go to the queue as each window commits.
       const queue = opts.dryRun ? undefined : createCompensationQueue(config, log);
-      const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      const interrupt = abortOnSignal();
       try {
         const summary = await executeRun(
           { config, dbs, log, ...(queue ? { enqueue: compensationEnqueuer({ db: dbs.recon, queue, config }) } : {}) },
@@ -75,24 +71,18 @@ export function register(program: Command): void {
             trigger: 'cli',
             ...(opts.from && opts.to ? { from: opts.from, to: opts.to } : {}),
             dryRun: opts.dryRun ?? false,
-            signal: abort.signal,
+            signal: interrupt.signal,
             onProgress: (e) => process.stderr.write(`${progressLine(e)}\n`),
           },
         );
         let waited: WaitResult | undefined;
-        if (opts.wait && summary.status === 'completed' && summary.queued.length > 0) {
-          if (queue) await warnWithoutWorkers(queue);
-          const bar = new Progress({ label: 'compensations settled', total: summary.queued.length, silent: Boolean(opts.json) });
-          waited = await waitForCompensations({ db: dbs.recon }, summary.queued, { progress: bar, signal: abort.signal });
-          bar.finish();
+        if (opts.wait && queue && summary.status === 'completed' && summary.queued.length > 0) {
+          waited = await waitForQueued({ queue, db: dbs.recon }, summary.queued, { json: Boolean(opts.json), signal: interrupt.signal });
         }
         if (opts.json) process.stdout.write(`${JSON.stringify(waited ? { ...summary, compensations: waited.counts } : summary, null, 2)}\n`);
         else {
           printSummary(summary);
-          if (waited) {
-            const c = waited.counts;
-            process.stdout.write(`compensations: ${c.resolved} resolved, ${c.failed} failed, ${c.detected + c.queued} pending\n`);
-          }
+          if (waited) process.stdout.write(compensationsLine(waited.counts));
         }
         if (opts.report && !summary.dryRun && summary.status !== 'skipped') {
           // After the wait, so the report shows what the compensations settled. REPORT_POLICY decides.
@@ -107,8 +97,7 @@ export function register(program: Command): void {
           process.exitCode = 1;
         }
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        interrupt.dispose();
         await queue?.close();
         await closeDatabases(dbs);
       }

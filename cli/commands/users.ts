@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { Progress, UsageError } from '../../core/index.js';
 import { connect } from '../../db/index.js';
 import { createKafka, createProducer, ensureTopics, FaultInjector, generateUsers, topicNames, USER_SERVICE_MODES, type UserServiceMode } from '../../streaming/index.js';
-import { commandContext, intOption, numberOption, probabilityOption } from '../context.js';
+import { abortOnSignal, commandContext, intOption, numberOption, probabilityOption } from '../context.js';
 
 function modeOption(value: string): UserServiceMode {
   if (!(USER_SERVICE_MODES as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${USER_SERVICE_MODES.join(', ')}.`);
@@ -51,10 +51,7 @@ export function register(program: Command): void {
       const needsProducer = opts.mode === 'direct' || faults.enabled;
       const kafka = createKafka(config, { clientId: 'recon-users', logger: log });
       const producer = needsProducer ? createProducer(kafka) : undefined;
-      const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      const interrupt = abortOnSignal();
       const progress = new Progress({ label: 'users', total: opts.count });
       try {
         if (producer) {
@@ -71,7 +68,7 @@ export function register(program: Command): void {
             mode: opts.mode,
             batchSize: opts.batchSize,
             concurrency,
-            signal: abort.signal,
+            signal: interrupt.signal,
             onProgress: (done) => progress.set(done.committed + done.rolledBack, faults.enabled ? `injected: ${faults.summary()}` : undefined),
           },
         );
@@ -80,10 +77,9 @@ export function register(program: Command): void {
           `created ${result.committed} users (${opts.mode} mode) in ${(result.ms / 1000).toFixed(1)} s` +
             `${result.rolledBack ? `, rolled back ${result.rolledBack}` : ''}; injected: ${faults.enabled ? faults.summary() : 'nothing'}\n`,
         );
-        if (abort.signal.aborted) process.exitCode = 130;
+        if (interrupt.signal.aborted) process.exitCode = 130;
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        interrupt.dispose();
         await producer?.disconnect().catch(() => undefined);
         await db.destroy();
       }

@@ -1,16 +1,7 @@
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../helpers.js';
+import { createTestEnv, unusedPort, type TestEnv } from '../helpers.js';
 import { hoursAgo, insertGrants, insertUsers, spread } from '../reconcile/drift.js';
 import { exited, runCli, spawnCli } from '../streaming/cli-env.js';
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A nightly run while Redis is down: it must finish, and lose nothing. */
 describe('recon run while Redis does not answer', () => {
@@ -26,7 +17,7 @@ describe('recon run while Redis does not answer', () => {
     const [missing, ...fine] = users;
     await insertGrants(env.dbs.points, fine, B);
 
-    const down = `redis://127.0.0.1:${await closedPort()}`;
+    const down = `redis://127.0.0.1:${await unusedPort()}`;
     const run = await runCli(env.config, ['run', '--check', 'users-vs-points', '--no-report', '--json'], { REDIS_URL: down });
     expect(run.code, run.stderr).toBe(0);
     expect((JSON.parse(run.stdout) as { status: string; counts: Record<string, Record<string, number>> }).counts['users-vs-points']).toEqual({ missing_grant: 1 });

@@ -3,17 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER_GROUPS, namespaced, sleep } from '../../core/index.js';
 import { countConsumedEvents } from '../../db/index.js';
 import { generateUsers, startRelay, type RelayProcess } from '../../streaming/index.js';
-import { createTestEnv, waitFor, type TestEnv } from '../helpers.js';
+import { createTestEnv, unusedPort, waitFor, type TestEnv } from '../helpers.js';
 import { exited, spawnCli } from './cli-env.js';
-
-/** A port nobody listens on (yet). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Forward `port` to the real broker: the broker "comes up" at that address. */
 async function forward(port: number, target: string): Promise<Server & { sockets: Set<Socket> }> {
@@ -51,7 +42,7 @@ describe('a consumer started while the broker is down', () => {
   });
 
   it('waits, saying so, and consumes once the broker answers', async () => {
-    const port = await freePort();
+    const port = await unusedPort();
     child = spawnCli(env.config, ['stream', 'consume', '--progress-interval', '0'], { KAFKA_BROKERS: `127.0.0.1:${port}`, LOG_LEVEL: 'info' });
     await waitFor('the waiting line', () => child!.output().includes(`127.0.0.1:${port} does not answer; waiting`), { timeoutMs: 30_000 });
     // Longer than the client's own retries (about 16 s), after which it used to exit 1.
