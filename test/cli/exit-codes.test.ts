@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 const run = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, ['bin/recon.js', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
 
-describe('recon exit codes', () => {
+// Each call starts the whole command line: about 2 s here, several times that on a loaded machine.
+describe('recon exit codes', { timeout: 120_000 }, () => {
   it('exits 2 with one line naming a bad variable', () => {
     const r = run(['migrate'], { RECON_WINDOW_SECONDS: 'soon' });
     expect(r.status).toBe(2);
@@ -28,7 +29,7 @@ describe('recon exit codes', () => {
   });
 
   it('answers --help with an example for subcommands', () => {
-    for (const args of [['migrate'], ['services', 'up'], ['run'], ['users', 'create'], ['dlq', 'replay']]) {
+    for (const args of [['migrate'], ['services', 'up'], ['run'], ['retry'], ['users', 'create'], ['dlq', 'replay']]) {
       const r = run([...args, '--help']);
       expect(r.status, args.join(' ')).toBe(0);
       expect(r.stdout, args.join(' ')).toMatch(/Example:\n\s+\$ recon /);
