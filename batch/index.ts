@@ -1,18 +1,9 @@
-export * from './run-types.js';
-export * from './report.js';
-export * from './report-chart.js';
-export * from './mailer.js';
-export * from './consumer-lag.js';
-export * from './windows.js';
-export * from './run.js';
-export * from './queues.js';
-export * from './compensation-queue.js';
-export * from './compensation-worker.js';
-export * from './sweeper.js';
-export * from './run-queue.js';
-export * from './metrics.js';
-export * from './dashboard.js';
-export * from './api-validation.js';
-export * from './api.js';
-export * from './scheduler.js';
-export * from './retry.js';
+/**
+ * The batch layer: runs over windows and their queue and schedule, the
+ * compensation queue and its worker, the report, and the HTTP server.
+ */
+export * from './bullmq.js';
+export * from './runs/index.js';
+export * from './compensation/index.js';
+export * from './report/index.js';
+export * from './http/index.js';

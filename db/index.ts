@@ -1,17 +1,13 @@
+/**
+ * The storage layer: connections and migrations, then the SQL of every
+ * operation sorted by the database it runs on. Functions take the db handle
+ * first and are written for batches.
+ */
 export * from './connections.js';
 export * from './create-database.js';
 export * from './migrate.js';
-export * from './discrepancies.js';
-export * from './ledger.js';
-export * from './outbox.js';
-export * from './users.js';
-export * from './consumed-events.js';
-export * from './dead-letters.js';
-export * from './balances.js';
-export * from './run-queries.js';
-export * from './reports.js';
-export * from './compensations.js';
-export * from './compensation-sources.js';
-export * from './window-queries.js';
-export * from './watermarks.js';
-export * from './runs.js';
+export * from './source-bounds.js';
+export * from './users/index.js';
+export * from './points/index.js';
+export * from './shared/index.js';
+export * from './recon/index.js';

@@ -1,11 +1,7 @@
-export * from './check.js';
-export * from './bisection.js';
-export * from './users-vs-points.js';
-export * from './outbox-vs-consumed.js';
-export * from './checks.js';
-export * from './compensation-types.js';
-export * from './compensation-grants.js';
-export * from './compensation-ledger.js';
-export * from './compensation-revocations.js';
-export * from './compensation-republish.js';
-export * from './compensations.js';
+/**
+ * The deciding layer: checks compare windows of two sources and classify what
+ * differs; compensation handlers restore the invariants. Databases, producers
+ * and queues are passed in.
+ */
+export * from './checks/index.js';
+export * from './compensations/index.js';

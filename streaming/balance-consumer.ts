@@ -6,7 +6,7 @@
 import type { Knex } from 'knex';
 import { decodePointGranted, type PointGrantedEvent } from '../core/index.js';
 import { addToBalances } from '../db/index.js';
-import type { BatchHandler } from './batch-consumer.js';
+import type { BatchHandler } from './idempotent-consumer.js';
 
 export function balanceHandler({ db, group, pointGrantedTopic }: { db: Knex; group: string; pointGrantedTopic: string }): BatchHandler<PointGrantedEvent> {
   return {

@@ -7,7 +7,7 @@
 import type { Knex } from 'knex';
 import { decodeUserCreated, grantEntryId, LEDGER_REASONS, type UserCreatedEvent } from '../core/index.js';
 import { appendLedgerEntries, type LedgerEntry } from '../db/index.js';
-import type { BatchHandler } from './batch-consumer.js';
+import type { BatchHandler } from './idempotent-consumer.js';
 
 /** Ledger calls are chunked so one statement stays well below Postgres' bind-parameter limit. */
 const LEDGER_CHUNK = 2000;

@@ -8,7 +8,7 @@
 import { CONSUMER_GROUPS, namespaced, silentLogger, type Config, type Logger } from '../core/index.js';
 import { connect } from '../db/index.js';
 import { balanceHandler } from './balance-consumer.js';
-import { runBatchConsumer, type ConsumerHandle, type ConsumerStats } from './batch-consumer.js';
+import { runBatchConsumer, type ConsumerHandle, type ConsumerStats } from './idempotent-consumer.js';
 import { createKafka, createProducer, ensureTopics, topicNames, waitForBrokers } from './kafka.js';
 import { runOutboxRelay, type RelayOptions, type RelayStats } from './outbox-relay.js';
 import { pointServiceHandler } from './point-consumer.js';

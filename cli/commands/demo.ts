@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createLogger } from '../../core/index.js';
-import { runDemo } from '../demo.js';
+import { runDemo } from '../demo-scenario.js';
 import { commandContext, intOption } from '../context.js';
 
 export function register(program: Command): void {

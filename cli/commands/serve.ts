@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { compensationEnqueuer, createApiServer, createCompensationQueue, createRunQueue, executeRun, listenHost } from '../../batch/index.js';
+import { compensationEnqueuer, createApiServer, createCompensationQueue, createRunQueue, executeRun, listenHost, reportHook } from '../../batch/index.js';
 import { closeDatabases, connectDatabases } from '../../db/index.js';
 import { createKafka } from '../../streaming/index.js';
 import { commandContext, intOption, untilSignal } from '../context.js';
@@ -42,7 +42,7 @@ Example:
           runQueue,
           queues: [compensationQueue],
           ...(kafkaUp ? { admin } : {}),
-          ...(opts.runWorker ? { executeRun, enqueue: compensationEnqueuer({ db: dbs.recon, queue: compensationQueue, config }) } : {}),
+          ...(opts.runWorker ? { executeRun, afterRun: reportHook({ config, dbs, log, ...(kafkaUp ? { admin } : {}) }), enqueue: compensationEnqueuer({ db: dbs.recon, queue: compensationQueue, config }) } : {}),
         });
         const host = listenHost(config);
         const address = await app.listen({ port: opts.port ?? config.api.port, host });

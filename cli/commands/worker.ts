@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { closeDatabases, connectDatabases } from '../../db/index.js';
-import { compensationEnqueuer, createRunWorker, executeRun, startCompensationWorker } from '../../batch/index.js';
+import { compensationEnqueuer, createRunWorker, executeRun, reportHook, startCompensationWorker } from '../../batch/index.js';
 import { createKafka, createProducer, waitForBrokers } from '../../streaming/index.js';
 import { commandContext, intOption, untilSignal } from '../context.js';
 
@@ -42,7 +42,7 @@ export function register(program: Command): void {
           log,
           executeRun,
           signal: stopRuns.signal,
-          ...(adminUp ? { admin } : {}),
+          afterRun: reportHook({ config, dbs, log, ...(adminUp ? { admin } : {}) }),
           enqueue: compensationEnqueuer({ db: dbs.recon, queue: running.queue, config }),
         });
         let jobs = 0;

@@ -1,8 +1,8 @@
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uniqueName } from '../helpers.js';
+import { uniqueName } from '../helpers/env.js';
 import { loadConfig } from '../../core/index.js';
-import { deleteRedisKeys } from '../helpers.js';
+import { deleteRedisKeys } from '../helpers/env.js';
 import { Redis } from 'ioredis';
 
 describe('BullMQ round trip through the real Redis', () => {

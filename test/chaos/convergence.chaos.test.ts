@@ -31,17 +31,17 @@ import {
   generateUsers,
   seededRandom,
   type Producer,
+  fetchConsumerLag,
 } from '../../streaming/index.js';
 import {
   compensationEnqueuer,
   createCompensationQueue,
   executeRun,
-  fetchConsumerLag,
   waitForCompensations,
 } from '../../batch/index.js';
 import { localKafkaPaths, servicesDown, servicesUp } from '../../services/local-kafka.js';
-import { createTestEnv, deleteRedisKeys, waitFor, type TestEnv } from '../helpers.js';
-import { cliEnv } from '../streaming/cli-env.js';
+import { createTestEnv, deleteRedisKeys, waitFor, type TestEnv } from '../helpers/env.js';
+import { cliEnv } from '../helpers/cli.js';
 
 const SEED = process.env.CHAOS_SEED ? Number(process.env.CHAOS_SEED) : Math.floor(Math.random() * 2 ** 31);
 const USERS_DIRECT = 800;

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCompensationQueue } from '../../batch/index.js';
 import { failOpenDiscrepancies } from '../../db/index.js';
-import { createTestEnv, type TestEnv } from '../helpers.js';
-import { hoursAgo, insertGrants, insertUsers, spread } from '../reconcile/drift.js';
-import { exited, runCli, spawnCli } from '../streaming/cli-env.js';
+import { createTestEnv, type TestEnv } from '../helpers/env.js';
+import { hoursAgo, insertGrants, insertUsers, spread } from '../helpers/drift.js';
+import { exited, runCli, spawnCli } from '../helpers/cli.js';
 
 async function discrepancyRows(env: TestEnv) {
   const rows: { id: string; kind: string; status: string; generation: number; last_error: string | null }[] = await env.dbs

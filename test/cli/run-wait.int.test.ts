@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../helpers.js';
-import { hoursAgo, insertGrants, insertUsers, spread } from '../reconcile/drift.js';
-import { exited, runCli, spawnCli } from '../streaming/cli-env.js';
+import { createTestEnv, type TestEnv } from '../helpers/env.js';
+import { hoursAgo, insertGrants, insertUsers, spread } from '../helpers/drift.js';
+import { exited, runCli, spawnCli } from '../helpers/cli.js';
 
 /** `recon run --wait` against a `recon worker` process: the command-line path of a nightly run. */
 describe('recon run --wait', () => {

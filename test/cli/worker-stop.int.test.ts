@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunQueue, queueRun } from '../../batch/index.js';
-import { createTestEnv, waitFor, type TestEnv } from '../helpers.js';
-import { exited, spawnCli } from '../streaming/cli-env.js';
+import { createTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
+import { exited, spawnCli } from '../helpers/cli.js';
 
 /** `recon worker` told to stop while it executes a long queued run: it stops after the window in hand. */
 describe('recon worker on SIGTERM during a run', () => {

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, dropDatabase, migrateAll } from '../../db/index.js';
-import { testConfig } from '../helpers.js';
+import { testConfig } from '../helpers/env.js';
 
 describe('recon migrate', () => {
   const config = testConfig();

@@ -11,7 +11,7 @@ import { checkSafeBound, executeRun } from '../../batch/index.js';
 import { CHECKS } from '../../reconcile/index.js';
 import { silentLogger } from '../../core/index.js';
 import { createUsersOutbox, startConsumers, startRelay } from '../../streaming/index.js';
-import { createTestEnv, waitFor, type TestEnv } from '../helpers.js';
+import { createTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
 
 describe('a decoded event dead-lettered by its consumer', () => {
   let env: TestEnv;

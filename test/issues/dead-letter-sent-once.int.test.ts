@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProducer, createUsersOutbox, startConsumers, startRelay } from '../../streaming/index.js';
-import { createTestEnv, waitFor, type TestEnv } from '../helpers.js';
+import { createTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
 
 describe('dead letters of one batch', () => {
   let env: TestEnv;

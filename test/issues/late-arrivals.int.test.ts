@@ -11,8 +11,8 @@ import { executeRun } from '../../batch/index.js';
 import { grantEntryId, silentLogger } from '../../core/index.js';
 import { insertConsumedEvents } from '../../db/index.js';
 import { pipelines } from '../../reconcile/index.js';
-import { createTestEnv, type TestEnv } from '../helpers.js';
-import { hoursAgo, insertGrants, insertUsers, spread } from '../reconcile/drift.js';
+import { createTestEnv, type TestEnv } from '../helpers/env.js';
+import { hoursAgo, insertGrants, insertUsers, spread } from '../helpers/drift.js';
 
 describe('rows written late behind the watermark', () => {
   let env: TestEnv;

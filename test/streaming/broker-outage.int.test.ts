@@ -5,7 +5,7 @@ import { CONSUMER_GROUPS, namespaced, sleep } from '../../core/index.js';
 import { countConsumedEvents, countUnpublished } from '../../db/index.js';
 import { localKafkaPaths, servicesDown, servicesUp } from '../../services/local-kafka.js';
 import { generateUsers, startConsumers, startRelay, type ConsumersProcess, type RelayProcess } from '../../streaming/index.js';
-import { createTestEnv, uniqueName, waitFor, type TestEnv } from '../helpers.js';
+import { createTestEnv, uniqueName, waitFor, type TestEnv } from '../helpers/env.js';
 
 /** Outage length the issue asks for. A scenario parameter, not a synchronisation sleep. */
 const OUTAGE_MS = 20_000;

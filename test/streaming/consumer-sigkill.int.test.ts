@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER_GROUPS, namespaced } from '../../core/index.js';
 import { countConsumedEvents } from '../../db/index.js';
 import { generateUsers, startRelay, type RelayProcess } from '../../streaming/index.js';
-import { createTestEnv, waitFor, type TestEnv } from '../helpers.js';
-import { exited, spawnCli } from './cli-env.js';
+import { createTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
+import { exited, spawnCli } from '../helpers/cli.js';
 
 const N = 10_000;
 

@@ -16,8 +16,8 @@ import {
   type Producer,
   type RelayProcess,
 } from '../../streaming/index.js';
-import { createTestEnv, waitFor, type TestEnv } from '../helpers.js';
-import { runCli } from './cli-env.js';
+import { createTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
+import { runCli } from '../helpers/cli.js';
 
 const USERS = 400;
 

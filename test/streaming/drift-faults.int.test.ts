@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER_GROUPS, namespaced } from '../../core/index.js';
 import { countConsumedEvents } from '../../db/index.js';
 import { createProducer, FaultInjector, generateUsers, startConsumers, startRelay, type ConsumersProcess, type Producer, type RelayProcess } from '../../streaming/index.js';
-import { createTestEnv, waitFor, type TestEnv } from '../helpers.js';
+import { createTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
 
 async function idsOf(db: TestEnv['dbs']['users'], table: string, column: string): Promise<Set<string>> {
   return new Set((await db(table).select(column)).map((r: Record<string, string>) => r[column]!));

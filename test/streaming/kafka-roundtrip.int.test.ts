@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsumer, createProducer, ensureTopics, headerString, waitForTopicLeaders } from '../../streaming/index.js';
-import { createTestEnv, waitFor, type TestEnv } from '../helpers.js';
+import { createTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
 
 describe('Kafka round trip through the real broker', () => {
   let env: TestEnv;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER_GROUPS, namespaced, userCreatedEvent } from '../../core/index.js';
 import { countConsumedEvents, countUnpublished, insertOutboxEvents, insertUsers, transactionStart } from '../../db/index.js';
 import { createProducer, generateUsers, startConsumers, startRelay, type ConsumersProcess, type Producer, type RelayProcess } from '../../streaming/index.js';
-import { createTestEnv, waitFor, type TestEnv } from '../helpers.js';
+import { createTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
 import { randomUUID } from 'node:crypto';
 
 const N = 10_000;

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER_GROUPS, namespaced, sleep } from '../../core/index.js';
 import { countConsumedEvents } from '../../db/index.js';
 import { generateUsers, startRelay, type RelayProcess } from '../../streaming/index.js';
-import { createTestEnv, unusedPort, waitFor, type TestEnv } from '../helpers.js';
-import { exited, spawnCli } from './cli-env.js';
+import { createTestEnv, unusedPort, waitFor, type TestEnv } from '../helpers/env.js';
+import { exited, spawnCli } from '../helpers/cli.js';
 
 /** Forward `port` to the real broker: the broker "comes up" at that address. */
 async function forward(port: number, target: string): Promise<Server & { sockets: Set<Socket> }> {

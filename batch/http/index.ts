@@ -1,0 +1,5 @@
+/** `recon serve`: the fastify server, its request schemas, the dashboard and the metrics. */
+export * from './server.js';
+export * from './schemas.js';
+export * from './dashboard.js';
+export * from './metrics.js';

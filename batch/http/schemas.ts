@@ -1,0 +1,85 @@
+/**
+ * Request validation of the API (zod). A bad request gets a 400 that names
+ * the field: `{"error": "bad request", "field": "from", "message": "must be an ISO-8601 timestamp"}`.
+ */
+import { z } from 'zod';
+import { ALL_CHECK_NAMES, DISCREPANCY_STATUSES, RUN_STATUSES, RUN_TRIGGERS, ALL_DISCREPANCY_KINDS, type CheckName, type DiscrepancyKind } from '../../core/index.js';
+import { decodeCursor } from '../../db/index.js';
+
+export interface BadRequest {
+  error: 'bad request';
+  field: string;
+  message: string;
+}
+
+const isoInstant = z
+  .string({ error: 'must be an ISO-8601 timestamp' })
+  .refine((v) => /^\d{4}-\d{2}-\d{2}/.test(v) && !Number.isNaN(Date.parse(v)), 'must be an ISO-8601 timestamp')
+  .transform((v) => new Date(v));
+
+const checkName = z.enum(ALL_CHECK_NAMES as [CheckName, ...CheckName[]], { error: `must be one of ${ALL_CHECK_NAMES.join(', ')}` });
+
+/** `"all"`, one check name, or a list of them. */
+const checks = z
+  .union([z.literal('all'), checkName, z.array(checkName).min(1, 'must name at least one check')], {
+    error: `must be "all", a check name or a list of check names (${ALL_CHECK_NAMES.join(', ')})`,
+  })
+  .transform((v): CheckName[] => (v === 'all' ? [...ALL_CHECK_NAMES] : Array.isArray(v) ? [...new Set(v)] : [v]));
+
+export const startRunBody = z
+  .strictObject(
+    {
+      checks: checks.default([...ALL_CHECK_NAMES]),
+      from: isoInstant.optional(),
+      to: isoInstant.optional(),
+      dryRun: z.boolean({ error: 'must be true or false' }).default(false),
+      email: z.boolean({ error: 'must be true or false' }).optional(),
+    },
+    { error: 'must be a JSON object' },
+  )
+  .superRefine((v, ctx) => {
+    if ((v.from === undefined) !== (v.to === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [v.from === undefined ? 'from' : 'to'], message: 'from and to go together: give both or neither' });
+    } else if (v.from && v.to && v.from >= v.to) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
+    }
+  });
+export type StartRunBody = z.output<typeof startRunBody>;
+
+const limit = (max: number, dflt: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `must be a whole number between 1 and ${max}`)
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= max, `must be a whole number between 1 and ${max}`)
+    .default(dflt);
+
+const cursor = z.string().refine((c) => decodeCursor(c) !== undefined, 'is not a cursor returned by this API');
+
+export const listRunsQuery = z.strictObject({
+  limit: limit(200, 50),
+  cursor: cursor.optional(),
+  status: z.enum(RUN_STATUSES, { error: `must be one of ${RUN_STATUSES.join(', ')}` }).optional(),
+  trigger: z.enum(RUN_TRIGGERS, { error: `must be one of ${RUN_TRIGGERS.join(', ')}` }).optional(),
+});
+
+export const listDiscrepanciesQuery = z.strictObject({
+  run: z.uuid({ error: 'must be a run id (UUID)' }).optional(),
+  kind: z.enum(ALL_DISCREPANCY_KINDS as [DiscrepancyKind, ...DiscrepancyKind[]], { error: `must be one of ${ALL_DISCREPANCY_KINDS.join(', ')}` }).optional(),
+  status: z.enum(DISCREPANCY_STATUSES, { error: `must be one of ${DISCREPANCY_STATUSES.join(', ')}` }).optional(),
+  check: checkName.optional(),
+  limit: limit(500, 100),
+  cursor: cursor.optional(),
+});
+
+export const runIdParams = z.strictObject({ id: z.uuid({ error: 'must be a run id (UUID)' }) });
+
+/** Parse `input`; on failure, the 400 body naming the first bad field. */
+export function validate<S extends z.ZodType>(schema: S, input: unknown, where: string): { ok: true; value: z.output<S> } | { ok: false; error: BadRequest } {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return { ok: true, value: result.data };
+  const issue = result.error.issues[0]!;
+  const field = issue.code === 'unrecognized_keys' ? issue.keys[0]! : issue.path.map(String).join('.') || where;
+  const message = issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message;
+  return { ok: false, error: { error: 'bad request', field, message } };
+}

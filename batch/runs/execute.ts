@@ -1,0 +1,256 @@
+/**
+ * Run orchestration: for each requested check, take its single-flight lock,
+ * walk its windows (from its watermark to the safe upper bound, or a given
+ * past range), and commit each window's discrepancies together with its
+ * watermark advance. A crash between windows re-runs only the uncommitted
+ * window, and deterministic discrepancy ids make that re-run a no-op.
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { ALL_CHECK_NAMES, COMPENSABLE_KINDS, ReconError, UsageError, describeError, isRetryable, type CheckName, type DiscrepancyKind, type Window } from '../../core/index.js';
+import {
+  addRunWindowCounts,
+  advanceWatermark,
+  finishRun,
+  getLateScanFrom,
+  getWatermark,
+  failInterruptedRuns,
+  insertRun,
+  lateWindowStarts,
+  openCheckLocks,
+  recordDiscrepancies,
+  setLateScanFrom,
+  upsertRunWindow,
+  writerHorizon,
+  type CheckLocks,
+  type DiscrepancyInput,
+} from '../../db/index.js';
+import { CHECKS, type Check, type CheckContext } from '../../reconcile/index.js';
+import type { RunCounts, RunDeps, RunOptions, RunSummary } from './types.js';
+import { planWindows, safeUpperBound, walkRange } from './windows.js';
+
+/** Reject options no run can honour (the CLI and the API turn this into a usage error). */
+/** Most windows one re-check range may span: a guard against `--from 1970-…` typos, not a limit of the design. */
+export const MAX_RECHECK_WINDOWS = 100_000;
+
+export function validateRunOptions(options: RunOptions, windowSeconds?: number): void {
+  if (options.checks.length === 0) throw new UsageError('no check to run');
+  for (const c of options.checks) if (!ALL_CHECK_NAMES.includes(c)) throw new UsageError(`unknown check "${c}" (choose from ${ALL_CHECK_NAMES.join(', ')})`);
+  if ((options.from === undefined) !== (options.to === undefined)) throw new UsageError('--from and --to go together');
+  if (options.from && options.to && options.from.getTime() >= options.to.getTime()) throw new UsageError('--from must be before --to');
+  if (options.from && options.to && windowSeconds) {
+    const windows = Math.ceil((options.to.getTime() - options.from.getTime()) / (windowSeconds * 1000));
+    if (windows > MAX_RECHECK_WINDOWS) {
+      throw new UsageError(`--from/--to span ${windows} windows of ${windowSeconds} s; at most ${MAX_RECHECK_WINDOWS} per run (split the range or raise RECON_WINDOW_SECONDS)`);
+    }
+  }
+}
+
+export function countByKind(found: readonly { kind: DiscrepancyKind }[]): Partial<Record<DiscrepancyKind, number>> {
+  const counts: Partial<Record<DiscrepancyKind, number>> = {};
+  for (const d of found) counts[d.kind] = (counts[d.kind] ?? 0) + 1;
+  return counts;
+}
+
+/** The safe upper bound of a check, from its source databases' clocks and writers. */
+export async function checkSafeBound(deps: Pick<RunDeps, 'dbs' | 'config'>, check: Check): Promise<Date> {
+  const horizons = await Promise.all(check.sources.map((s) => writerHorizon(deps.dbs[s])));
+  return safeUpperBound(horizons, deps.config.graceSeconds);
+}
+
+/**
+ * Execute a run. Returns its summary; a window that fails marks the run
+ * `failed` and the error is re-thrown (retryable or not, per `isRetryable`)
+ * after the run record says so. An abort between windows returns a `failed`
+ * summary with reason `aborted`; the next run resumes from the watermarks.
+ */
+export async function executeRun(deps: RunDeps, options: RunOptions): Promise<RunSummary> {
+  validateRunOptions(options, deps.config.windowSeconds);
+  const { config, dbs, log } = deps;
+  const runId = options.runId ?? randomUUID();
+  const dryRun = options.dryRun ?? false;
+  const recheck = options.from !== undefined && options.to !== undefined;
+  const checks = [...new Set(options.checks)];
+  const counts: RunCounts = {};
+  const queued: string[] = [];
+  let windows = 0;
+  let startedAt = new Date();
+  const summary = (status: RunSummary['status'], reason?: string): RunSummary => ({
+    runId,
+    status,
+    trigger: options.trigger,
+    checks,
+    dryRun,
+    windows,
+    counts,
+    queued,
+    startedAt,
+    finishedAt: new Date(),
+    ...(reason !== undefined ? { reason } : {}),
+  });
+
+  // A dry run writes nothing, so it needs no lock and keeps no record.
+  let locks: CheckLocks | undefined;
+  const held: CheckName[] = [];
+  const skipped: CheckName[] = [];
+  try {
+    if (dryRun) held.push(...checks);
+    else {
+      locks = await openCheckLocks(config.databases.recon);
+      for (const c of checks) ((await locks.tryLock(c)) ? held : skipped).push(c);
+      startedAt = await insertRun(dbs.recon, {
+        id: runId,
+        trigger: options.trigger,
+        checks,
+        ...(recheck ? { rangeFrom: options.from, rangeTo: options.to } : {}),
+        options: { windowSeconds: config.windowSeconds, graceSeconds: config.graceSeconds, skipped },
+      });
+    }
+    if (locks && held.length) {
+      const interrupted = await failInterruptedRuns(dbs.recon, held, runId);
+      if (interrupted.length) log.warn({ runId, interrupted }, 'marked runs left running by a dead process as failed');
+    }
+    const skipReason = skipped.length ? `${skipped.join(', ')} already running in another run` : undefined;
+    if (held.length === 0) {
+      await finishRun(dbs.recon, runId, 'skipped', skipReason);
+      log.info({ runId, skipped }, 'run skipped: every check is held by another run');
+      return summary('skipped', skipReason);
+    }
+
+    const ctx: CheckContext = { dbs, config };
+    for (const name of held) {
+      const check = CHECKS[name];
+      counts[name] = {};
+      const range = await rangeOf(deps, check, ctx, options, recheck);
+      // Windows behind the watermark that received rows late are checked again first (watermark untouched).
+      const late = recheck ? undefined : await lateWindows(deps, check);
+      const planned = [
+        ...(late?.windows ?? []).map((window) => ({ window, advance: false })),
+        ...(range ? planWindows(range.start, range.end, config.windowSeconds * 1000) : []).map((window) => ({ window, advance: !recheck })),
+      ];
+      log.debug({ runId, check: name, range, late: late?.windows.length ?? 0, windows: planned.length }, 'check planned');
+      let done = 0;
+      for (const { window, advance } of planned) {
+        if (options.signal?.aborted) {
+          if (!dryRun) await finishRun(dbs.recon, runId, 'failed', 'aborted');
+          return summary('failed', 'aborted');
+        }
+        const t0 = performance.now();
+        const cmp = await check.compare(ctx, window);
+        const found = countByKind(cmp.found);
+        if (!dryRun) {
+          // Single flight holds only while the lock connection lives.
+          await locks?.assertHeld();
+          const fresh = await commitWindow(deps, runId, check.name, window, cmp.found, found, {
+            rowsCompared: cmp.rowsCompared,
+            segmentsCompared: cmp.segmentsCompared,
+            durationMs: Math.round(performance.now() - t0),
+            advance,
+          });
+          // Phantom and dead-lettered events are reported, never compensated: nothing to queue or wait for.
+          const compensable = fresh.filter((f) => COMPENSABLE_KINDS.has(f.kind));
+          if (compensable.length) {
+            queued.push(...compensable.map((f) => f.id));
+            if (deps.enqueue) {
+              // Recorded already: if queueing fails, the sweeper queues them later; the run goes on.
+              await deps.enqueue(compensable.map(({ id, kind, generation }) => ({ id, kind, generation }))).catch((err: unknown) => {
+                log.warn({ runId, err: describeError(err), count: compensable.length }, 'could not queue compensations; the sweeper will');
+              });
+            }
+          }
+        }
+        windows++;
+        done++;
+        for (const [kind, n] of Object.entries(found) as [DiscrepancyKind, number][]) counts[name]![kind] = (counts[name]![kind] ?? 0) + n;
+        options.onProgress?.({
+          check: name,
+          window,
+          windowsDone: done,
+          windowsTotal: planned.length,
+          found,
+          durationMs: Math.round(performance.now() - t0),
+          rowsCompared: cmp.rowsCompared,
+          rowsFetched: cmp.rowsFetched,
+        });
+      }
+      if (late && !dryRun) await setLateScanFrom(dbs.recon, name, late.nextFrom);
+    }
+    if (!dryRun) await finishRun(dbs.recon, runId, 'completed', skipReason);
+    return summary('completed', skipReason);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    const { errorClass, message } = describeError(err);
+    log.error({ runId, err: { errorClass, message } }, 'run failed');
+    if (!dryRun) await finishRun(dbs.recon, runId, 'failed', `${errorClass}: ${message}`).catch(() => undefined);
+    throw err instanceof ReconError ? err : new ReconError('INTERNAL', `run ${runId} failed: ${message}`, { cause: err, retryable: isRetryable(err) });
+  } finally {
+    await locks?.release().catch(() => undefined);
+  }
+}
+
+/** The range a check walks: the given past range (clipped to the safe bound), or watermark → safe bound. */
+async function rangeOf(deps: RunDeps, check: Check, ctx: CheckContext, options: RunOptions, recheck: boolean): Promise<Window | null> {
+  const bound = await checkSafeBound(deps, check);
+  if (recheck) {
+    const end = new Date(Math.min(options.to!.getTime(), bound.getTime()));
+    if (end.getTime() < options.to!.getTime()) deps.log.warn({ check: check.name, to: options.to, bound }, 'range clipped to the safe upper bound');
+    return end.getTime() > options.from!.getTime() ? { start: options.from!, end } : null;
+  }
+  const watermark = await getWatermark(deps.dbs.recon, check.name);
+  const earliest = watermark || deps.config.start ? null : await check.earliest(ctx);
+  return walkRange(watermark, deps.config.start, earliest, bound);
+}
+
+/**
+ * Windows behind the check's watermark that received rows since the previous
+ * run's scan (a consumer that was down longer than the grace period writes
+ * grants and consumed events with old keys), and where the next scan starts:
+ * this run's horizon, taken before it reads anything, so a row written while
+ * the run goes on is found by the next one.
+ */
+async function lateWindows(deps: RunDeps, check: Check): Promise<{ windows: Window[]; nextFrom: Date }> {
+  const { dbs, config } = deps;
+  const horizons = await Promise.all(check.lateSources.map(({ db }) => writerHorizon(dbs[db])));
+  // Rows carry their transaction's start: the oldest open one bounds what may still appear, less the usual margin.
+  const nextFrom = new Date(Math.min(...horizons.map((h) => Math.min(h.now.getTime(), h.oldestWriterStart?.getTime() ?? Infinity))) - 1000);
+  const [since, watermark] = await Promise.all([getLateScanFrom(dbs.recon, check.name), getWatermark(dbs.recon, check.name)]);
+  if (!since || !watermark) return { windows: [], nextFrom };
+  const starts = new Map<number, Date>();
+  for (const { db, source } of check.lateSources) {
+    for (const start of await lateWindowStarts(dbs[db], source, since, watermark, config.windowSeconds)) starts.set(start.getTime(), start);
+  }
+  const size = config.windowSeconds * 1000;
+  const windows = [...starts.values()]
+    .sort((a, b) => a.getTime() - b.getTime())
+    .map((start) => ({ start, end: new Date(Math.min(start.getTime() + size, watermark.getTime())) }));
+  if (windows.length) deps.log.info({ check: check.name, windows: windows.length, since }, 'windows behind the watermark received late rows: checking them again');
+  return { windows, nextFrom };
+}
+
+/** One recon-DB transaction: discrepancies, the window record, the watermark, the run's counters. */
+async function commitWindow(
+  deps: RunDeps,
+  runId: string,
+  check: CheckName,
+  window: Window,
+  found: DiscrepancyInput[],
+  counts: Partial<Record<DiscrepancyKind, number>>,
+  o: { rowsCompared: number; segmentsCompared: number; durationMs: number; advance: boolean },
+) {
+  return deps.dbs.recon.transaction(async (trx) => {
+    const fresh = await recordDiscrepancies(trx, runId, found);
+    await upsertRunWindow(trx, {
+      run_id: runId,
+      check_name: check,
+      window_start: window.start,
+      window_end: window.end,
+      counts,
+      rows_compared: o.rowsCompared,
+      segments_compared: o.segmentsCompared,
+      duration_ms: o.durationMs,
+    });
+    if (o.advance) await advanceWatermark(trx, check, window.end, runId);
+    await addRunWindowCounts(trx, runId, check, counts);
+    return fresh;
+  });
+}

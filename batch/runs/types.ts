@@ -1,0 +1,68 @@
+/**
+ * The contract of a reconcile run, shared by the command line, the worker's
+ * scheduled runs and the API.
+ */
+import type { CheckName, Config, DiscrepancyKind, Logger, RunStatus, RunTrigger } from '../../core/index.js';
+import type { Databases } from '../../db/index.js';
+
+export interface RunOptions {
+  /** Checks to run. */
+  checks: CheckName[];
+  trigger: RunTrigger;
+  /** Re-check a past range `[from, to)` and leave watermarks alone. Both or neither. */
+  from?: Date;
+  to?: Date;
+  /** Record and queue nothing; report what would be found. Default false. */
+  dryRun?: boolean;
+  /** Use this id for the run record (the API returns it before the run starts). Default: a new UUID. */
+  runId?: string;
+  /** Called after each window with what it found. */
+  onProgress?: (event: RunProgressEvent) => void;
+  /** Stop between windows when aborted; the run is marked failed and re-runs the rest next time. */
+  signal?: AbortSignal;
+}
+
+export interface RunProgressEvent {
+  check: CheckName;
+  window: { start: Date; end: Date };
+  /** Windows of this check done so far, and in all (when known). */
+  windowsDone: number;
+  windowsTotal: number | undefined;
+  found: Partial<Record<DiscrepancyKind, number>>;
+  durationMs: number;
+  /** Rows the window holds on both sides (covered by checksums, not transferred). */
+  rowsCompared?: number;
+  /** Rows fetched for row-by-row comparison (grows with the discrepancies). */
+  rowsFetched?: number;
+}
+
+/** What a run found, per check and kind. */
+export type RunCounts = Partial<Record<CheckName, Partial<Record<DiscrepancyKind, number>>>>;
+
+export interface RunSummary {
+  runId: string;
+  status: RunStatus;
+  trigger: RunTrigger;
+  checks: CheckName[];
+  dryRun: boolean;
+  windows: number;
+  /** Discrepancies found (new or already known) per check and kind. */
+  counts: RunCounts;
+  /** Ids of the compensable discrepancies this run recorded as new (or reopened) and handed to the queue; report-only kinds are not among them. */
+  queued: string[];
+  startedAt: Date;
+  finishedAt: Date;
+  /** Why a run was skipped (another run holds the check) or failed. */
+  reason?: string;
+}
+
+/** Hands new discrepancies to the compensation queue, after their window's transaction commits. */
+export type EnqueueCompensations = (found: { id: string; kind: DiscrepancyKind; generation?: number }[]) => Promise<void>;
+
+export interface RunDeps {
+  config: Config;
+  dbs: Databases;
+  log: Logger;
+  /** Absent: discrepancies are recorded but no job is queued (the sweeper will queue them). */
+  enqueue?: EnqueueCompensations;
+}

@@ -1,0 +1,162 @@
+import type { Knex } from 'knex';
+
+/** One outbox row (Debezium convention: aggregate id as key, event id in header `id`). */
+export interface OutboxEventRow {
+  event_id: string;
+  /** Full topic name, namespace included: the relay publishes to it as written. */
+  topic: string;
+  message_key: string;
+  payload: object;
+  headers?: Record<string, string>;
+  /** Defaults to the transaction's start (`now()`), the same clock the safe upper bound uses. */
+  occurred_at?: Date;
+}
+
+/**
+ * Insert outbox rows in one statement; rows whose event id exists are left
+ * alone (a republished or replayed event keeps its first row). Returns the
+ * event ids inserted.
+ */
+export async function insertOutboxEvents(db: Knex | Knex.Transaction, rows: readonly OutboxEventRow[]): Promise<string[]> {
+  if (rows.length === 0) return [];
+  // One statement over parallel arrays: a handful of bind parameters however many rows,
+  // and a fraction of the planning and parsing of a multi-row VALUES list.
+  const { rows: inserted } = await db.raw<{ rows: { event_id: string }[] }>(
+    `insert into outbox (event_id, topic, message_key, payload, headers, occurred_at)
+     select e, t, k, p::jsonb, h::jsonb, coalesce(o, now())
+       from unnest(?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[]) as x(e, t, k, p, h, o)
+     on conflict (event_id) do nothing
+     returning event_id`,
+    [
+      rows.map((r) => r.event_id),
+      rows.map((r) => r.topic),
+      rows.map((r) => r.message_key),
+      rows.map((r) => JSON.stringify(r.payload)),
+      rows.map((r) => JSON.stringify({ id: r.event_id, ...r.headers })),
+      rows.map((r) => r.occurred_at ?? null),
+    ] as Knex.RawBinding[],
+  );
+  return inserted.map((r) => r.event_id);
+}
+
+/** An outbox row as the relay sends it: payload as JSON text, headers as strings. */
+export interface PendingOutboxRow {
+  event_id: string;
+  topic: string;
+  message_key: string | null;
+  /** JSON text of the payload (sent as the message value). */
+  payload: string;
+  headers: Record<string, string>;
+  occurred_at: Date;
+}
+
+/**
+ * Lock up to `limit` unpublished rows, oldest first, skipping rows another
+ * relay holds (several relays may run). Unpublished rows are found by
+ * `published_at is null`, not by a sequence cursor: a row whose transaction
+ * commits late (sequence order is not commit order) is still found.
+ * Call inside the transaction that will mark them published.
+ */
+export async function claimUnpublished(trx: Knex.Transaction, limit: number): Promise<PendingOutboxRow[]> {
+  // Walk the partial index in order and stop after `limit` rows. Statistics
+  // taken while the outbox was nearly drained make the planner prefer a bitmap
+  // scan plus a sort of the WHOLE backlog instead (150 ms vs 7 ms per claim at
+  // a 50,000-row backlog), exactly when the relay must catch up. Local to this
+  // transaction.
+  await trx.raw("select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)");
+  const { rows } = await trx.raw<{ rows: PendingOutboxRow[] }>(
+    `select event_id, topic, message_key, payload::text as payload, headers, occurred_at
+     from outbox where published_at is null
+     order by occurred_at
+     limit ? for update skip locked`,
+    [limit],
+  );
+  return rows;
+}
+
+/** An outbox row as stored: what the relay sends, and whether it was published. */
+export interface StoredOutboxRow extends PendingOutboxRow {
+  published_at: Date | null;
+}
+
+/**
+ * Outbox rows by event id, in the shape the relay sends (to produce the very
+ * same message again: duplicate faults, republishing compensations).
+ */
+export async function outboxRowsById(db: Knex | Knex.Transaction, eventIds: readonly string[]): Promise<StoredOutboxRow[]> {
+  if (eventIds.length === 0) return [];
+  const { rows } = await db.raw<{ rows: StoredOutboxRow[] }>(
+    `select event_id, topic, message_key, payload::text as payload, headers, occurred_at, published_at
+     from outbox where event_id = any(?::uuid[])`,
+    [Array.from(eventIds)],
+  );
+  return rows;
+}
+
+/**
+ * Record rows as published, with where they landed. `partition`/`offset`
+ * null means "acknowledged, position unknown" (used by fault injection to
+ * stand for a send lost after its acknowledgement).
+ */
+export async function markPublished(
+  db: Knex | Knex.Transaction,
+  rows: readonly { event_id: string; partition: number | null; offset: number | null }[],
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  // The `= any(...)` repeats the join key so the planner finds the rows through
+  // the primary key; a bare join to unnest() hashes the whole outbox per batch.
+  const { rowCount } = await db.raw<{ rowCount: number }>(
+    `update outbox o set published_at = clock_timestamp(), kafka_partition = x.p, kafka_offset = x.o
+     from unnest(?::uuid[], ?::int[], ?::bigint[]) as x(id, p, o)
+     where o.event_id = x.id and o.event_id = any(?::uuid[])`,
+    [rows.map((r) => r.event_id), rows.map((r) => r.partition), rows.map((r) => r.offset), rows.map((r) => r.event_id)] as unknown as readonly Knex.Value[],
+  );
+  return rowCount;
+}
+
+/**
+ * Count a failed send against rows (outside the claiming transaction, which
+ * rolled back, so no lock is held while the relay backs off). Rows another
+ * relay has locked meanwhile are skipped.
+ */
+export async function recordPublishFailure(db: Knex | Knex.Transaction, eventIds: readonly string[], error: string): Promise<void> {
+  if (eventIds.length === 0) return;
+  await db.raw(
+    `update outbox set attempts = attempts + 1, last_error = ?
+     where event_id in (select event_id from outbox where event_id = any(?::uuid[]) and published_at is null for update skip locked)`,
+    [error.slice(0, 2000), Array.from(eventIds)],
+  );
+}
+
+/** Whether any row waits (one cheap query through the partial index: the relay's idle poll). */
+export async function hasUnpublished(db: Knex | Knex.Transaction): Promise<boolean> {
+  const { rows } = await db.raw<{ rows: { found: boolean }[] }>('select exists (select 1 from outbox where published_at is null) as found');
+  return rows[0]?.found ?? false;
+}
+
+/** Rows not yet published (tests, progress, lag). */
+export async function countUnpublished(db: Knex | Knex.Transaction): Promise<number> {
+  const { rows } = await db.raw<{ rows: { n: number }[] }>('select count(*)::int as n from outbox where published_at is null');
+  return rows[0]?.n ?? 0;
+}
+
+/**
+ * Record a republished row as published, only if nobody did meanwhile: the
+ * relay may publish the same row concurrently, and the first position
+ * recorded stays (the duplicate message is harmless, consumers deduplicate by
+ * event id). Returns the event ids this call marked.
+ */
+export async function markRepublished(
+  db: Knex | Knex.Transaction,
+  rows: readonly { event_id: string; partition: number | null; offset: number | null }[],
+): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const { rows: marked } = await db.raw<{ rows: { event_id: string }[] }>(
+    `update outbox o set published_at = clock_timestamp(), kafka_partition = x.p, kafka_offset = x.o
+     from unnest(?::uuid[], ?::int[], ?::bigint[]) as x(id, p, o)
+     where o.event_id = x.id and o.published_at is null
+     returning o.event_id`,
+    [rows.map((r) => r.event_id), rows.map((r) => r.partition), rows.map((r) => r.offset)] as unknown as readonly Knex.Value[],
+  );
+  return marked.map((r) => r.event_id);
+}

@@ -1,0 +1,65 @@
+/** Where a check's windows may start and end on a source database: the earliest window key, the writers' horizon, late arrivals. */
+import type { Db } from './window-sql.js';
+
+/** The window-key columns a check can start from. */
+export const WINDOW_KEYS = {
+  users: { table: 'users', column: 'created_at' },
+  ledger: { table: 'point_ledger', column: 'user_created_at' },
+  outbox: { table: 'outbox', column: 'occurred_at' },
+  consumed: { table: 'consumed_events', column: 'event_occurred_at' },
+} as const;
+export type WindowKeyName = keyof typeof WINDOW_KEYS;
+
+/** Smallest window-key value of a source (an index endpoint read), or null when it is empty. */
+export async function earliestWindowKey(db: Db, key: WindowKeyName, group?: string): Promise<Date | null> {
+  const { table, column } = WINDOW_KEYS[key];
+  const where = key === 'consumed' && group !== undefined ? 'where consumer_group = ?' : '';
+  const { rows } = await db.raw<{ rows: { t: Date | null }[] }>(`select min(${column}) as t from ${table} ${where}`, where ? [group!] : []);
+  return rows[0]?.t ?? null;
+}
+
+/**
+ * The database server's clock and the start of the oldest transaction open on
+ * this database (a client backend other than ours). Rows such a transaction
+ * writes carry times from its start and become visible only when it commits.
+ * Every open transaction counts, not only those that already hold a write
+ * xid: Postgres assigns one at the first write, and a transaction may read or
+ * wait for a long time before it writes rows keyed by its start time.
+ */
+export async function writerHorizon(db: Db): Promise<{ now: Date; oldestWriterStart: Date | null }> {
+  const { rows } = await db.raw<{ rows: { now: Date; oldest: Date | null }[] }>(
+    `select now() as now,
+            (select min(xact_start) from pg_stat_activity
+              where datname = current_database() and backend_type = 'client backend'
+                and xact_start is not null and pid <> pg_backend_pid()) as oldest`,
+  );
+  const row = rows[0]!;
+  return { now: row.now, oldestWriterStart: row.oldest };
+}
+
+/** A table whose rows can be written long after their window-key time (a consumer catching up). */
+export interface LateSource {
+  table: 'point_ledger' | 'consumed_events';
+  /** When the row was written (indexed). */
+  insertedAt: 'created_at' | 'consumed_at';
+  /** The window key it is compared by. */
+  key: 'user_created_at' | 'event_occurred_at';
+}
+
+/**
+ * Starts of the windows (aligned to multiples of `windowSeconds` since the
+ * epoch) holding rows written at or after `since` whose key is before
+ * `before`: the windows behind a watermark that received rows late. An index
+ * range scan on the insert time; table and column names come from
+ * {@link LateSource}, never from input.
+ */
+export async function lateWindowStarts(db: Db, source: LateSource, since: Date, before: Date, windowSeconds: number): Promise<Date[]> {
+  const { rows } = await db.raw<{ rows: { bucket: number }[] }>(
+    `select distinct floor(extract(epoch from ${source.key}) / ?) as bucket
+       from ${source.table}
+      where ${source.insertedAt} >= ? and ${source.key} < ?
+      order by 1`,
+    [windowSeconds, since, before],
+  );
+  return rows.map((r) => new Date(Number(r.bucket) * windowSeconds * 1000));
+}

@@ -1,0 +1,44 @@
+/**
+ * What a check is: a name, the source databases it reads (they bound its
+ * windows), where its history starts, and a comparison of one window.
+ */
+import type { CheckName, Config, Window } from '../../core/index.js';
+import type { Databases, DiscrepancyInput, LateSource } from '../../db/index.js';
+import type { BisectionOptions } from './bisection.js';
+
+/** A source database a check reads from. */
+export type SourceDatabase = 'users' | 'points';
+
+export interface CheckContext {
+  dbs: Pick<Databases, 'users' | 'points'>;
+  config: Pick<Config, 'signupBonusPoints' | 'namespace'>;
+  /** Tuning of the checksum bisection; defaults in {@link BisectionOptions}. */
+  bisection?: Partial<BisectionOptions>;
+}
+
+export interface WindowComparison {
+  /** Discrepancies found in the window, deduplicated by id. */
+  found: DiscrepancyInput[];
+  /** Rows the window holds on both sides together (from the checksums: not transferred). */
+  rowsCompared: number;
+  /** Segments whose checksums were compared, all levels together. */
+  segmentsCompared: number;
+  /** Rows actually fetched for row-by-row comparison (grows with the discrepancies, not the window). */
+  rowsFetched: number;
+}
+
+export interface Check {
+  name: CheckName;
+  /** Databases whose writers bound the safe upper bound of this check. */
+  sources: readonly SourceDatabase[];
+  /**
+   * Tables whose rows may be written long after their window-key time (by a
+   * consumer catching up). Each run re-checks the windows behind the
+   * watermark that received such rows since its previous run.
+   */
+  lateSources: readonly { db: SourceDatabase; source: LateSource }[];
+  /** Earliest window-key value over the check's sources, or null when they are empty. */
+  earliest(ctx: CheckContext): Promise<Date | null>;
+  /** Compare one window and classify what differs. Reads only rows of the window. */
+  compare(ctx: CheckContext, window: Window): Promise<WindowComparison>;
+}

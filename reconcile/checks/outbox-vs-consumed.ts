@@ -1,0 +1,173 @@
+/**
+ * `outbox-vs-consumed`: for each pipeline (users outbox → `point-service`,
+ * points outbox → `user-service-balances`), every outbox event of the window
+ * is published and consumed by its group, or dead-lettered and reported; and
+ * every consumed event has an outbox row.
+ *
+ * A segment is clean when the outbox and the group's consumed events have the
+ * same (count, Σ hash(event id)) and no outbox row is unpublished. Dead
+ * letters take precedence over "unconsumed": a poison event is reported, not
+ * republished forever.
+ */
+import { CHECK_NAMES, DISCREPANCY_KINDS, SUBSCRIPTIONS, discrepancyId, namespaced, type DiscrepancyKind, type Window } from '../../core/index.js';
+import {
+  anonymousDeadLettersIn,
+  consumedInRanges,
+  consumedSegmentSums,
+  deadLettersForEvents,
+  earliestWindowKey,
+  outboxInRanges,
+  outboxSegmentSums,
+  unpublishedSegmentCounts,
+  type DeadLetterFinding,
+  type DiscrepancyInput,
+  type Knex,
+} from '../../db/index.js';
+import { bisect, dedupe, pairSegments, type BisectionTarget } from './bisection.js';
+import type { Check, CheckContext, SourceDatabase } from './check.js';
+import { earliestOf } from './users-vs-points.js';
+
+const NAME = CHECK_NAMES.outboxVsConsumed;
+
+/** One pipeline as this check sees it: full topic and group names, and where each side lives. */
+export interface Pipeline {
+  topic: string;
+  group: string;
+  outboxDb: SourceDatabase;
+  consumedDb: SourceDatabase;
+}
+
+export function pipelines(config: CheckContext['config']): Pipeline[] {
+  return SUBSCRIPTIONS.map((s) => ({ topic: namespaced(config, s.topic), group: namespaced(config, s.group), outboxDb: s.outboxDb, consumedDb: s.consumedDb }));
+}
+
+export const outboxVsConsumed: Check = {
+  name: NAME,
+  sources: ['users', 'points'],
+  // Events consumed late (a phantom, say) keep the event's old time.
+  lateSources: [
+    { db: 'points', source: { table: 'consumed_events', insertedAt: 'consumed_at', key: 'event_occurred_at' } },
+    { db: 'users', source: { table: 'consumed_events', insertedAt: 'consumed_at', key: 'event_occurred_at' } },
+  ],
+
+  async earliest(ctx) {
+    const found = await Promise.all(
+      pipelines(ctx.config).flatMap((p) => [earliestWindowKey(ctx.dbs[p.outboxDb], 'outbox'), earliestWindowKey(ctx.dbs[p.consumedDb], 'consumed', p.group)]),
+    );
+    return earliestOf(found);
+  },
+
+  async compare(ctx, window) {
+    const results = await Promise.all(
+      pipelines(ctx.config).map(async (p) => {
+        const [bisected, anonymous] = await Promise.all([
+          bisect(pipelineTarget(ctx, p, window), window, ctx.bisection),
+          anonymousDeadLettersIn(ctx.dbs[p.consumedDb], p.group, window),
+        ]);
+        return { ...bisected, found: [...bisected.found, ...anonymous.map((dl) => deadLetterDiscrepancy(p, window, dl))] };
+      }),
+    );
+    return {
+      found: dedupe(results.flatMap((r) => r.found)),
+      rowsCompared: results.reduce((s, r) => s + r.rowsCompared, 0),
+      segmentsCompared: results.reduce((s, r) => s + r.segmentsCompared, 0),
+      rowsFetched: results.reduce((s, r) => s + r.rowsFetched, 0),
+    };
+  },
+};
+
+function pipelineTarget({ dbs }: CheckContext, p: Pipeline, window: Window): BisectionTarget {
+  const outboxDb: Knex = dbs[p.outboxDb];
+  const consumedDb: Knex = dbs[p.consumedDb];
+  return {
+    async compareSegments(ranges, strideMs) {
+      const [outbox, unpublished, consumed] = await Promise.all([
+        outboxSegmentSums(outboxDb, ranges, strideMs),
+        unpublishedSegmentCounts(outboxDb, ranges, strideMs),
+        consumedSegmentSums(consumedDb, p.group, ranges, strideMs),
+      ]);
+      const unpublishedAt = new Set(unpublished.filter((u) => u.n > 0).map((u) => u.seg.getTime()));
+      const level = pairSegments(outbox, consumed, strideMs, (o, c) => ({
+        same: (o?.n ?? 0) === (c?.n ?? 0) && BigInt(o?.h ?? '0') === BigInt(c?.h ?? '0') && !unpublishedAt.has((o ?? c)!.seg.getTime()),
+        rows: Math.max(o?.n ?? 0, c?.n ?? 0),
+        covered: (o?.n ?? 0) + (c?.n ?? 0),
+      }));
+      return level;
+    },
+    async compareRows(ranges) {
+      const [outbox, consumed] = await Promise.all([outboxInRanges(outboxDb, ranges), consumedInRanges(consumedDb, p.group, ranges)]);
+      const consumedIds = new Set(consumed.map((c) => c.event_id));
+      const unconsumed = outbox.filter((o) => o.published && !consumedIds.has(o.event_id));
+      const deadLetters = await deadLettersForEvents(consumedDb, p.group, unconsumed);
+      return {
+        found: classifyEvents(p, window, outbox, consumed, deadLetters),
+        rowsFetched: outbox.length + consumed.length + deadLetters.length,
+      };
+    },
+  };
+}
+
+/** Row-level classification of one pipeline's events in some ranges of a window. */
+export function classifyEvents(
+  p: Pipeline,
+  window: Window,
+  outbox: readonly { event_id: string; topic: string; occurred_at: Date; published: boolean }[],
+  consumed: readonly { event_id: string; topic: string; event_occurred_at: Date }[],
+  deadLetters: readonly DeadLetterFinding[],
+): DiscrepancyInput[] {
+  const consumedIds = new Set(consumed.map((c) => c.event_id));
+  const outboxIds = new Set(outbox.map((o) => o.event_id));
+  const deadLetterOf = new Map<string, DeadLetterFinding>();
+  for (const dl of deadLetters) if (dl.event_id && !deadLetterOf.has(dl.event_id)) deadLetterOf.set(dl.event_id, dl);
+  const found: DiscrepancyInput[] = [];
+  const event = (kind: DiscrepancyKind, entity: string, eventId: string, topic: string, occurredAt: Date): DiscrepancyInput => ({
+    id: discrepancyId(NAME, kind, entity),
+    check_name: NAME,
+    kind,
+    entity_type: 'event',
+    entity_id: entity,
+    window_start: window.start,
+    window_end: window.end,
+    details: { eventId, sourceDb: p.outboxDb, consumerDb: p.consumedDb, topic, group: p.group, occurredAt: occurredAt.toISOString() },
+  });
+  for (const o of outbox) {
+    if (consumedIds.has(o.event_id)) continue;
+    if (!o.published) {
+      found.push(event(DISCREPANCY_KINDS.unpublishedEvent, `${p.outboxDb}:${o.event_id}`, o.event_id, o.topic, o.occurred_at));
+      continue;
+    }
+    const dl = deadLetterOf.get(o.event_id);
+    if (dl) found.push(deadLetterDiscrepancy(p, window, dl));
+    else found.push(event(DISCREPANCY_KINDS.unconsumedEvent, `${p.outboxDb}:${p.group}:${o.event_id}`, o.event_id, o.topic, o.occurred_at));
+  }
+  for (const c of consumed) {
+    if (!outboxIds.has(c.event_id)) found.push(event(DISCREPANCY_KINDS.phantomEvent, `${p.outboxDb}:${p.group}:${c.event_id}`, c.event_id, c.topic, c.event_occurred_at));
+  }
+  return found;
+}
+
+/** A dead letter as a discrepancy: reported, identified by its row in the consumer's database. */
+export function deadLetterDiscrepancy(p: Pipeline, window: Window, dl: DeadLetterFinding): DiscrepancyInput {
+  const entity = `${p.consumedDb}:dead_letter:${dl.id}`;
+  return {
+    id: discrepancyId(NAME, DISCREPANCY_KINDS.deadLetteredEvent, entity),
+    check_name: NAME,
+    kind: DISCREPANCY_KINDS.deadLetteredEvent,
+    entity_type: 'dead_letter',
+    entity_id: entity,
+    window_start: window.start,
+    window_end: window.end,
+    details: {
+      eventId: dl.event_id,
+      sourceDb: p.outboxDb,
+      consumerDb: p.consumedDb,
+      deadLetterId: Number(dl.id),
+      topic: dl.topic,
+      group: p.group,
+      partition: dl.kafka_partition,
+      offset: Number(dl.kafka_offset),
+      errorClass: dl.error_class,
+      deadLetteredAt: dl.dead_lettered_at.toISOString(),
+    },
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * `unpublished_event` and `unconsumed_event`: produce the outbox row again,
+ * exactly as the relay would (same topic, key, value and headers, so the same
+ * event id in header `id`). Consumers deduplicate by event id, so a duplicate
+ * send is harmless; marking the row published is conditional, so the relay
+ * publishing it at the same moment never gets its position overwritten.
+ *
+ * Verifying an unconsumed event: its invariant ("consumed by the group")
+ * becomes true only when the group's consumer processes the re-sent message.
+ * A job re-sends each event once, then waits up to `consumeWaitMs` for the
+ * consumed row; what is not consumed by then is a `retry`, and later attempts
+ * (exponential backoff) only check again. When the attempts run out the
+ * discrepancy is `failed` with the reason (consumer down, or the message
+ * dead-lettered): the next run finds it again if it still is.
+ */
+import { SUBSCRIPTIONS, isUuid, sleep } from '../../core/index.js';
+import { consumedEventIds, markRepublished, outboxRowsById, type DiscrepancyRow, type StoredOutboxRow } from '../../db/index.js';
+import type { CompensationDeps, CompensationHandler, CompensationOutcome, MessageSender } from './types.js';
+
+type SourceDb = 'users' | 'points';
+
+interface EventRef {
+  row: DiscrepancyRow;
+  eventId: string;
+  sourceDb: SourceDb;
+  group: string | undefined;
+}
+
+/**
+ * Which event a discrepancy is about. The entity id is authoritative
+ * (`<sourceDb>:<eventId>` or `<sourceDb>:<group>:<eventId>`); details fill in
+ * the group when the entity id does not carry it.
+ */
+export function discrepancyEvent(row: Pick<DiscrepancyRow, 'entity_id' | 'details'>): { eventId: string; sourceDb: SourceDb; group: string | undefined } | undefined {
+  const parts = row.entity_id.split(':');
+  const sourceDb = parts[0];
+  const eventId = parts[parts.length - 1];
+  if ((sourceDb !== 'users' && sourceDb !== 'points') || !isUuid(eventId) || parts.length < 2) return undefined;
+  const fromDetails = typeof row.details?.group === 'string' ? row.details.group : undefined;
+  const group = parts.length >= 3 ? parts.slice(1, -1).join(':') : fromDetails;
+  return { eventId: eventId.toLowerCase(), sourceDb, group };
+}
+
+function parse(rows: readonly DiscrepancyRow[], outcomes: CompensationOutcome[]): EventRef[] {
+  const refs: EventRef[] = [];
+  for (const row of rows) {
+    const ev = discrepancyEvent(row);
+    if (ev) refs.push({ row, ...ev });
+    else outcomes.push({ id: row.id, result: 'failed', reason: `entity id ${JSON.stringify(row.entity_id)} does not name an outbox event` });
+  }
+  return refs;
+}
+
+/** Send rows one message per request, so each row's partition and offset are known. Returns event id → position. */
+async function send(producer: MessageSender, rows: readonly StoredOutboxRow[]): Promise<Map<string, { partition: number; offset: number | null }>> {
+  const positions = new Map<string, { partition: number; offset: number | null }>();
+  await Promise.all(
+    rows.map(async (r) => {
+      const [meta] = await producer.send({ topic: r.topic, messages: [{ key: r.message_key, value: r.payload, headers: { ...r.headers, id: r.event_id } }] });
+      const offset = meta?.baseOffset ?? meta?.offset;
+      positions.set(r.event_id, { partition: meta?.partition ?? -1, offset: offset === undefined ? null : Number(offset) });
+    }),
+  );
+  return positions;
+}
+
+/** Publish the rows not yet published, and record their positions (only where nobody did meanwhile). */
+async function publish(deps: CompensationDeps, sourceDb: SourceDb, rows: readonly StoredOutboxRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const positions = await send(deps.producer, rows);
+  await markRepublished(
+    deps.dbs[sourceDb],
+    [...positions].map(([event_id, p]) => ({ event_id, partition: p.partition < 0 ? null : p.partition, offset: p.offset })),
+  );
+}
+
+/** Outbox rows of `refs` by source database; refs whose row is gone become permanent failures. */
+async function loadRows(deps: CompensationDeps, refs: readonly EventRef[], outcomes: CompensationOutcome[]): Promise<{ ref: EventRef; outbox: StoredOutboxRow }[]> {
+  const found: { ref: EventRef; outbox: StoredOutboxRow }[] = [];
+  for (const sourceDb of ['users', 'points'] as const) {
+    const mine = refs.filter((r) => r.sourceDb === sourceDb);
+    if (mine.length === 0) continue;
+    const byId = new Map((await outboxRowsById(deps.dbs[sourceDb], mine.map((r) => r.eventId))).map((o) => [o.event_id, o]));
+    for (const ref of mine) {
+      const outbox = byId.get(ref.eventId);
+      if (outbox) found.push({ ref, outbox });
+      else outcomes.push({ id: ref.row.id, result: 'failed', reason: `outbox row ${ref.eventId} no longer exists in the ${sourceDb} database` });
+    }
+  }
+  return found;
+}
+
+export const compensateUnpublished: CompensationHandler = async (deps, rows) => {
+  const outcomes: CompensationOutcome[] = [];
+  const found = await loadRows(deps, parse(rows, outcomes), outcomes);
+  const pending = found.filter((f) => f.outbox.published_at === null);
+  // Published meanwhile (the relay caught up): the invariant holds, nothing to send.
+  for (const f of found) if (f.outbox.published_at !== null) outcomes.push({ id: f.ref.row.id, result: 'resolved', effect: false });
+  for (const sourceDb of ['users', 'points'] as const) {
+    const mine = pending.filter((p) => p.ref.sourceDb === sourceDb);
+    if (mine.length === 0) continue;
+    await publish(deps, sourceDb, mine.map((m) => m.outbox));
+    const after = new Map((await outboxRowsById(deps.dbs[sourceDb], mine.map((m) => m.ref.eventId))).map((o) => [o.event_id, o]));
+    for (const { ref } of mine) {
+      outcomes.push(
+        after.get(ref.eventId)?.published_at
+          ? { id: ref.row.id, result: 'resolved', effect: true }
+          : { id: ref.row.id, result: 'retry', reason: `outbox row ${ref.eventId} is still unpublished after the send` },
+      );
+    }
+  }
+  return outcomes;
+};
+
+/** Consumed-events side of an event published from `sourceDb`. */
+function consumingDb(sourceDb: SourceDb): SourceDb {
+  return SUBSCRIPTIONS.find((s) => s.outboxDb === sourceDb)?.consumedDb ?? (sourceDb === 'users' ? 'points' : 'users');
+}
+
+async function consumedNow(deps: CompensationDeps, refs: readonly EventRef[]): Promise<Set<string>> {
+  const done = new Set<string>();
+  const byPlace = new Map<string, EventRef[]>();
+  for (const r of refs) {
+    const key = `${consumingDb(r.sourceDb)}\u0000${r.group}`;
+    const list = byPlace.get(key);
+    if (list) list.push(r);
+    else byPlace.set(key, [r]);
+  }
+  for (const [key, mine] of byPlace) {
+    const [db, group] = key.split('\u0000') as [SourceDb, string];
+    const ids = await consumedEventIds(deps.dbs[db], group, mine.map((m) => m.eventId));
+    for (const m of mine) if (ids.has(m.eventId)) done.add(m.row.id);
+  }
+  return done;
+}
+
+export const compensateUnconsumed: CompensationHandler = async (deps, rows, state) => {
+  const outcomes: CompensationOutcome[] = [];
+  const refs: EventRef[] = [];
+  for (const ref of parse(rows, outcomes)) {
+    if (ref.group) refs.push(ref);
+    else outcomes.push({ id: ref.row.id, result: 'failed', reason: `no consumer group named for event ${ref.eventId}` });
+  }
+  const already = await consumedNow(deps, refs);
+  for (const r of refs) if (already.has(r.row.id)) outcomes.push({ id: r.row.id, result: 'resolved', effect: false });
+  const open = refs.filter((r) => !already.has(r.row.id));
+  const found = await loadRows(deps, open, outcomes);
+
+  const toSend = found.filter((f) => !state.resent.has(f.ref.eventId));
+  for (const sourceDb of ['users', 'points'] as const) {
+    const mine = toSend.filter((f) => f.ref.sourceDb === sourceDb);
+    if (mine.length === 0) continue;
+    const unpublished = mine.filter((m) => m.outbox.published_at === null).map((m) => m.outbox);
+    const published = mine.filter((m) => m.outbox.published_at !== null).map((m) => m.outbox);
+    await publish(deps, sourceDb, unpublished);
+    await send(deps.producer, published);
+    for (const m of mine) state.resent.add(m.ref.eventId);
+  }
+
+  const waiting = found.map((f) => f.ref);
+  const deadline = Date.now() + (deps.consumeWaitMs ?? 5000);
+  let consumed = await consumedNow(deps, waiting);
+  while (consumed.size < waiting.length && Date.now() < deadline) {
+    await sleep(200);
+    consumed = await consumedNow(deps, waiting);
+  }
+  for (const r of waiting) {
+    outcomes.push(
+      consumed.has(r.row.id)
+        ? { id: r.row.id, result: 'resolved', effect: true }
+        : { id: r.row.id, result: 'retry', reason: `event ${r.eventId} re-sent, not yet consumed by group ${r.group}` },
+    );
+  }
+  return outcomes;
+};
