@@ -10,6 +10,7 @@ import {
   createCompensationQueue,
   createRunQueue,
   executeRun,
+  reportHook,
   startCompensationWorker,
   type CompensationQueue,
   type RunQueue,
@@ -57,6 +58,8 @@ describe('a run started by POST /api/runs, executed by the real executeRun', () 
       queues: [compensationQueue],
       admin: env.admin,
       executeRun,
+      // As `recon serve` wires it: the run layer calls the report through this hook.
+      afterRun: reportHook({ config: env.config, dbs: env.dbs, log: silentLogger, admin: env.admin }),
       enqueue: compensationEnqueuer({ db: env.dbs.recon, queue: compensationQueue, config: env.config }),
     });
     base = await app.listen({ port: 0, host: '127.0.0.1' });

@@ -1,0 +1,85 @@
+/**
+ * The runs API. `POST /api/runs` queues the run and answers 202 with its id at
+ * once. If another run holds one of its checks, the run ends `skipped` with
+ * the reason in `GET /api/runs/:id` (the per-check lock is only known when the
+ * run starts, so no 409 is promised). Its `email` flag: `true` delivers the
+ * report whatever `REPORT_POLICY` says (e-mail when SMTP is configured, else
+ * files), `false` none, absent: the policy decides.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { getRunRow, getRunWindowDetails, listRuns, runDiscrepancyStatusCounts } from '../../../db/index.js';
+import { runTotal } from '../../report/index.js';
+import { queueRun } from '../../runs/index.js';
+import { listRunsQuery, runIdParams, startRunBody, validate } from '../schemas.js';
+import type { ApiDeps } from '../types.js';
+
+export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'dbs' | 'log' | 'runQueue'>> = async (app, { dbs, log, runQueue }) => {
+  app.post('/api/runs', async (req, reply) => {
+    const v = validate(startRunBody, req.body, 'body');
+    if (!v.ok) return reply.code(400).send(v.error);
+    const b = v.value;
+    const queued = await queueRun(runQueue, {
+      trigger: 'api',
+      checks: b.checks,
+      ...(b.from ? { from: b.from } : {}),
+      ...(b.to ? { to: b.to } : {}),
+      dryRun: b.dryRun,
+      ...(b.email !== undefined ? { email: b.email } : {}),
+    });
+    log.info({ runId: queued.runId, checks: b.checks }, 'api: run queued');
+    return reply
+      .code(202)
+      .header('location', `/api/runs/${queued.runId}`)
+      .send({ runId: queued.runId, status: 'queued', checks: b.checks, dryRun: b.dryRun, links: { self: `/api/runs/${queued.runId}` } });
+  });
+
+  app.get('/api/runs', async (req, reply) => {
+    const v = validate(listRunsQuery, req.query, 'query');
+    if (!v.ok) return reply.code(400).send(v.error);
+    const page = await listRuns(dbs.recon, v.value);
+    return {
+      items: page.items.map((r) => ({ ...r, total: runTotal(r) })),
+      ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+    };
+  });
+
+  app.get('/api/runs/:id', async (req, reply) => {
+    const v = validate(runIdParams, req.params, 'id');
+    if (!v.ok) return reply.code(400).send(v.error);
+    const id = v.value.id;
+    const run = await getRunRow(dbs.recon, id);
+    if (!run) {
+      // Queued but not started yet: the job knows it.
+      const job = await runQueue.getJob(`run-${id}`);
+      if (!job) return reply.code(404).send({ error: 'not found', message: `no run ${id}` });
+      const state = await job.getState();
+      return { id, status: state === 'failed' ? 'failed' : 'queued', error: job.failedReason ?? null, checks: job.data.checks, trigger: job.data.trigger };
+    }
+    const [windows, statusCounts] = await Promise.all([getRunWindowDetails(dbs.recon, id), runDiscrepancyStatusCounts(dbs.recon, id)]);
+    const countsByKind: Record<string, number> = {};
+    for (const kinds of Object.values(run.counts ?? {})) for (const [k, n] of Object.entries(kinds ?? {})) countsByKind[k] = (countsByKind[k] ?? 0) + (Number(n) || 0);
+    const progress = { detected: 0, queued: 0, resolved: 0, failed: 0 };
+    const byKind: Record<string, { detected: number; queued: number; resolved: number; failed: number }> = {};
+    for (const c of statusCounts) {
+      progress[c.status] += c.n;
+      (byKind[c.kind] ??= { detected: 0, queued: 0, resolved: 0, failed: 0 })[c.status] += c.n;
+    }
+    return {
+      id: run.id,
+      status: run.status,
+      reason: run.error,
+      trigger: run.trigger,
+      checks: run.checks,
+      dryRun: run.dry_run,
+      range: run.range_from ? { from: run.range_from, to: run.range_to } : null,
+      startedAt: run.started_at,
+      finishedAt: run.finished_at,
+      windowCount: run.windows,
+      windows: windows.map((w) => ({ check: w.check_name, start: w.window_start, end: w.window_end, counts: w.counts, rowsCompared: w.rows_compared, durationMs: w.duration_ms })),
+      counts: run.counts,
+      countsByKind,
+      total: runTotal(run),
+      compensation: { ...progress, pending: progress.detected + progress.queued, byKind },
+    };
+  });
+};

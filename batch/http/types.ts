@@ -1,0 +1,27 @@
+/** What `recon serve` is built from: handed in by the CLI, passed on to the route plugins. */
+import type { Queue } from 'bullmq';
+import type { Config, Logger } from '../../core/index.js';
+import type { Databases } from '../../db/index.js';
+import type { Admin } from '../../streaming/index.js';
+import type { AfterRun, EnqueueCompensations, ExecuteRun, RunQueue } from '../runs/index.js';
+
+export interface ApiDeps {
+  config: Config;
+  dbs: Databases;
+  log: Logger;
+  /** Where `POST /api/runs` queues runs. */
+  runQueue: RunQueue;
+  /** Shown in bull-board besides the run queue (the compensation queue). */
+  queues?: Queue[];
+  /** For consumer lag in metrics and reports. */
+  admin?: Admin;
+  /**
+   * When given, the server also runs queued runs itself (a run-queue worker
+   * in this process, closed with the server); otherwise `recon worker` does.
+   */
+  executeRun?: ExecuteRun;
+  /** Passed to runs executed in this process. */
+  enqueue?: EnqueueCompensations;
+  /** After each run executed in this process (the CLI hands in the report's delivery). */
+  afterRun?: AfterRun;
+}
