@@ -20,7 +20,7 @@ import {
   type DiscrepancyKind,
   type Logger,
 } from '../core/index.js';
-import { closeDatabases, connect, connectDatabases, dropDatabase, migrateAll, type Databases } from '../db/index.js';
+import { closeDatabases, connect, connectDatabases, countUnpublished, dropDatabase, migrateAll, runWindowSpan, type Databases } from '../db/index.js';
 import {
   FaultInjector,
   createKafka,
@@ -229,12 +229,9 @@ async function drain(config: Config, dbs: Databases, admin: Admin, say: (line: s
   await waitFor(
     'the stream to drain',
     async () => {
-      const [users, points] = await Promise.all([
-        dbs.users('outbox').whereNull('published_at').count({ n: '*' }).first(),
-        dbs.points('outbox').whereNull('published_at').count({ n: '*' }).first(),
-      ]);
+      const [users, points] = await Promise.all([countUnpublished(dbs.users), countUnpublished(dbs.points)]);
       const lag = await fetchConsumerLag(admin, config);
-      const unpublished = Number(users?.n ?? 0) + Number(points?.n ?? 0);
+      const unpublished = users + points;
       const behind = lag.reduce((s, l) => s + l.lag, 0);
       return unpublished === 0 && behind === 0;
     },
@@ -245,10 +242,9 @@ async function drain(config: Config, dbs: Databases, admin: Admin, say: (line: s
 
 /** Re-check the range the run covered, recording nothing: what drift is left? */
 async function recheck(config: Config, dbs: Databases, log: Logger, run: RunSummary): Promise<RunCounts> {
-  const rows: { start: Date; end: Date }[] = await dbs.recon('run_windows').where({ run_id: run.runId }).select({ start: 'window_start', end: 'window_end' });
-  if (rows.length === 0) return {};
-  const from = new Date(Math.min(...rows.map((r) => r.start.getTime())));
-  const to = new Date(Math.max(...rows.map((r) => r.end.getTime())));
+  const span = await runWindowSpan(dbs.recon, run.runId);
+  if (!span) return {};
+  const { from, to } = span;
   const summary = await executeRun({ config, dbs, log }, { checks: [...ALL_CHECK_NAMES], trigger: 'demo', from, to, dryRun: true });
   return summary.counts;
 }

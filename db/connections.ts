@@ -64,3 +64,8 @@ export function connectDatabases(config: Pick<Config, 'databases'>, options: Poo
 export async function closeDatabases(dbs: Databases): Promise<void> {
   await Promise.all([dbs.users.destroy(), dbs.points.destroy(), dbs.recon.destroy()]);
 }
+
+/** One round trip: the database answers (health checks). */
+export async function ping(db: Knex): Promise<void> {
+  await db.raw('select 1');
+}

@@ -237,3 +237,11 @@ export async function finishedRunsSince(db: Knex, after: Date | undefined, limit
   );
   return rows;
 }
+
+/** The range a run's windows covered (first start to last end), or undefined when it compared none. */
+export async function runWindowSpan(db: Knex, runId: string): Promise<{ from: Date; to: Date } | undefined> {
+  const row = (await db('run_windows').where({ run_id: runId }).min({ from: 'window_start' }).max({ to: 'window_end' }).first()) as
+    | { from: Date | null; to: Date | null }
+    | undefined;
+  return row?.from && row.to ? { from: row.from, to: row.to } : undefined;
+}
