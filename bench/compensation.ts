@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { CHECK_NAMES, DISCREPANCY_KINDS, discrepancyId, loadConfig, waitFor, type Config } from '../core/index.js';
+import { CHECK_NAMES, discrepancyId, loadConfig, waitFor, type Config } from '../core/index.js';
 import { closeDatabases, connectDatabases, dropDatabase, migrateAll, recordDiscrepancies, type DiscrepancyInput } from '../db/index.js';
 import {
   COMPENSATION_JOB_OPTIONS,
@@ -95,9 +95,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     );
     const now = new Date();
     const inputs: DiscrepancyInput[] = users.map((u) => ({
-      id: discrepancyId(CHECK_NAMES.usersVsPoints, DISCREPANCY_KINDS.missingGrant, u.id),
+      id: discrepancyId(CHECK_NAMES.usersVsPoints, 'missing_grant', u.id),
       check_name: CHECK_NAMES.usersVsPoints,
-      kind: DISCREPANCY_KINDS.missingGrant,
+      kind: 'missing_grant',
       entity_type: 'user',
       entity_id: u.id,
       window_start: new Date(now.getTime() - 3 * 3600_000),

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { createLogger, loadConfig, type Config, type Logger } from '../core/index.js';
+import { createLogger, ISO_INSTANT_HINT, loadConfig, parseIsoInstant, type Config, type Logger } from '../core/index.js';
 
 export interface CommandContext {
   config: Config;
@@ -37,9 +37,9 @@ export const probabilityOption = numberOption(0, 1);
 
 /** commander argument parser for an ISO-8601 instant. */
 export function isoOption(value: string): Date {
-  const t = Date.parse(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(t)) throw new InvalidArgumentError('must be an ISO-8601 timestamp such as 2026-11-21T00:00:00Z.');
-  return new Date(t);
+  const at = parseIsoInstant(value);
+  if (!at) throw new InvalidArgumentError(`${ISO_INSTANT_HINT}.`);
+  return at;
 }
 
 /** Print a table of rows (objects with the same keys) to stdout. */

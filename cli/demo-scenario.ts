@@ -8,18 +8,7 @@
  * report, and stops everything it started.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  ALL_CHECK_NAMES,
-  COMPENSABLE_KINDS,
-  Progress,
-  formatDuration,
-  sleep,
-  waitFor,
-  type CheckName,
-  type Config,
-  type DiscrepancyKind,
-  type Logger,
-} from '../core/index.js';
+import { ALL_CHECK_NAMES, countTotal, DISCREPANCY_KIND_SPECS, formatDuration, isCompensable, Progress, sleep, waitFor, type CheckKindCounts, type CheckName, type Config, type DiscrepancyKind, type Logger } from '../core/index.js';
 import { closeDatabases, connect, connectDatabases, countUnpublished, dropDatabase, migrateAll, runWindowSpan, type Databases } from '../db/index.js';
 import {
   FaultInjector,
@@ -41,7 +30,6 @@ import {
   reportAfterRun,
   startCompensationWorker,
   waitForCompensations,
-  type RunCounts,
   type RunSummary,
 } from '../batch/index.js';
 import { servicesDown, servicesUp } from '../services/local-kafka.js';
@@ -56,8 +44,8 @@ export interface DemoOptions {
 }
 
 export interface DemoResult {
-  before: RunCounts;
-  after: RunCounts;
+  before: CheckKindCounts;
+  after: CheckKindCounts;
   /** Invariant-breaking discrepancies left after compensation (the demo's verdict: 0). */
   remaining: number;
   reportPath: string | undefined;
@@ -167,7 +155,7 @@ export async function runDemo(base: Config, log: Logger, options: DemoOptions): 
     await drain(config, dbs, admin, say);
     await sleep((config.graceSeconds + 1) * 1000);
     const after = await recheck(config, dbs, log, run);
-    const remaining = compensableTotal(after);
+    const remaining = countTotal(after, isCompensable);
     printDrift(before, after, out);
 
     step(8, 'report');
@@ -241,7 +229,7 @@ async function drain(config: Config, dbs: Databases, admin: Admin, say: (line: s
 }
 
 /** Re-check the range the run covered, recording nothing: what drift is left? */
-async function recheck(config: Config, dbs: Databases, log: Logger, run: RunSummary): Promise<RunCounts> {
+async function recheck(config: Config, dbs: Databases, log: Logger, run: RunSummary): Promise<CheckKindCounts> {
   const span = await runWindowSpan(dbs.recon, run.runId);
   if (!span) return {};
   const { from, to } = span;
@@ -249,22 +237,18 @@ async function recheck(config: Config, dbs: Databases, log: Logger, run: RunSumm
   return summary.counts;
 }
 
-export function compensableTotal(counts: RunCounts): number {
+export function compensableTotal(counts: CheckKindCounts): number {
   let total = 0;
   for (const kinds of Object.values(counts)) {
-    for (const [kind, n] of Object.entries(kinds ?? {})) if (COMPENSABLE_KINDS.has(kind as DiscrepancyKind)) total += n ?? 0;
+    for (const [kind, n] of Object.entries(kinds ?? {})) if (isCompensable(kind as DiscrepancyKind)) total += n ?? 0;
   }
   return total;
 }
 
-/** What happens to the kinds that are reported rather than compensated. */
-const REPORT_ONLY_NOTE: Record<string, string> = {
-  phantom_event: 'reported; its grant is revoked as an orphan',
-  dead_lettered_event: 'reported; recon dlq replay after a fix',
-};
 
-function printDrift(before: RunCounts, after: RunCounts, out: NodeJS.WritableStream): void {
+function printDrift(before: CheckKindCounts, after: CheckKindCounts, out: NodeJS.WritableStream): void {
   const rows: Record<string, unknown>[] = [];
+  const reportOnly = new Set<DiscrepancyKind>();
   for (const check of ALL_CHECK_NAMES as CheckName[]) {
     const kinds = new Set([...Object.keys(before[check] ?? {}), ...Object.keys(after[check] ?? {})]);
     for (const kind of [...kinds].sort()) {
@@ -273,10 +257,12 @@ function printDrift(before: RunCounts, after: RunCounts, out: NodeJS.WritableStr
         kind,
         before: before[check]?.[kind as DiscrepancyKind] ?? 0,
         after: after[check]?.[kind as DiscrepancyKind] ?? 0,
-        compensation: COMPENSABLE_KINDS.has(kind as DiscrepancyKind) ? 'compensated' : REPORT_ONLY_NOTE[kind] ?? 'reported',
+        compensation: isCompensable(kind as DiscrepancyKind) ? 'compensated' : 'report only',
       });
+      if (!isCompensable(kind as DiscrepancyKind)) reportOnly.add(kind as DiscrepancyKind);
     }
   }
   out.write('\n');
   printTable(rows, out);
+  for (const kind of reportOnly) out.write(`${kind}: ${DISCREPANCY_KIND_SPECS[kind].note}\n`);
 }

@@ -5,15 +5,31 @@
  */
 
 export const ERROR_CODES = [
+  /** A configuration variable has a bad value (exit 2). */
   'BAD_CONFIG',
+  /** A command-line flag or API field is wrong (exit 2, or a 400). */
   'USAGE',
+  /** A program or package recon needs is not installed (java, mvn). */
   'DEPENDENCY_MISSING',
+  /** A service recon talks to does not answer or refuses (broker, Redis). */
   'SERVICE_UNAVAILABLE',
+  /** A local service recon starts itself failed to start. */
+  'SERVICE_START_FAILED',
+  /** A Kafka message cannot be decoded into the event its topic carries. */
   'INVALID_MESSAGE',
-  'INVARIANT_VIOLATED',
+  /** Something asked for does not exist (a run, a topic). */
   'NOT_FOUND',
-  'CONFLICT',
+  /** An existing topic has another shape than recon needs (partition count). */
+  'TOPIC_MISCONFIGURED',
+  /** The connection holding a run's check locks died: the run stops before another takes its windows. */
+  'LOCK_LOST',
+  /** A compensation wrote, but its invariant does not hold yet (the stream may still catch up): retried. */
+  'NOT_RESOLVED_YET',
+  /** A bounded wait ran out. */
   'TIMEOUT',
+  /** A run failed for a reason of its own (the cause says which). */
+  'RUN_FAILED',
+  /** A bug: code called in a way it does not support. */
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

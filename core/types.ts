@@ -27,27 +27,6 @@
  *   by the scheduler, the API or the command line.
  */
 
-export const DISCREPANCY_KINDS = {
-  missingGrant: 'missing_grant',
-  orphanGrant: 'orphan_grant',
-  excessGrant: 'excess_grant',
-  unpublishedEvent: 'unpublished_event',
-  unconsumedEvent: 'unconsumed_event',
-  phantomEvent: 'phantom_event',
-  deadLetteredEvent: 'dead_lettered_event',
-} as const;
-export type DiscrepancyKind = (typeof DISCREPANCY_KINDS)[keyof typeof DISCREPANCY_KINDS];
-export const ALL_DISCREPANCY_KINDS = Object.values(DISCREPANCY_KINDS) as DiscrepancyKind[];
-
-/** Kinds that a compensating job can fix; the others are reported only. */
-export const COMPENSABLE_KINDS: ReadonlySet<DiscrepancyKind> = new Set([
-  'missing_grant',
-  'orphan_grant',
-  'excess_grant',
-  'unpublished_event',
-  'unconsumed_event',
-]);
-
 export const DISCREPANCY_STATUSES = ['detected', 'queued', 'resolved', 'failed'] as const;
 export type DiscrepancyStatus = (typeof DISCREPANCY_STATUSES)[number];
 
@@ -63,6 +42,10 @@ export type RunTrigger = (typeof RUN_TRIGGERS)[number];
 
 export const RUN_STATUSES = ['running', 'completed', 'failed', 'skipped'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** The databases recon compares (each a source of the checks; in production, different servers). */
+export const SOURCE_DATABASES = ['users', 'points'] as const;
+export type SourceDatabase = (typeof SOURCE_DATABASES)[number];
 
 /** Half-open interval `[start, end)` of window-key values. */
 export interface Window {

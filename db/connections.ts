@@ -1,10 +1,10 @@
 import knexFactory, { type Knex } from 'knex';
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import { silentLogger, type Config, type Logger } from '../core/index.js';
+import { silentLogger, type Config, type Logger, type SourceDatabase } from '../core/index.js';
 
 export type { Knex };
-export type DatabaseName = 'users' | 'points' | 'recon';
+export type DatabaseName = SourceDatabase | 'recon';
 
 /** One knex handle per database. Code never joins across them. */
 export interface Databases {

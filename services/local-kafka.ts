@@ -163,11 +163,11 @@ function formatStorage(paths: LocalKafkaPaths, properties: string): void {
   mkdirSync(paths.data, { recursive: true });
   const uuid = spawnSync('java', java(paths, ['kafka.tools.StorageTool', 'random-uuid']), { encoding: 'utf8' });
   const clusterId = uuid.stdout.trim().split('\n').pop()?.trim();
-  if (uuid.status !== 0 || !clusterId) throw new ReconError('INTERNAL', `kafka.tools.StorageTool random-uuid failed:\n${uuid.stderr}`);
+  if (uuid.status !== 0 || !clusterId) throw new ReconError('SERVICE_START_FAILED', `kafka.tools.StorageTool random-uuid failed:\n${uuid.stderr}`);
   const format = spawnSync('java', java(paths, ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties, '--ignore-formatted']), {
     encoding: 'utf8',
   });
-  if (format.status !== 0) throw new ReconError('INTERNAL', `kafka.tools.StorageTool format failed:\n${format.stdout}${format.stderr}`);
+  if (format.status !== 0) throw new ReconError('SERVICE_START_FAILED', `kafka.tools.StorageTool format failed:\n${format.stdout}${format.stderr}`);
 }
 
 export type UpResult =
@@ -217,7 +217,7 @@ export async function servicesUp(
       { detached: true, stdio: ['ignore', out, out] },
     );
     closeSync(out);
-    if (child.pid === undefined) throw new ReconError('INTERNAL', 'could not spawn java');
+    if (child.pid === undefined) throw new ReconError('SERVICE_START_FAILED', 'could not spawn java');
     writeFileSync(paths.pidFile, String(child.pid));
     child.unref();
     log.info({ pid: child.pid, log: paths.logFile }, 'local Kafka broker starting');

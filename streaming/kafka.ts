@@ -108,7 +108,7 @@ export async function ensureTopics(admin: Admin, names: readonly string[], parti
     const wrong = meta.topics.filter((t) => t.partitions.length !== partitions);
     if (wrong.length) {
       throw new ReconError(
-        'CONFLICT',
+        'TOPIC_MISCONFIGURED',
         `topic ${wrong.map((t) => `${t.name} has ${t.partitions.length} partitions`).join(', ')}; recon needs ${partitions} (key placement and dead-letter partitions depend on it)`,
       );
     }

@@ -7,7 +7,7 @@
  * The handlers are idempotent and check the invariant first, so retrying one
  * whose problem has gone away resolves it without an effect.
  */
-import { COMPENSABLE_KINDS, ReconError, UsageError, describeError, type CheckName, type DiscrepancyKind } from '../../core/index.js';
+import { COMPENSABLE_KINDS, countByKind, describeError, isCompensable, ReconError, UsageError, type CheckName, type DiscrepancyKind, type KindCounts } from '../../core/index.js';
 import { countFailed, reopenFailedDiscrepancies } from '../../db/index.js';
 import { enqueueCompensations, type CompensationQueue, type EnqueueDeps } from './queue.js';
 
@@ -26,7 +26,7 @@ export interface RetryFailedOptions {
 export interface RetryFailedSummary {
   dryRun: boolean;
   /** Selected failed discrepancies, per kind. */
-  byKind: Partial<Record<DiscrepancyKind, number>>;
+  byKind: KindCounts;
   /** Ids reopened and queued (empty on a dry run): what `--wait` waits for. */
   ids: string[];
   queued: number;
@@ -41,7 +41,7 @@ export async function retryFailedCompensations(
   options: RetryFailedOptions = {},
 ): Promise<RetryFailedSummary> {
   const kinds = options.kinds ?? [...COMPENSABLE_KINDS];
-  const reportOnly = kinds.filter((k) => !COMPENSABLE_KINDS.has(k));
+  const reportOnly = kinds.filter((k) => !isCompensable(k));
   if (reportOnly.length) throw new UsageError(`${reportOnly.join(', ')} ${reportOnly.length > 1 ? 'are' : 'is'} report-only: nothing to retry`);
   const selection = {
     kinds,
@@ -55,8 +55,7 @@ export async function retryFailedCompensations(
   const { queue } = deps;
   if (!queue) throw new ReconError('INTERNAL', 'retryFailedCompensations needs a queue unless it is a dry run');
   const reopened = await reopenFailedDiscrepancies(deps.db, selection);
-  const byKind: Partial<Record<DiscrepancyKind, number>> = {};
-  for (const r of reopened) byKind[r.kind] = (byKind[r.kind] ?? 0) + 1;
+  const byKind = countByKind(reopened);
   try {
     const { queued, jobs } = await enqueueCompensations({ ...deps, queue }, reopened);
     return { dryRun: false, byKind, ids: reopened.map((r) => r.id), queued, jobs };

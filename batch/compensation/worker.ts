@@ -95,7 +95,7 @@ export async function processCompensationJob(
   const result = { resolved: resolved.length, failed: failed.length, effects: resolved.filter((o) => o.result === 'resolved' && o.effect).length };
   if (failed.length) log.warn({ jobId: job.id, kind: job.data.kind, failed: failed.length, reason: failed[0]?.error }, 'compensations failed');
   if (retry.length && !lastAttempt) {
-    throw new ReconError('CONFLICT', `${retry.length} of ${rows.length} not resolved yet: ${retry[0]!.error}`, { retryable: true });
+    throw new ReconError('NOT_RESOLVED_YET', `${retry.length} of ${rows.length} not resolved yet: ${retry[0]!.error}`, { retryable: true });
   }
   return result;
 }

@@ -4,10 +4,9 @@
  * an inline SVG chart, open discrepancies by kind, watermark lag, and links
  * to the JSON API and bull-board.
  */
-import { DISCREPANCY_STATUSES, type DiscrepancyKind, type DiscrepancyStatus } from '../../core/index.js';
+import { countTotal, DISCREPANCY_STATUSES, type DiscrepancyKind, type DiscrepancyStatus } from '../../core/index.js';
 import { discrepancyCountsByKindStatus, listRuns, recentRuns, watermarkLags, type Databases, type RunRow } from '../../db/index.js';
 import { escapeHtml as e, formatInstant, formatSeconds, shortId } from '../report/index.js';
-import { runTotal } from '../report/index.js';
 import { svgChart, type DriftPoint } from '../report/index.js';
 
 /** Runs listed, and runs in the chart. */
@@ -37,7 +36,7 @@ export async function loadDashboardData(dbs: Pick<Databases, 'recon'>): Promise<
   }
   return {
     runs: runs.items,
-    drift: recent.map((r) => ({ runId: r.id, startedAt: r.started_at, total: runTotal(r), status: r.status })),
+    drift: recent.map((r) => ({ runId: r.id, startedAt: r.started_at, total: countTotal(r.counts), status: r.status })),
     byKind: [...byKind.entries()].map(([kind, c]) => ({ kind, counts: c })).sort((a, b) => a.kind.localeCompare(b.kind)),
     watermarks: lags.map((w) => ({ check: w.check_name, watermark: w.watermark, lagSeconds: w.lag_seconds })),
     generatedAt: new Date(),
@@ -61,7 +60,7 @@ td.n{text-align:right;font-family:monospace}
 export function renderDashboard(data: DashboardData): string {
   const runRows = data.runs
     .map((r) => {
-      const total = runTotal(r);
+      const total = countTotal(r.counts);
       const duration = r.finished_at ? (new Date(r.finished_at).getTime() - new Date(r.started_at).getTime()) / 1000 : undefined;
       return (
         `<tr class="run" data-run="${e(r.id)}">` +

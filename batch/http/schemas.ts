@@ -3,7 +3,7 @@
  * the field: `{"error": "bad request", "field": "from", "message": "must be an ISO-8601 timestamp"}`.
  */
 import { z } from 'zod';
-import { ALL_CHECK_NAMES, DISCREPANCY_STATUSES, RUN_STATUSES, RUN_TRIGGERS, ALL_DISCREPANCY_KINDS, type CheckName, type DiscrepancyKind } from '../../core/index.js';
+import { ALL_CHECK_NAMES, ALL_DISCREPANCY_KINDS, DISCREPANCY_STATUSES, ISO_INSTANT_HINT, parseIsoInstant, parseUuid, rangeProblem, RUN_STATUSES, RUN_TRIGGERS, type CheckName, type DiscrepancyKind } from '../../core/index.js';
 import { decodeCursor } from '../../db/index.js';
 
 export interface BadRequest {
@@ -13,9 +13,9 @@ export interface BadRequest {
 }
 
 const isoInstant = z
-  .string({ error: 'must be an ISO-8601 timestamp' })
-  .refine((v) => /^\d{4}-\d{2}-\d{2}/.test(v) && !Number.isNaN(Date.parse(v)), 'must be an ISO-8601 timestamp')
-  .transform((v) => new Date(v));
+  .string({ error: ISO_INSTANT_HINT })
+  .refine((v) => parseIsoInstant(v) !== undefined, ISO_INSTANT_HINT)
+  .transform((v) => parseIsoInstant(v)!);
 
 const checkName = z.enum(ALL_CHECK_NAMES as [CheckName, ...CheckName[]], { error: `must be one of ${ALL_CHECK_NAMES.join(', ')}` });
 
@@ -26,7 +26,8 @@ const checks = z
   })
   .transform((v): CheckName[] => (v === 'all' ? [...ALL_CHECK_NAMES] : Array.isArray(v) ? [...new Set(v)] : [v]));
 
-export const startRunBody = z
+/** `POST /api/runs`; `windowSeconds` bounds the re-check range as the command line does. */
+export const startRunBody = (windowSeconds: number) => z
   .strictObject(
     {
       checks: checks.default([...ALL_CHECK_NAMES]),
@@ -38,13 +39,10 @@ export const startRunBody = z
     { error: 'must be a JSON object' },
   )
   .superRefine((v, ctx) => {
-    if ((v.from === undefined) !== (v.to === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [v.from === undefined ? 'from' : 'to'], message: 'from and to go together: give both or neither' });
-    } else if (v.from && v.to && v.from >= v.to) {
-      ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
-    }
+    const problem = rangeProblem(v, windowSeconds);
+    if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
   });
-export type StartRunBody = z.output<typeof startRunBody>;
+export type StartRunBody = z.output<ReturnType<typeof startRunBody>>;
 
 const limit = (max: number, dflt: number) =>
   z
@@ -64,7 +62,7 @@ export const listRunsQuery = z.strictObject({
 });
 
 export const listDiscrepanciesQuery = z.strictObject({
-  run: z.uuid({ error: 'must be a run id (UUID)' }).optional(),
+  run: z.string().refine((v) => parseUuid(v) !== undefined, 'must be a run id (UUID)').optional(),
   kind: z.enum(ALL_DISCREPANCY_KINDS as [DiscrepancyKind, ...DiscrepancyKind[]], { error: `must be one of ${ALL_DISCREPANCY_KINDS.join(', ')}` }).optional(),
   status: z.enum(DISCREPANCY_STATUSES, { error: `must be one of ${DISCREPANCY_STATUSES.join(', ')}` }).optional(),
   check: checkName.optional(),
@@ -72,7 +70,7 @@ export const listDiscrepanciesQuery = z.strictObject({
   cursor: cursor.optional(),
 });
 
-export const runIdParams = z.strictObject({ id: z.uuid({ error: 'must be a run id (UUID)' }) });
+export const runIdParams = z.strictObject({ id: z.string().refine((v) => parseUuid(v) !== undefined, 'must be a run id (UUID)') });
 
 /** Parse `input`; on failure, the 400 body naming the first bad field. */
 export function validate<S extends z.ZodType>(schema: S, input: unknown, where: string): { ok: true; value: z.output<S> } | { ok: false; error: BadRequest } {

@@ -35,7 +35,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { dbs, runQueue });
   await app.register(metricsRoutes, { config, dbs, log, ...(deps.admin ? { admin: deps.admin } : {}) });
-  await app.register(runRoutes, { dbs, log, runQueue });
+  await app.register(runRoutes, { config, dbs, log, runQueue });
   await app.register(discrepancyRoutes, { dbs });
   await app.register(dashboardRoutes, { dbs });
   await registerQueueBoard(app, [runQueue as Queue, ...(deps.queues ?? [])], { readOnly: !config.api.token });

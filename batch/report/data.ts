@@ -4,15 +4,7 @@
  * behind the watermarks and consumers are, dead letters, examples, and a
  * chart of drift over the last runs. Rendered as mail-safe HTML and as text.
  */
-import {
-  COMPENSABLE_KINDS,
-  ReconError,
-  describeError,
-  type CheckName,
-  type Config,
-  type DiscrepancyKind,
-  type Logger,
-} from '../../core/index.js';
+import { countTotal, describeError, isCompensable, ReconError, type CheckName, type Config, type DiscrepancyKind, type Logger } from '../../core/index.js';
 import {
   countDeadLetters,
   getRunRow,
@@ -32,12 +24,6 @@ import { shortId } from './format.js';
 
 /** Runs shown in the report's drift chart. */
 export const REPORT_CHART_RUNS = 14;
-/** Examples listed per kind. */
-
-/** Examples listed per kind. */
-
-/** Examples listed per kind. */
-
 /** Examples listed per kind. */
 export const REPORT_EXAMPLES_PER_KIND = 20;
 
@@ -80,17 +66,6 @@ export interface ReportData {
   drift: DriftPoint[];
 }
 
-/** Sum of a run's `counts` jsonb: its drift. */
-
-/** Sum of a run's `counts` jsonb: its drift. */
-export function runTotal(run: Pick<RunRow, 'counts'>): number {
-  let n = 0;
-  for (const kinds of Object.values(run.counts ?? {})) for (const v of Object.values(kinds ?? {})) n += Number(v) || 0;
-  return n;
-}
-
-/** Whether the policy asks for a report of this run. `drift`: only when it found something or failed. */
-
 /** Whether the policy asks for a report of this run. `drift`: only when it found something or failed. */
 
 export async function buildReportData(deps: ReportDeps, runId: string): Promise<ReportData> {
@@ -111,7 +86,7 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
   const line = (check: CheckName, kind: DiscrepancyKind) => {
     const key = `${check}\0${kind}`;
     let l = lines.get(key);
-    if (!l) lines.set(key, (l = { check, kind, detected: 0, resolved: 0, failed: 0, pending: 0, reportOnly: !COMPENSABLE_KINDS.has(kind) }));
+    if (!l) lines.set(key, (l = { check, kind, detected: 0, resolved: 0, failed: 0, pending: 0, reportOnly: !isCompensable(kind) }));
     return l;
   };
   for (const [check, kinds] of Object.entries(run.counts ?? {})) {
@@ -161,7 +136,7 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
     consumerLag,
     ...(consumerLagError !== undefined ? { consumerLagError } : {}),
     examples: grouped,
-    drift: recent.map((r) => ({ runId: r.id, startedAt: r.started_at, total: runTotal(r), status: r.status })),
+    drift: recent.map((r) => ({ runId: r.id, startedAt: r.started_at, total: countTotal(r.counts), status: r.status })),
   };
 }
 

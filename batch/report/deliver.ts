@@ -52,8 +52,6 @@ function message(config: Config, report: RenderedReport) {
 }
 
 /** Deliver one rendered report and record it. */
-
-/** Deliver one rendered report and record it. */
 export async function deliverReport(deps: MailerDeps, report: RenderedReport, { email }: DeliverOptions = {}): Promise<DeliveryResult> {
   const { config, dbs, log } = deps;
   const smtpReady = Boolean(config.report.smtpUrl && config.report.to.length);
@@ -104,8 +102,6 @@ export interface RenderedReport {
   text: string;
   data: ReportData;
 }
-
-/** Sum of a run's `counts` jsonb: its drift. */
 
 /** Sum of a run's `counts` jsonb: its drift. */
 

@@ -1,4 +1,5 @@
 /** The report as mail-safe HTML: inline styles, tables only, no script, no images. */
+import { DISCREPANCY_KIND_SPECS } from '../../core/index.js';
 import { mailChart } from './chart.js';
 import { REPORT_EXAMPLES_PER_KIND, reportSubject, type ReportData } from './data.js';
 import { escapeHtml, formatInstant, formatSeconds } from './format.js';
@@ -77,9 +78,9 @@ export function renderReportHtml(data: ReportData): string {
     `<table cellpadding="0" cellspacing="0" border="0" style="margin-bottom:8px;">${meta.map(([k, v]) => `<tr><td style="padding:1px 12px 1px 0;font:12px sans-serif;color:#666;">${k}</td><td style="font:12px sans-serif;">${v}</td></tr>`).join('')}</table>` +
     h2('Discrepancies per check and kind') +
     countsTable +
-    (data.lines.some((l) => l.reportOnly)
-      ? `<p style="font:12px sans-serif;color:#666;margin:4px 0;">Phantom events (a producer sent, then rolled back) and dead-lettered events are reported, not compensated: a phantom's effect is revoked as an orphan grant; a dead letter is replayed with <code>recon dlq replay</code> once its cause is fixed.</p>`
-      : '') +
+    reportOnlyNotes(data)
+      .map((note) => `<p style="font:12px sans-serif;color:#666;margin:4px 0;">${note}</p>`)
+      .join('') +
     (data.lines.some((l) => l.failed > 0)
       ? `<p style="font:12px sans-serif;color:#666;margin:4px 0;">Failed compensations keep their last error (the examples below, or <code>GET /api/discrepancies?status=failed</code>). Once the cause is fixed, <code>recon retry</code> tries them again.</p>`
       : '') +
@@ -98,4 +99,10 @@ export function renderReportHtml(data: ReportData): string {
     `<p style="font:11px sans-serif;color:#999;margin-top:16px;">generated ${e(data.generatedAt.toISOString())}</p>` +
     `</body></html>`
   );
+}
+
+/** One line per report-only kind the run found: what it is and what to do (from the kind registry). */
+function reportOnlyNotes(data: ReportData): string[] {
+  const kinds = [...new Set(data.lines.filter((l) => l.reportOnly).map((l) => l.kind))];
+  return kinds.map((k) => `<code>${escapeHtml(k)}</code>: ${escapeHtml(DISCREPANCY_KIND_SPECS[k].note).replace(/`([^`]+)`/g, '<code>$1</code>')}`);
 }

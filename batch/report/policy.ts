@@ -1,26 +1,20 @@
 /** When a run gets a report: `REPORT_POLICY`, or the caller saying so. */
-import type { Config, Logger } from '../../core/index.js';
+import { countTotal, type Config, type Logger } from '../../core/index.js';
 import { getRunRow, type RunRow } from '../../db/index.js';
 import type { ReportDeps } from './data.js';
 import { buildReport, deliverReport, type DeliveryResult } from './deliver.js';
-import { runTotal } from './data.js';
 
 /** Whether the policy asks for a report of this run. `drift`: only when it found something or failed. */
 export function shouldReport(policy: Config['report']['policy'], run: Pick<RunRow, 'counts' | 'status'>): boolean {
   if (policy === 'always') return true;
   if (policy === 'never') return false;
-  return run.status === 'failed' || runTotal(run) > 0;
+  return run.status === 'failed' || countTotal(run.counts) > 0;
 }
 
 export interface AfterRunOptions {
   /** `true`: report whatever the policy; `false`: no report; default: `REPORT_POLICY` decides. */
   email?: boolean;
 }
-
-/**
- * The report step after a run (run-queue jobs and `recon run`): apply the
- * policy, build, deliver. Returns `undefined` when no report was due.
- */
 
 /**
  * The report step after a run (run-queue jobs and `recon run`): apply the

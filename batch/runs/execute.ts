@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { ALL_CHECK_NAMES, COMPENSABLE_KINDS, ReconError, UsageError, describeError, isRetryable, type CheckName, type DiscrepancyKind, type Window } from '../../core/index.js';
+import { ALL_CHECK_NAMES, countByKind, describeError, isCompensable, isRetryable, rangeProblem, ReconError, UsageError, type CheckKindCounts, type CheckName, type DiscrepancyKind, type KindCounts, type Window } from '../../core/index.js';
 import {
   addRunWindowCounts,
   advanceWatermark,
@@ -26,30 +26,15 @@ import {
   type DiscrepancyInput,
 } from '../../db/index.js';
 import { CHECKS, type Check, type CheckContext } from '../../reconcile/index.js';
-import type { RunCounts, RunDeps, RunOptions, RunSummary } from './types.js';
+import type { RunDeps, RunOptions, RunSummary } from './types.js';
 import { planWindows, safeUpperBound, walkRange } from './windows.js';
 
 /** Reject options no run can honour (the CLI and the API turn this into a usage error). */
-/** Most windows one re-check range may span: a guard against `--from 1970-…` typos, not a limit of the design. */
-export const MAX_RECHECK_WINDOWS = 100_000;
-
-export function validateRunOptions(options: RunOptions, windowSeconds?: number): void {
+export function validateRunOptions(options: RunOptions, windowSeconds: number): void {
   if (options.checks.length === 0) throw new UsageError('no check to run');
   for (const c of options.checks) if (!ALL_CHECK_NAMES.includes(c)) throw new UsageError(`unknown check "${c}" (choose from ${ALL_CHECK_NAMES.join(', ')})`);
-  if ((options.from === undefined) !== (options.to === undefined)) throw new UsageError('--from and --to go together');
-  if (options.from && options.to && options.from.getTime() >= options.to.getTime()) throw new UsageError('--from must be before --to');
-  if (options.from && options.to && windowSeconds) {
-    const windows = Math.ceil((options.to.getTime() - options.from.getTime()) / (windowSeconds * 1000));
-    if (windows > MAX_RECHECK_WINDOWS) {
-      throw new UsageError(`--from/--to span ${windows} windows of ${windowSeconds} s; at most ${MAX_RECHECK_WINDOWS} per run (split the range or raise RECON_WINDOW_SECONDS)`);
-    }
-  }
-}
-
-export function countByKind(found: readonly { kind: DiscrepancyKind }[]): Partial<Record<DiscrepancyKind, number>> {
-  const counts: Partial<Record<DiscrepancyKind, number>> = {};
-  for (const d of found) counts[d.kind] = (counts[d.kind] ?? 0) + 1;
-  return counts;
+  const problem = rangeProblem(options, windowSeconds);
+  if (problem) throw new UsageError(`--${problem.field}: ${problem.message}`);
 }
 
 /** The safe upper bound of a check, from its source databases' clocks and writers. */
@@ -71,7 +56,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
   const dryRun = options.dryRun ?? false;
   const recheck = options.from !== undefined && options.to !== undefined;
   const checks = [...new Set(options.checks)];
-  const counts: RunCounts = {};
+  const counts: CheckKindCounts = {};
   const queued: string[] = [];
   let windows = 0;
   let startedAt = new Date();
@@ -148,7 +133,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
             advance,
           });
           // Phantom and dead-lettered events are reported, never compensated: nothing to queue or wait for.
-          const compensable = fresh.filter((f) => COMPENSABLE_KINDS.has(f.kind));
+          const compensable = fresh.filter((f) => isCompensable(f.kind));
           if (compensable.length) {
             queued.push(...compensable.map((f) => f.id));
             if (deps.enqueue) {
@@ -182,7 +167,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
     const { errorClass, message } = describeError(err);
     log.error({ runId, err: { errorClass, message } }, 'run failed');
     if (!dryRun) await finishRun(dbs.recon, runId, 'failed', `${errorClass}: ${message}`).catch(() => undefined);
-    throw err instanceof ReconError ? err : new ReconError('INTERNAL', `run ${runId} failed: ${message}`, { cause: err, retryable: isRetryable(err) });
+    throw err instanceof ReconError ? err : new ReconError('RUN_FAILED', `run ${runId} failed: ${message}`, { cause: err, retryable: isRetryable(err) });
   } finally {
     await locks?.release().catch(() => undefined);
   }
@@ -234,7 +219,7 @@ async function commitWindow(
   check: CheckName,
   window: Window,
   found: DiscrepancyInput[],
-  counts: Partial<Record<DiscrepancyKind, number>>,
+  counts: KindCounts,
   o: { rowsCompared: number; segmentsCompared: number; durationMs: number; advance: boolean },
 ) {
   return deps.dbs.recon.transaction(async (trx) => {

@@ -10,20 +10,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { UnrecoverableError, type Job, type Processor, type Queue, type Worker } from 'bullmq';
-import {
-  ALL_CHECK_NAMES,
-  RUN_QUEUE,
-  describeError,
-  isRetryable,
-  type CheckName,
-  type Config,
-  type Logger,
-  type RunStatus,
-  type RunTrigger,
-} from '../../core/index.js';
+import { ALL_CHECK_NAMES, describeError, isRetryable, RUN_QUEUE, type CheckKindCounts, type CheckName, type Config, type Logger, type RunStatus, type RunTrigger } from '../../core/index.js';
 import type { Databases } from '../../db/index.js';
 import { createQueue, createWorker, throttledErrorLog } from '../bullmq.js';
-import type { EnqueueCompensations, RunCounts, RunDeps, RunOptions, RunSummary } from './types.js';
+import type { EnqueueCompensations, RunDeps, RunOptions, RunSummary } from './types.js';
 
 /** The run orchestration, injected (tests hand in a stand-in; the CLI the real `executeRun`). */
 export type ExecuteRun = (deps: RunDeps, options: RunOptions) => Promise<RunSummary>;
@@ -60,7 +50,7 @@ export type AfterRun = (runId: string, options: { email?: boolean; log: Logger }
 export interface RunJobResult {
   runId: string;
   status: RunStatus;
-  counts: RunCounts;
+  counts: CheckKindCounts;
   windows: number;
   reason?: string;
   report?: AfterRunResult;

@@ -2,7 +2,7 @@
  * The contract of a reconcile run, shared by the command line, the worker's
  * scheduled runs and the API.
  */
-import type { CheckName, Config, DiscrepancyKind, Logger, RunStatus, RunTrigger } from '../../core/index.js';
+import type { CheckKindCounts, CheckName, Config, DiscrepancyKind, KindCounts, Logger, RunStatus, RunTrigger } from '../../core/index.js';
 import type { Databases } from '../../db/index.js';
 
 export interface RunOptions {
@@ -28,16 +28,13 @@ export interface RunProgressEvent {
   /** Windows of this check done so far, and in all (when known). */
   windowsDone: number;
   windowsTotal: number | undefined;
-  found: Partial<Record<DiscrepancyKind, number>>;
+  found: KindCounts;
   durationMs: number;
   /** Rows the window holds on both sides (covered by checksums, not transferred). */
   rowsCompared?: number;
   /** Rows fetched for row-by-row comparison (grows with the discrepancies). */
   rowsFetched?: number;
 }
-
-/** What a run found, per check and kind. */
-export type RunCounts = Partial<Record<CheckName, Partial<Record<DiscrepancyKind, number>>>>;
 
 export interface RunSummary {
   runId: string;
@@ -47,7 +44,7 @@ export interface RunSummary {
   dryRun: boolean;
   windows: number;
   /** Discrepancies found (new or already known) per check and kind. */
-  counts: RunCounts;
+  counts: CheckKindCounts;
   /** Ids of the compensable discrepancies this run recorded as new (or reopened) and handed to the queue; report-only kinds are not among them. */
   queued: string[];
   startedAt: Date;

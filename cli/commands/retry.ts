@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { createCompensationQueue, retryFailedCompensations, RETRY_DEFAULT_LIMIT, type WaitResult } from '../../batch/index.js';
-import { ALL_CHECK_NAMES, COMPENSABLE_KINDS, UsageError, type CheckName, type DiscrepancyKind } from '../../core/index.js';
+import { ALL_CHECK_NAMES, COMPENSABLE_KINDS, UsageError, type CheckName, type DiscrepancyKind, isCompensable } from '../../core/index.js';
 import { closeDatabases, connectDatabases } from '../../db/index.js';
 import { abortOnSignal, commandContext, intOption, isoOption, printTable } from '../context.js';
 import { compensationsLine, waitForQueued } from '../compensation-wait.js';
@@ -19,7 +19,7 @@ interface RetryCommandOptions {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function kindOption(value: string, previous: DiscrepancyKind[] = []): DiscrepancyKind[] {
-  if (!COMPENSABLE_KINDS.has(value as DiscrepancyKind)) throw new InvalidArgumentError(`must be one of ${[...COMPENSABLE_KINDS].join(', ')}.`);
+  if (!isCompensable(value as DiscrepancyKind)) throw new InvalidArgumentError(`must be one of ${[...COMPENSABLE_KINDS].join(', ')}.`);
   return [...previous, value as DiscrepancyKind];
 }
 

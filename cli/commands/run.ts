@@ -8,7 +8,7 @@ import {
   type RunSummary,
   type WaitResult,
 } from '../../batch/index.js';
-import { ALL_CHECK_NAMES, ALL_DISCREPANCY_KINDS, UsageError, type CheckName } from '../../core/index.js';
+import { ALL_CHECK_NAMES, ALL_DISCREPANCY_KINDS, rangeProblem, UsageError, type CheckName } from '../../core/index.js';
 import { closeDatabases, connectDatabases } from '../../db/index.js';
 import { abortOnSignal, commandContext, isoOption, printTable } from '../context.js';
 import { compensationsLine, waitForQueued } from '../compensation-wait.js';
@@ -55,9 +55,9 @@ export function register(program: Command): void {
       ].join('\n'),
     )
     .action(async (opts: RunCommandOptions) => {
-      if ((opts.from === undefined) !== (opts.to === undefined)) throw new UsageError('--from and --to go together');
-      if (opts.from && opts.to && opts.from.getTime() >= opts.to.getTime()) throw new UsageError('--from must be before --to');
       const { config, log } = commandContext();
+      const problem = rangeProblem(opts, config.windowSeconds);
+      if (problem) throw new UsageError(`--${problem.field}: ${problem.message}`);
       if (opts.wait && opts.dryRun) throw new UsageError('--wait has nothing to wait for with --dry-run');
       const dbs = connectDatabases(config, { max: 4, applicationName: 'recon-run' });
       // Dry runs queue nothing; otherwise compensations go to the queue as each window commits.

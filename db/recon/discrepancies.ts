@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { cursorColumn, decodeCursor, page, type Page, type WithCursor } from './pages.js';
-import type { CheckName, DiscrepancyKind, DiscrepancyStatus } from '../../core/index.js';
+import type { CheckName, DiscrepancyKind, DiscrepancyStatus, KindCounts } from '../../core/index.js';
 
 /** A discrepancy as a check reports it (before it is stored). */
 export interface DiscrepancyInput {
@@ -120,7 +120,7 @@ function failedQuery(db: Knex | Knex.Transaction, s: FailedSelection) {
 }
 
 /** How many `failed` discrepancies `s` selects, per kind (what a dry run of `recon retry` prints). */
-export async function countFailed(db: Knex | Knex.Transaction, s: FailedSelection): Promise<Partial<Record<DiscrepancyKind, number>>> {
+export async function countFailed(db: Knex | Knex.Transaction, s: FailedSelection): Promise<KindCounts> {
   const sub = failedQuery(db, s).select('kind').orderBy('failed_at').limit(s.limit);
   const rows: { kind: DiscrepancyKind; n: number }[] = await db.from(sub.as('f')).select('kind').count<{ kind: DiscrepancyKind; n: number }[]>({ n: '*' }).groupBy('kind');
   return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]));
@@ -155,11 +155,6 @@ export interface StatusCount {
  * Current status of the discrepancies a run saw (first found or found again),
  * per check × kind × status: what its compensations have achieved so far.
  */
-
-/**
- * Current status of the discrepancies a run saw (first found or found again),
- * per check × kind × status: what its compensations have achieved so far.
- */
 export async function runDiscrepancyStatusCounts(db: Knex, runId: string): Promise<StatusCount[]> {
   const { rows } = await db.raw<{ rows: StatusCount[] }>(
     `select check_name, kind, status, count(*)::int as n
@@ -171,8 +166,6 @@ export async function runDiscrepancyStatusCounts(db: Knex, runId: string): Promi
   );
   return rows;
 }
-
-/** Up to `perKind` discrepancies of each kind the run saw, newest first. */
 
 /** Up to `perKind` discrepancies of each kind the run saw, newest first. */
 export async function runDiscrepancyExamples(db: Knex, runId: string, perKind = 20): Promise<DiscrepancyRow[]> {
@@ -198,8 +191,6 @@ export interface ListDiscrepanciesFilter {
 }
 
 /** Discrepancies, newest first; `runId` matches the run that first found or last saw them. */
-
-/** Discrepancies, newest first; `runId` matches the run that first found or last saw them. */
 export async function listDiscrepancies(db: Knex, f: ListDiscrepanciesFilter = {}): Promise<Page<DiscrepancyRow>> {
   const limit = f.limit ?? 100;
   const q = db('discrepancies')
@@ -216,13 +207,9 @@ export async function listDiscrepancies(db: Knex, f: ListDiscrepanciesFilter = {
 }
 
 /** Every discrepancy counted by kind and status (a small aggregate, fit for a metrics scrape). */
-
-/** Every discrepancy counted by kind and status (a small aggregate, fit for a metrics scrape). */
 export async function discrepancyCountsByKindStatus(db: Knex): Promise<{ kind: DiscrepancyKind; status: DiscrepancyStatus; n: number }[]> {
   const { rows } = await db.raw<{ rows: { kind: DiscrepancyKind; status: DiscrepancyStatus; n: number }[] }>(
     'select kind, status, count(*)::int as n from discrepancies group by kind, status order by kind, status',
   );
   return rows;
 }
-
-/** Per check: its watermark and how far it is behind now, in seconds. */

@@ -12,17 +12,9 @@ export interface Page<T> {
  * Postgres' microseconds (a JS Date would cut them to milliseconds and skip
  * rows stamped within the same millisecond).
  */
-
-/**
- * Opaque cursor: the sort key of the last row of a page. The timestamp keeps
- * Postgres' microseconds (a JS Date would cut them to milliseconds and skip
- * rows stamped within the same millisecond).
- */
 export function encodeCursor(at: string, id: string): string {
   return Buffer.from(`${at}|${id}`, 'utf8').toString('base64url');
 }
-
-/** Decodes a cursor made by {@link encodeCursor}; `undefined` when it is not one. */
 
 /** Decodes a cursor made by {@link encodeCursor}; `undefined` when it is not one. */
 export function decodeCursor(cursor: string): { at: string; id: string } | undefined {
@@ -30,8 +22,6 @@ export function decodeCursor(cursor: string): { at: string; id: string } | undef
   if (!at || !id || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(at) || !/^[0-9a-f-]{36}$/i.test(id)) return undefined;
   return { at, id };
 }
-
-/** The full-precision UTC text of a timestamp column, for cursors. */
 
 /** The full-precision UTC text of a timestamp column, for cursors. */
 export function cursorColumn(db: Knex, column: string) {

@@ -1,11 +1,6 @@
 import type { Knex } from 'knex';
-import type { CheckName, DiscrepancyKind, RunStatus, RunTrigger } from '../../core/index.js';
+import type { CheckKindCounts, CheckName, DiscrepancyKind, KindCounts, RunStatus, RunTrigger } from '../../core/index.js';
 import { decodeCursor, cursorColumn, page, type Page, type WithCursor } from './pages.js';
-
-/** Counts per check and kind, as stored in `runs.counts` (`{"<check>": {"<kind>": n}}`). */
-export type StoredRunCounts = Partial<Record<CheckName, Partial<Record<DiscrepancyKind, number>>>>;
-
-/** Create the run record (status `running`). Returns the server's start time. */
 
 /** Create the run record (status `running`). Returns the server's start time. */
 export async function insertRun(
@@ -29,21 +24,14 @@ export async function insertRun(
  * Add one window's counts to its run (in the window's transaction): the
  * window count grows by one and each kind's count by what the window found.
  */
-
-/**
- * Add one window's counts to its run (in the window's transaction): the
- * window count grows by one and each kind's count by what the window found.
- */
-export async function addRunWindowCounts(db: Knex | Knex.Transaction, runId: string, check: CheckName, found: Partial<Record<DiscrepancyKind, number>>): Promise<void> {
-  const row = (await db('runs').where({ id: runId }).forUpdate().first('counts')) as { counts: StoredRunCounts } | undefined;
-  const counts: StoredRunCounts = row?.counts ?? {};
+export async function addRunWindowCounts(db: Knex | Knex.Transaction, runId: string, check: CheckName, found: KindCounts): Promise<void> {
+  const row = (await db('runs').where({ id: runId }).forUpdate().first('counts')) as { counts: CheckKindCounts } | undefined;
+  const counts: CheckKindCounts = row?.counts ?? {};
   const perKind = { ...(counts[check] ?? {}) };
   for (const [kind, n] of Object.entries(found) as [DiscrepancyKind, number][]) perKind[kind] = (perKind[kind] ?? 0) + n;
   counts[check] = perKind;
   await db('runs').where({ id: runId }).update({ windows: db.raw('windows + 1'), counts: JSON.stringify(counts) });
 }
-
-/** Finish a run: final status, finish time, and the error or skip reason. */
 
 /** Finish a run: final status, finish time, and the error or skip reason. */
 export async function finishRun(db: Knex | Knex.Transaction, runId: string, status: RunStatus, error?: string): Promise<Date> {
@@ -53,13 +41,6 @@ export async function finishRun(db: Knex | Knex.Transaction, runId: string, stat
     .returning('finished_at')) as { finished_at: Date }[];
   return row?.finished_at ?? new Date();
 }
-
-/**
- * Mark `failed` the runs still recorded as `running` on any of `checks`,
- * other than `byRunId`. Call it only while holding those checks' locks: a live
- * run holds the locks of all its checks until it ends, so such a record is
- * left over from a process that died (SIGKILL, power loss). Returns their ids.
- */
 
 /**
  * Mark `failed` the runs still recorded as `running` on any of `checks`,
@@ -84,20 +65,16 @@ export async function failInterruptedRuns(db: Knex | Knex.Transaction, checks: r
 }
 
 /** One reconciled window of a run, as the run writes it. */
-
-/** One reconciled window of a run, as the run writes it. */
 export interface RunWindowInput {
   run_id: string;
   check_name: CheckName;
   window_start: Date;
   window_end: Date;
-  counts: Partial<Record<DiscrepancyKind, number>>;
+  counts: KindCounts;
   rows_compared: number;
   segments_compared: number;
   duration_ms: number;
 }
-
-/** Record a reconciled window of a run (again: the same window re-run in the same run overwrites it). */
 
 /** Record a reconciled window of a run (again: the same window re-run in the same run overwrites it). */
 export async function upsertRunWindow(db: Knex | Knex.Transaction, row: RunWindowInput): Promise<void> {
@@ -126,16 +103,10 @@ export interface RunRow {
   finished_at: Date | null;
   windows: number;
   /** `{check: {kind: n}}`: what the run found. */
-  counts: Partial<Record<CheckName, Partial<Record<DiscrepancyKind, number>>>>;
+  counts: CheckKindCounts;
   options: Record<string, unknown>;
   error: string | null;
 }
-
-/** A `run_windows` row as the read side shows it. */
-
-/** A `run_windows` row as the read side shows it. */
-
-/** A `run_windows` row as the read side shows it. */
 
 /** A `run_windows` row as the read side shows it. */
 export interface RunWindowDetail {
@@ -144,14 +115,12 @@ export interface RunWindowDetail {
   window_start: Date;
   window_end: Date;
   status: string;
-  counts: Partial<Record<DiscrepancyKind, number>>;
+  counts: KindCounts;
   rows_compared: number;
   segments_compared: number;
   duration_ms: number;
   finished_at: Date;
 }
-
-/** A page of a keyset-paginated listing; `nextCursor` is absent on the last page. */
 
 /** A page of a keyset-paginated listing; `nextCursor` is absent on the last page. */
 
@@ -164,12 +133,6 @@ export interface ListRunsFilter {
 }
 
 /** Runs, newest first. */
-
-/** Runs, newest first. */
-
-/** Runs, newest first. */
-
-/** Runs, newest first. */
 export async function listRuns(db: Knex, { limit = 50, cursor, trigger, status }: ListRunsFilter = {}): Promise<Page<RunRow>> {
   const q = db('runs').select('*', cursorColumn(db, 'started_at')).orderBy([{ column: 'started_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit + 1);
   if (trigger) q.where('trigger', trigger);
@@ -178,12 +141,6 @@ export async function listRuns(db: Knex, { limit = 50, cursor, trigger, status }
   if (after) q.whereRaw('(started_at, id) < (?::timestamptz, ?::uuid)', [after.at, after.id]);
   return page((await q) as WithCursor<RunRow>[], limit);
 }
-
-/** One run by id (the read side's view of `runs`). */
-
-/** One run by id (the read side's view of `runs`). */
-
-/** One run by id (the read side's view of `runs`). */
 
 /** One run by id (the read side's view of `runs`). */
 export async function getRunRow(db: Knex, id: string): Promise<RunRow | undefined> {
@@ -195,12 +152,6 @@ export async function getRunWindowDetails(db: Knex, runId: string): Promise<RunW
 }
 
 /** The latest run started by `trigger` whose status is one of `statuses`. */
-
-/** The latest run started by `trigger` whose status is one of `statuses`. */
-
-/** The latest run started by `trigger` whose status is one of `statuses`. */
-
-/** The latest run started by `trigger` whose status is one of `statuses`. */
 export async function lastRunByTrigger(db: Knex, trigger: RunTrigger, statuses: readonly RunStatus[] = ['running', 'completed']): Promise<RunRow | undefined> {
   return (await db<RunRow>('runs')
     .where({ trigger })
@@ -210,18 +161,10 @@ export async function lastRunByTrigger(db: Knex, trigger: RunTrigger, statuses: 
 }
 
 /** The last `limit` runs, oldest first, for a chart of drift per run. */
-
-/** The last `limit` runs, oldest first, for a chart of drift per run. */
 export async function recentRuns(db: Knex, limit = 14): Promise<RunRow[]> {
   const rows = (await db<RunRow>('runs').select('*').orderBy([{ column: 'started_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit)) as RunRow[];
   return rows.reverse();
 }
-
-/** Finished runs after `after` (all of the last `limit` when absent), oldest first: feeds the run-duration histogram. */
-
-/** Finished runs after `after` (all of the last `limit` when absent), oldest first: feeds the run-duration histogram. */
-
-/** Finished runs after `after` (all of the last `limit` when absent), oldest first: feeds the run-duration histogram. */
 
 /** Finished runs after `after` (all of the last `limit` when absent), oldest first: feeds the run-duration histogram. */
 export async function finishedRunsSince(db: Knex, after: Date | undefined, limit = 500): Promise<{ id: string; trigger: RunTrigger; status: RunStatus; finished_at: Date; duration_seconds: number }[]> {

@@ -48,5 +48,3 @@ export async function watermarkLags(db: Knex): Promise<{ check_name: CheckName; 
   );
   return rows;
 }
-
-/** The last `limit` runs, oldest first, for a chart of drift per run. */

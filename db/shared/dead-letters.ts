@@ -81,11 +81,6 @@ export interface DeadLetterCount {
  * Dead letters of one source database per group and topic, or `undefined`
  * when that database has no `dead_letters` table (streaming path not migrated).
  */
-
-/**
- * Dead letters of one source database per group and topic, or `undefined`
- * when that database has no `dead_letters` table (streaming path not migrated).
- */
 export async function countDeadLetters(db: Knex): Promise<DeadLetterCount[] | undefined> {
   const { rows } = await db.raw<{ rows: { present: boolean }[] }>("select to_regclass('dead_letters') is not null as present");
   if (!rows[0]?.present) return undefined;
@@ -95,5 +90,3 @@ export async function countDeadLetters(db: Knex): Promise<DeadLetterCount[] | un
   );
   return counted;
 }
-
-/** One more row than `limit` was fetched: its presence says whether a next page exists. */

@@ -2,15 +2,12 @@
  * What a check is: a name, the source databases it reads (they bound its
  * windows), where its history starts, and a comparison of one window.
  */
-import type { CheckName, Config, Window } from '../../core/index.js';
+import type { CheckName, Config, SourceDatabase, Window } from '../../core/index.js';
 import type { Databases, DiscrepancyInput, LateSource } from '../../db/index.js';
 import type { BisectionOptions } from './bisection.js';
 
-/** A source database a check reads from. */
-export type SourceDatabase = 'users' | 'points';
-
 export interface CheckContext {
-  dbs: Pick<Databases, 'users' | 'points'>;
+  dbs: Pick<Databases, SourceDatabase>;
   config: Pick<Config, 'signupBonusPoints' | 'namespace'>;
   /** Tuning of the checksum bisection; defaults in {@link BisectionOptions}. */
   bisection?: Partial<BisectionOptions>;

@@ -9,7 +9,7 @@
  * letters take precedence over "unconsumed": a poison event is reported, not
  * republished forever.
  */
-import { CHECK_NAMES, DISCREPANCY_KINDS, SUBSCRIPTIONS, discrepancyId, namespaced, type DiscrepancyKind, type Window } from '../../core/index.js';
+import { CHECK_NAMES, SUBSCRIPTIONS, discrepancyId, namespaced, type DiscrepancyKind, type Window, encodeEntity, type SourceDatabase } from '../../core/index.js';
 import {
   anonymousDeadLettersIn,
   consumedInRanges,
@@ -24,7 +24,7 @@ import {
   type Knex,
 } from '../../db/index.js';
 import { bisect, dedupe, pairSegments, type BisectionTarget } from './bisection.js';
-import type { Check, CheckContext, SourceDatabase } from './check.js';
+import type { Check, CheckContext } from './check.js';
 import { earliestOf } from './users-vs-points.js';
 
 const NAME = CHECK_NAMES.outboxVsConsumed;
@@ -120,41 +120,42 @@ export function classifyEvents(
   const deadLetterOf = new Map<string, DeadLetterFinding>();
   for (const dl of deadLetters) if (dl.event_id && !deadLetterOf.has(dl.event_id)) deadLetterOf.set(dl.event_id, dl);
   const found: DiscrepancyInput[] = [];
-  const event = (kind: DiscrepancyKind, entity: string, eventId: string, topic: string, occurredAt: Date): DiscrepancyInput => ({
-    id: discrepancyId(NAME, kind, entity),
+  const event = (kind: DiscrepancyKind, group: string | undefined, eventId: string, topic: string, occurredAt: Date): DiscrepancyInput => {
+    const entity = encodeEntity({ type: 'event', sourceDb: p.outboxDb, eventId, ...(group !== undefined ? { group } : {}) });
+    return {
+    id: discrepancyId(NAME, kind, entity.entity_id),
     check_name: NAME,
     kind,
-    entity_type: 'event',
-    entity_id: entity,
+    ...entity,
     window_start: window.start,
     window_end: window.end,
     details: { eventId, sourceDb: p.outboxDb, consumerDb: p.consumedDb, topic, group: p.group, occurredAt: occurredAt.toISOString() },
-  });
+    };
+  };
   for (const o of outbox) {
     if (consumedIds.has(o.event_id)) continue;
     if (!o.published) {
-      found.push(event(DISCREPANCY_KINDS.unpublishedEvent, `${p.outboxDb}:${o.event_id}`, o.event_id, o.topic, o.occurred_at));
+      found.push(event('unpublished_event', undefined, o.event_id, o.topic, o.occurred_at));
       continue;
     }
     const dl = deadLetterOf.get(o.event_id);
     if (dl) found.push(deadLetterDiscrepancy(p, window, dl));
-    else found.push(event(DISCREPANCY_KINDS.unconsumedEvent, `${p.outboxDb}:${p.group}:${o.event_id}`, o.event_id, o.topic, o.occurred_at));
+    else found.push(event('unconsumed_event', p.group, o.event_id, o.topic, o.occurred_at));
   }
   for (const c of consumed) {
-    if (!outboxIds.has(c.event_id)) found.push(event(DISCREPANCY_KINDS.phantomEvent, `${p.outboxDb}:${p.group}:${c.event_id}`, c.event_id, c.topic, c.event_occurred_at));
+    if (!outboxIds.has(c.event_id)) found.push(event('phantom_event', p.group, c.event_id, c.topic, c.event_occurred_at));
   }
   return found;
 }
 
 /** A dead letter as a discrepancy: reported, identified by its row in the consumer's database. */
 export function deadLetterDiscrepancy(p: Pipeline, window: Window, dl: DeadLetterFinding): DiscrepancyInput {
-  const entity = `${p.consumedDb}:dead_letter:${dl.id}`;
+  const entity = encodeEntity({ type: 'dead_letter', consumerDb: p.consumedDb, deadLetterId: Number(dl.id) });
   return {
-    id: discrepancyId(NAME, DISCREPANCY_KINDS.deadLetteredEvent, entity),
+    id: discrepancyId(NAME, 'dead_lettered_event', entity.entity_id),
     check_name: NAME,
-    kind: DISCREPANCY_KINDS.deadLetteredEvent,
-    entity_type: 'dead_letter',
-    entity_id: entity,
+    kind: 'dead_lettered_event',
+    ...entity,
     window_start: window.start,
     window_end: window.end,
     details: {

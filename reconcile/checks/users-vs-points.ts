@@ -7,7 +7,7 @@
  * Σ amount · h = B · Σ h (a revoked orphan nets 0 and cancels out). Each side
  * computes its sums in its own database; nothing joins the two.
  */
-import { CHECK_NAMES, DISCREPANCY_KINDS, discrepancyId, type DiscrepancyKind, type Window } from '../../core/index.js';
+import { CHECK_NAMES, discrepancyId, type DiscrepancyKind, type Window, encodeEntity } from '../../core/index.js';
 import {
   earliestWindowKey,
   ledgerNetsInRanges,
@@ -90,8 +90,7 @@ export function classifyGrants(
       id: discrepancyId(NAME, kind, userId),
       check_name: NAME,
       kind,
-      entity_type: 'user',
-      entity_id: userId,
+      ...encodeEntity({ type: 'user', userId }),
       window_start: window.start,
       window_end: window.end,
       // `amount` is the signed correction: what to grant (positive) or revoke (negative).
@@ -99,12 +98,12 @@ export function classifyGrants(
     });
   for (const u of users) {
     const net = Number(netOf.get(u.id)?.net ?? 0);
-    if (net < bonus) add(DISCREPANCY_KINDS.missingGrant, u.id, u.created_at, net, bonus);
-    else if (net > bonus) add(DISCREPANCY_KINDS.excessGrant, u.id, u.created_at, net, bonus);
+    if (net < bonus) add('missing_grant', u.id, u.created_at, net, bonus);
+    else if (net > bonus) add('excess_grant', u.id, u.created_at, net, bonus);
   }
   for (const n of nets) {
     const net = Number(n.net);
-    if (!userIds.has(n.user_id) && net !== 0) add(DISCREPANCY_KINDS.orphanGrant, n.user_id, n.user_created_at, net, 0);
+    if (!userIds.has(n.user_id) && net !== 0) add('orphan_grant', n.user_id, n.user_created_at, net, 0);
   }
   return found;
 }

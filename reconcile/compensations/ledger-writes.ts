@@ -4,13 +4,13 @@
  * then re-read each user's net signup amount and resolve only where it meets
  * its target.
  */
-import { TOPICS, isUuid, namespaced } from '../../core/index.js';
+import { TOPICS, decodeUserEntity, namespaced } from '../../core/index.js';
 import { appendLedgerEntries, netSignupAmounts, type DiscrepancyRow, type LedgerEntry } from '../../db/index.js';
 import type { CompensationDeps, CompensationOutcome } from './types.js';
 
 /** The user a users-vs-points discrepancy is about: its entity id (details are not trusted). */
 export function discrepancyUserId(row: Pick<DiscrepancyRow, 'entity_id'>): string | undefined {
-  return isUuid(row.entity_id) ? row.entity_id.toLowerCase() : undefined;
+  return decodeUserEntity(row.entity_id)?.userId;
 }
 
 /** Each discrepancy with its user; one that names no user gets a `failed` outcome. */

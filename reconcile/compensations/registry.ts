@@ -5,19 +5,20 @@
  * after (holds → resolved; else retry or fail), and writes only with
  * deterministic ids, so executing a compensation twice has one effect.
  */
-import { COMPENSABLE_KINDS, DISCREPANCY_KINDS, type DiscrepancyKind } from '../../core/index.js';
+import { isCompensable, type CompensableKind, type DiscrepancyKind } from '../../core/index.js';
 import type { DiscrepancyRow } from '../../db/index.js';
 import { compensateMissingGrants } from './grants.js';
 import { compensateUnconsumed, compensateUnpublished } from './republish.js';
 import { compensateRevocations } from './revocations.js';
 import type { CompensationDeps, CompensationHandler, CompensationJobState, CompensationOutcome } from './types.js';
 
-export const COMPENSATION_HANDLERS: Partial<Record<DiscrepancyKind, CompensationHandler>> = {
-  [DISCREPANCY_KINDS.missingGrant]: compensateMissingGrants,
-  [DISCREPANCY_KINDS.orphanGrant]: compensateRevocations,
-  [DISCREPANCY_KINDS.excessGrant]: compensateRevocations,
-  [DISCREPANCY_KINDS.unpublishedEvent]: compensateUnpublished,
-  [DISCREPANCY_KINDS.unconsumedEvent]: compensateUnconsumed,
+/** One handler per compensable kind: complete, so a compensable kind added to the registry without a handler does not compile. */
+export const COMPENSATION_HANDLERS: Readonly<Record<CompensableKind, CompensationHandler>> = {
+  missing_grant: compensateMissingGrants,
+  orphan_grant: compensateRevocations,
+  excess_grant: compensateRevocations,
+  unpublished_event: compensateUnpublished,
+  unconsumed_event: compensateUnconsumed,
 };
 
 /**
@@ -38,12 +39,11 @@ export async function compensate(
   }
   const outcomes: CompensationOutcome[] = [];
   for (const [kind, mine] of byKind) {
-    const handler = COMPENSABLE_KINDS.has(kind) ? COMPENSATION_HANDLERS[kind] : undefined;
-    if (!handler) {
+    if (!isCompensable(kind)) {
       for (const r of mine) outcomes.push({ id: r.id, result: 'failed', reason: `${kind} is reported, not compensated` });
       continue;
     }
-    outcomes.push(...(await handler(deps, mine, state)));
+    outcomes.push(...(await COMPENSATION_HANDLERS[kind](deps, mine, state)));
   }
   return outcomes;
 }
@@ -65,7 +65,7 @@ export function planCompensationBatches(
 ): CompensationBatch[] {
   const byKind = new Map<DiscrepancyKind, { id: string; generation: number }[]>();
   for (const f of found) {
-    if (!COMPENSABLE_KINDS.has(f.kind)) continue;
+    if (!isCompensable(f.kind)) continue;
     const item = { id: f.id, generation: f.generation ?? 0 };
     const list = byKind.get(f.kind);
     if (list) list.push(item);

@@ -13,32 +13,27 @@
  * discrepancy is `failed` with the reason (consumer down, or the message
  * dead-lettered): the next run finds it again if it still is.
  */
-import { SUBSCRIPTIONS, isUuid, sleep } from '../../core/index.js';
+import { SUBSCRIPTIONS, decodeEventEntity, sleep, type SourceDatabase } from '../../core/index.js';
 import { consumedEventIds, markRepublished, outboxRowsById, type DiscrepancyRow, type StoredOutboxRow } from '../../db/index.js';
 import type { CompensationDeps, CompensationHandler, CompensationOutcome, MessageSender } from './types.js';
-
-type SourceDb = 'users' | 'points';
 
 interface EventRef {
   row: DiscrepancyRow;
   eventId: string;
-  sourceDb: SourceDb;
+  sourceDb: SourceDatabase;
   group: string | undefined;
 }
 
 /**
- * Which event a discrepancy is about. The entity id is authoritative
- * (`<sourceDb>:<eventId>` or `<sourceDb>:<group>:<eventId>`); details fill in
- * the group when the entity id does not carry it.
+ * Which event a discrepancy is about. The entity id is authoritative (see
+ * `decodeEventEntity`); details fill in the group when the entity id does not
+ * carry it.
  */
-export function discrepancyEvent(row: Pick<DiscrepancyRow, 'entity_id' | 'details'>): { eventId: string; sourceDb: SourceDb; group: string | undefined } | undefined {
-  const parts = row.entity_id.split(':');
-  const sourceDb = parts[0];
-  const eventId = parts[parts.length - 1];
-  if ((sourceDb !== 'users' && sourceDb !== 'points') || !isUuid(eventId) || parts.length < 2) return undefined;
+export function discrepancyEvent(row: Pick<DiscrepancyRow, 'entity_id' | 'details'>): { eventId: string; sourceDb: SourceDatabase; group: string | undefined } | undefined {
+  const ref = decodeEventEntity(row.entity_id);
+  if (!ref) return undefined;
   const fromDetails = typeof row.details?.group === 'string' ? row.details.group : undefined;
-  const group = parts.length >= 3 ? parts.slice(1, -1).join(':') : fromDetails;
-  return { eventId: eventId.toLowerCase(), sourceDb, group };
+  return { eventId: ref.eventId, sourceDb: ref.sourceDb, group: ref.group ?? fromDetails };
 }
 
 function parse(rows: readonly DiscrepancyRow[], outcomes: CompensationOutcome[]): EventRef[] {
@@ -65,7 +60,7 @@ async function send(producer: MessageSender, rows: readonly StoredOutboxRow[]): 
 }
 
 /** Publish the rows not yet published, and record their positions (only where nobody did meanwhile). */
-async function publish(deps: CompensationDeps, sourceDb: SourceDb, rows: readonly StoredOutboxRow[]): Promise<void> {
+async function publish(deps: CompensationDeps, sourceDb: SourceDatabase, rows: readonly StoredOutboxRow[]): Promise<void> {
   if (rows.length === 0) return;
   const positions = await send(deps.producer, rows);
   await markRepublished(
@@ -113,7 +108,7 @@ export const compensateUnpublished: CompensationHandler = async (deps, rows) => 
 };
 
 /** Consumed-events side of an event published from `sourceDb`. */
-function consumingDb(sourceDb: SourceDb): SourceDb {
+function consumingDb(sourceDb: SourceDatabase): SourceDatabase {
   return SUBSCRIPTIONS.find((s) => s.outboxDb === sourceDb)?.consumedDb ?? (sourceDb === 'users' ? 'points' : 'users');
 }
 
@@ -127,7 +122,7 @@ async function consumedNow(deps: CompensationDeps, refs: readonly EventRef[]): P
     else byPlace.set(key, [r]);
   }
   for (const [key, mine] of byPlace) {
-    const [db, group] = key.split('\u0000') as [SourceDb, string];
+    const [db, group] = key.split('\u0000') as [SourceDatabase, string];
     const ids = await consumedEventIds(deps.dbs[db], group, mine.map((m) => m.eventId));
     for (const m of mine) if (ids.has(m.eventId)) done.add(m.row.id);
   }

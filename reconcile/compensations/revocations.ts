@@ -10,7 +10,7 @@
  * finds the invariant holding and writes nothing. The amount is what the
  * ledger says now, never what the discrepancy's details say.
  */
-import { DISCREPANCY_KINDS, LEDGER_REASONS, revocationEntryId } from '../../core/index.js';
+import { LEDGER_REASONS, revocationEntryId } from '../../core/index.js';
 import {
   ledgerUserCreatedAt,
   netSignupAmounts,
@@ -38,7 +38,7 @@ export const compensateRevocations: CompensationHandler = async ({ dbs, config }
   for (const { row, userId } of todo) {
     const exists = users.has(userId);
     const net = before.get(userId) ?? 0;
-    const orphan = row.kind === DISCREPANCY_KINDS.orphanGrant;
+    const orphan = row.kind === 'orphan_grant';
     // An orphan whose user has committed since is held to invariant 1, an excess to B as well.
     const target = orphan && !exists ? 0 : B;
     if (!orphan && !exists) {

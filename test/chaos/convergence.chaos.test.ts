@@ -17,12 +17,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ALL_CHECK_NAMES,
-  COMPENSABLE_KINDS,
   silentLogger as silent,
   sleep,
   userCreatedEvent,
-  type DiscrepancyKind,
-} from '../../core/index.js';
+  type DiscrepancyKind, isCompensable } from '../../core/index.js';
 import { connect, insertOutboxEvents, type Knex } from '../../db/index.js';
 import {
   FaultInjector,
@@ -298,7 +296,7 @@ describe(`chaos: convergence under faults (seed ${SEED})`, () => {
         ['redis flushes', chaos.redisFlushes],
         ['long transactions across a run', chaos.longTransactions],
         ['load chunks retried', chaos.loadRetries],
-        ...[...totals].map(([k, v]) => [`found ${k}${COMPENSABLE_KINDS.has(k) ? '' : ' (reported)'}`, v]),
+        ...[...totals].map(([k, v]) => [`found ${k}${isCompensable(k) ? '' : ' (reported)'}`, v]),
         ...outcome.map((r) => [`compensations ${r.status}`, r.n]),
       ];
       // Why compensations failed, when any did: the first thing to read when replaying a seed.

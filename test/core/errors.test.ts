@@ -48,7 +48,7 @@ describe('backoffDelay', () => {
 describe('operatorHint', () => {
   it('names the next step for well-known causes, looking through causes', () => {
     const missingDb = Object.assign(new Error('database "x" does not exist'), { code: '3D000' });
-    expect(operatorHint(new ReconError('INTERNAL', 'run failed', { cause: missingDb }))).toContain('`recon migrate` creates missing databases');
+    expect(operatorHint(new ReconError('RUN_FAILED', 'run failed', { cause: missingDb }))).toContain('`recon migrate` creates missing databases');
     expect(operatorHint(Object.assign(new Error('relation "users" does not exist'), { code: '42P01' }))).toBe('a table is missing: run `recon migrate`');
     expect(operatorHint(Object.assign(new Error('refused'), { code: 'ECONNREFUSED', address: '127.0.0.1', port: 5499 }))).toMatch(/^nothing listens at 127\.0\.0\.1:5499/);
   });

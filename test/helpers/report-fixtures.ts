@@ -4,7 +4,7 @@
  * depend on the run orchestration.
  */
 import { randomUUID } from 'node:crypto';
-import { discrepancyId, type CheckName, type DiscrepancyKind, type DiscrepancyStatus } from '../../core/index.js';
+import { discrepancyId, type CheckKindCounts, type CheckName, type DiscrepancyKind, type DiscrepancyStatus } from '../../core/index.js';
 import type { Databases } from '../../db/index.js';
 
 export interface FixtureDiscrepancy {
@@ -15,7 +15,7 @@ export interface FixtureDiscrepancy {
 
 export interface FixtureRun {
   id: string;
-  counts: Partial<Record<CheckName, Partial<Record<DiscrepancyKind, number>>>>;
+  counts: CheckKindCounts;
   startedAt: Date;
 }
 

@@ -6,16 +6,17 @@
  * report whatever `REPORT_POLICY` says (e-mail when SMTP is configured, else
  * files), `false` none, absent: the policy decides.
  */
+import { countTotal, kindTotals } from '../../../core/index.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { getRunRow, getRunWindowDetails, listRuns, runDiscrepancyStatusCounts } from '../../../db/index.js';
-import { runTotal } from '../../report/index.js';
 import { queueRun } from '../../runs/index.js';
 import { listRunsQuery, runIdParams, startRunBody, validate } from '../schemas.js';
 import type { ApiDeps } from '../types.js';
 
-export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'dbs' | 'log' | 'runQueue'>> = async (app, { dbs, log, runQueue }) => {
+export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'config' | 'dbs' | 'log' | 'runQueue'>> = async (app, { config, dbs, log, runQueue }) => {
+  const runBody = startRunBody(config.windowSeconds);
   app.post('/api/runs', async (req, reply) => {
-    const v = validate(startRunBody, req.body, 'body');
+    const v = validate(runBody, req.body, 'body');
     if (!v.ok) return reply.code(400).send(v.error);
     const b = v.value;
     const queued = await queueRun(runQueue, {
@@ -38,7 +39,7 @@ export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'dbs' | 'log' | 'runQue
     if (!v.ok) return reply.code(400).send(v.error);
     const page = await listRuns(dbs.recon, v.value);
     return {
-      items: page.items.map((r) => ({ ...r, total: runTotal(r) })),
+      items: page.items.map((r) => ({ ...r, total: countTotal(r.counts) })),
       ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
     };
   });
@@ -56,8 +57,7 @@ export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'dbs' | 'log' | 'runQue
       return { id, status: state === 'failed' ? 'failed' : 'queued', error: job.failedReason ?? null, checks: job.data.checks, trigger: job.data.trigger };
     }
     const [windows, statusCounts] = await Promise.all([getRunWindowDetails(dbs.recon, id), runDiscrepancyStatusCounts(dbs.recon, id)]);
-    const countsByKind: Record<string, number> = {};
-    for (const kinds of Object.values(run.counts ?? {})) for (const [k, n] of Object.entries(kinds ?? {})) countsByKind[k] = (countsByKind[k] ?? 0) + (Number(n) || 0);
+    const countsByKind = kindTotals(run.counts ?? {});
     const progress = { detected: 0, queued: 0, resolved: 0, failed: 0 };
     const byKind: Record<string, { detected: number; queued: number; resolved: number; failed: number }> = {};
     for (const c of statusCounts) {
@@ -78,7 +78,7 @@ export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'dbs' | 'log' | 'runQue
       windows: windows.map((w) => ({ check: w.check_name, start: w.window_start, end: w.window_end, counts: w.counts, rowsCompared: w.rows_compared, durationMs: w.duration_ms })),
       counts: run.counts,
       countsByKind,
-      total: runTotal(run),
+      total: countTotal(run.counts),
       compensation: { ...progress, pending: progress.detected + progress.queued, byKind },
     };
   });

@@ -1,6 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DISCREPANCY_KINDS, ReconError, grantEntryId } from '../../../core/index.js';
+import { ReconError, grantEntryId } from '../../../core/index.js';
 import { getDiscrepancies } from '../../../db/index.js';
 import { compensate, type MessageSender } from '../../../reconcile/index.js';
 import {
@@ -40,7 +40,7 @@ describe('compensating jobs on the real services', () => {
     const { ids } = await insertUsers(env.dbs, 6);
     const found = await record(
       env.dbs,
-      ids.map((u) => ({ kind: DISCREPANCY_KINDS.missingGrant, entityId: u, details: { userId: u } })),
+      ids.map((u) => ({ kind: 'missing_grant' as const, entityId: u, details: { userId: u } })),
     );
     const rows = await getDiscrepancies(
       env.dbs.recon,
@@ -70,7 +70,7 @@ describe('compensating jobs on the real services', () => {
     const { ids, createdAt } = await insertUsers(env.dbs, 40);
     const found = await record(
       env.dbs,
-      ids.map((u) => ({ kind: DISCREPANCY_KINDS.missingGrant, entityId: u })),
+      ids.map((u) => ({ kind: 'missing_grant' as const, entityId: u })),
     );
     const rows = await getDiscrepancies(
       env.dbs.recon,
@@ -93,8 +93,8 @@ describe('compensating jobs on the real services', () => {
     await streamGrant(env.dbs, env.topics.pointGranted, [...orphans, ...committed], createdAt);
     for (const u of committed) await extraEntry(env.dbs, env.topics.pointGranted, u, createdAt, 500);
     const found = await record(env.dbs, [
-      ...orphans.map((u) => ({ kind: DISCREPANCY_KINDS.orphanGrant, entityId: u })),
-      ...committed.map((u) => ({ kind: DISCREPANCY_KINDS.excessGrant, entityId: u })),
+      ...orphans.map((u) => ({ kind: 'orphan_grant' as const, entityId: u })),
+      ...committed.map((u) => ({ kind: 'excess_grant' as const, entityId: u })),
     ]);
     const rows = await getDiscrepancies(
       env.dbs.recon,
@@ -116,8 +116,8 @@ describe('compensating jobs on the real services', () => {
     const eventId = await unpublishedUserEvent(env.dbs, env.topics.userCreated, user);
     const gone = crypto.randomUUID();
     const found = await record(env.dbs, [
-      { kind: DISCREPANCY_KINDS.unpublishedEvent, entityId: `users:${eventId}`, details: { eventId, sourceDb: 'users' } },
-      { kind: DISCREPANCY_KINDS.unpublishedEvent, entityId: `users:${gone}`, details: { eventId: gone, sourceDb: 'users' } },
+      { kind: 'unpublished_event' as const, entityId: `users:${eventId}`, details: { eventId, sourceDb: 'users' } },
+      { kind: 'unpublished_event' as const, entityId: `users:${gone}`, details: { eventId: gone, sourceDb: 'users' } },
     ]);
     const before = await env.admin.fetchTopicOffsets(env.topics.userCreated);
     const result = await processJob(found);
@@ -143,7 +143,7 @@ describe('compensating jobs on the real services', () => {
     const { ids } = await insertUsers(env.dbs, 30);
     const found = await record(
       env.dbs,
-      ids.map((u) => ({ kind: DISCREPANCY_KINDS.missingGrant, entityId: u })),
+      ids.map((u) => ({ kind: 'missing_grant' as const, entityId: u })),
     );
     const enqueue = { db: env.dbs.recon, queue, config: { compensation: { ...env.config.compensation, batchSize: 8 } } };
     const first = await enqueueCompensations(enqueue, found);
@@ -180,14 +180,14 @@ describe('compensating jobs on the real services', () => {
     const eventId = await unpublishedUserEvent(env.dbs, env.topics.userCreated, user);
     await env.dbs.users('outbox').where({ event_id: eventId }).update({ published_at: new Date(), kafka_partition: 0, kafka_offset: 0 });
     const group = `${env.config.namespace}.point-service`;
-    const found = await record(env.dbs, [{ kind: DISCREPANCY_KINDS.unconsumedEvent, entityId: `users:${group}:${eventId}`, details: { eventId, sourceDb: 'users', group } }]);
+    const found = await record(env.dbs, [{ kind: 'unconsumed_event' as const, entityId: `users:${group}:${eventId}`, details: { eventId, sourceDb: 'users', group } }]);
     const items = found.map((f) => ({ id: f.id, generation: f.generation }));
     const high = async () => (await env.admin.fetchTopicOffsets(env.topics.userCreated)).reduce((s, p) => s + Number(p.high), 0);
     const before = await high();
     let saved: { resent?: string[] } = {};
     const job = (attemptsMade: number, resent?: string[]) => ({
       id: 'unconsumed',
-      data: { kind: DISCREPANCY_KINDS.unconsumedEvent, items, ...(resent ? { resent } : {}) },
+      data: { kind: 'unconsumed_event' as const, items, ...(resent ? { resent } : {}) },
       attemptsMade,
       opts: { attempts: 8 },
       updateData: async (d: { resent?: string[] }) => {
@@ -210,7 +210,7 @@ describe('compensating jobs on the real services', () => {
 
   it('a permanent error ends the job with UnrecoverableError and marks its discrepancies failed', async () => {
     const eventId = await unpublishedUserEvent(env.dbs, env.topics.userCreated, crypto.randomUUID());
-    const found = await record(env.dbs, [{ kind: DISCREPANCY_KINDS.unpublishedEvent, entityId: `users:${eventId}` }]);
+    const found = await record(env.dbs, [{ kind: 'unpublished_event' as const, entityId: `users:${eventId}` }]);
     const broken: MessageSender = {
       send: async () => {
         throw new ReconError('INVALID_MESSAGE', 'message too large for the topic');
@@ -219,7 +219,7 @@ describe('compensating jobs on the real services', () => {
     await expect(
       processCompensationJob(
         { config: env.config, dbs: env.dbs, producer: broken },
-        { id: 'x', data: { kind: DISCREPANCY_KINDS.unpublishedEvent, items: [{ id: found[0]!.id, generation: 0 }] }, attemptsMade: 0, opts: { attempts: 8 }, updateData: async () => undefined },
+        { id: 'x', data: { kind: 'unpublished_event' as const, items: [{ id: found[0]!.id, generation: 0 }] }, attemptsMade: 0, opts: { attempts: 8 }, updateData: async () => undefined },
       ),
     ).rejects.toBeInstanceOf(UnrecoverableError);
     const st = (await statuses(env.dbs, [found[0]!.id])).get(found[0]!.id);
@@ -232,7 +232,7 @@ describe('compensating jobs on the real services', () => {
       { config: env.config, dbs: env.dbs, producer },
       {
         id: 'test',
-        data: { kind: DISCREPANCY_KINDS.unpublishedEvent, items: found.map((f) => ({ id: f.id, generation: f.generation })) },
+        data: { kind: 'unpublished_event' as const, items: found.map((f) => ({ id: f.id, generation: f.generation })) },
         attemptsMade: 0,
         opts: { attempts: 8 },
         updateData: async () => undefined,

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DISCREPANCY_KINDS } from '../../../core/index.js';
 import {
   createCompensationQueue,
   enqueueCompensations,
@@ -34,15 +33,15 @@ describe('the sweeper keeps Redis in line with the recon DB', () => {
     const orphans = [crypto.randomUUID(), crypto.randomUUID()];
     await streamGrant(env.dbs, env.topics.pointGranted, orphans, createdAt);
     const queued = await record(env.dbs, [
-      ...ids.slice(0, 20).map((u) => ({ kind: DISCREPANCY_KINDS.missingGrant, entityId: u })),
-      ...orphans.map((u) => ({ kind: DISCREPANCY_KINDS.orphanGrant, entityId: u })),
+      ...ids.slice(0, 20).map((u) => ({ kind: 'missing_grant' as const, entityId: u })),
+      ...orphans.map((u) => ({ kind: 'orphan_grant' as const, entityId: u })),
     ]);
     const enqueueDeps = { db: env.dbs.recon, queue, config: { compensation: { ...env.config.compensation, batchSize: 5 } } };
     expect(await enqueueCompensations(enqueueDeps, queued)).toMatchObject({ queued: 22 });
     // Recorded by a run that had no queue: never queued at all.
     const detectedOnly = await record(
       env.dbs,
-      ids.slice(20).map((u) => ({ kind: DISCREPANCY_KINDS.missingGrant, entityId: u })),
+      ids.slice(20).map((u) => ({ kind: 'missing_grant' as const, entityId: u })),
     );
     expect(await queue.getJobCounts('waiting')).toMatchObject({ waiting: 5 });
 
@@ -70,8 +69,8 @@ describe('the sweeper keeps Redis in line with the recon DB', () => {
 
   it('waiting ignores reported-only kinds, which are never queued', async () => {
     const found = await record(env.dbs, [
-      { kind: DISCREPANCY_KINDS.phantomEvent, entityId: `users:g:${crypto.randomUUID()}` },
-      { kind: DISCREPANCY_KINDS.missingGrant, entityId: crypto.randomUUID() },
+      { kind: 'phantom_event' as const, entityId: `users:g:${crypto.randomUUID()}` },
+      { kind: 'missing_grant' as const, entityId: crypto.randomUUID() },
     ]);
     const deps = { db: env.dbs.recon, queue, config: env.config };
     // The sweeper leaves the phantom alone; the missing grant of a user that does not exist fails.
@@ -94,7 +93,7 @@ describe('the sweeper keeps Redis in line with the recon DB', () => {
     const { ids } = await insertUsers(env.dbs, 4);
     const found = await record(
       env.dbs,
-      ids.map((u) => ({ kind: DISCREPANCY_KINDS.missingGrant, entityId: u })),
+      ids.map((u) => ({ kind: 'missing_grant' as const, entityId: u })),
     );
     const running = await startCompensationWorker({ config: env.config, dbs: env.dbs, producer }, { concurrency: 1, sweepIntervalSeconds: 0 });
     try {

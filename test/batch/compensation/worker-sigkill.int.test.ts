@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DISCREPANCY_KINDS, LEDGER_REASONS, grantEntryId, type Config } from '../../../core/index.js';
+import { LEDGER_REASONS, grantEntryId, type Config } from '../../../core/index.js';
 import { createCompensationQueue, enqueueCompensations, waitForCompensations, type CompensationQueue } from '../../../batch/index.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../helpers/env.js';
 import { effects, insertUsers, record } from '../../helpers/compensation-fixtures.js';
@@ -36,7 +36,7 @@ describe('recon worker killed mid-job', () => {
     const { ids, createdAt } = await insertUsers(env.dbs, 12);
     const found = await record(
       env.dbs,
-      ids.map((u) => ({ kind: DISCREPANCY_KINDS.missingGrant, entityId: u })),
+      ids.map((u) => ({ kind: 'missing_grant' as const, entityId: u })),
     );
     await enqueueCompensations({ db: env.dbs.recon, queue, config: { compensation: { ...env.config.compensation, batchSize: 6 } } }, found);
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_RECHECK_WINDOWS, planWindows, safeUpperBound, validateRunOptions, walkRange } from '../../../batch/index.js';
+import { planWindows, safeUpperBound, validateRunOptions, walkRange } from '../../../batch/index.js';
+import { MAX_RECHECK_WINDOWS } from '../../../core/index.js';
 import { pairSegments, segmentClean, strideFor } from '../../../reconcile/index.js';
 
 const t = (iso: string) => new Date(iso);
@@ -71,7 +72,7 @@ describe('validateRunOptions', () => {
   it('refuses a re-check range of more windows than one run may walk, naming the flags', () => {
     const from = new Date('1970-01-01T00:00:00Z');
     const to = new Date('2026-01-01T00:00:00Z');
-    expect(() => validateRunOptions({ checks: ['users-vs-points'], trigger: 'cli', from, to }, 3600)).toThrow(/--from\/--to span \d+ windows of 3600 s; at most 100000/);
+    expect(() => validateRunOptions({ checks: ['users-vs-points'], trigger: 'cli', from, to }, 3600)).toThrow(/--from: the range spans \d+ windows of 3600 s; at most 100000/);
     const ok = new Date(from.getTime() + MAX_RECHECK_WINDOWS * 3600_000);
     expect(() => validateRunOptions({ checks: ['users-vs-points'], trigger: 'cli', from, to: ok }, 3600)).not.toThrow();
   });
