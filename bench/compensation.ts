@@ -129,7 +129,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     ctx.log(`compensation: ${rate.toFixed(0)} compensations/s (${(jobs / seconds).toFixed(0)} jobs/s)`);
 
     ctx.log(`compensation: BullMQ no-op rate, ${DISCREPANCIES} jobs of one discrepancy each`);
-    const noopPerDiscrepancy = await noopRate(config, 'bench-noop-single', DISCREPANCIES, (i) => ({ kind: 'missing_grant', items: [{ id: String(i), generation: 0 }] }));
+    const noopPerDiscrepancy = await noopRate(config, 'bench-noop-single', DISCREPANCIES, (i) => ({
+      kind: 'missing_grant',
+      items: [{ id: String(i), generation: 0 }],
+    }));
     ctx.log(`compensation: BullMQ no-op rate, ${jobs} jobs of ${batchSize} discrepancies each`);
     const noopBatchJobs = await noopRate(config, 'bench-noop-batch', jobs, () => ({
       kind: 'missing_grant',
@@ -147,7 +150,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       notes: [
         `${DISCREPANCIES} missing_grant discrepancies in ${jobs} jobs of up to ${batchSize} (RECON_COMPENSATION_BATCH), worker concurrency ${CONCURRENCY}, pools of ${CONCURRENCY + 2} connections per database.`,
         'Time runs from the first enqueue (claims in the recon DB + addBulk) to the last discrepancy seen resolved in the recon DB (polled every 100 ms); every grant writes a ledger row and its point.granted outbox row, with invariant checks before and after.',
-        `No-op rates use the compensation queue's job options (attempts, backoff, retention) and a worker of concurrency 50, in the same Redis and the same run; ${(jobs / seconds / noopBatchJobs * 100).toFixed(1)} % of the batch-job no-op rate is spent on real jobs, so the SQL dominates.`,
+        `No-op rates use the compensation queue's job options (attempts, backoff, retention) and a worker of concurrency 50, in the same Redis and the same run; ${((jobs / seconds / noopBatchJobs) * 100).toFixed(1)} % of the batch-job no-op rate is spent on real jobs, so the SQL dominates.`,
         `Verified: ${check[0]!.n} ledger entries after the run (one per user).`,
       ],
     };

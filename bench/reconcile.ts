@@ -51,7 +51,16 @@ function benchConfig(base: Config, scenario: Scenario): Config {
  * no query of the check touches that index. created_at has microseconds; the ledger key is truncated
  * to the millisecond, as the stream writes it.
  */
-async function load(dbs: Databases, from: number, to: number, start: Date, spanMs: number, B: number, log: (l: string) => void, { sequentialIds = false } = {}): Promise<void> {
+async function load(
+  dbs: Databases,
+  from: number,
+  to: number,
+  start: Date,
+  spanMs: number,
+  B: number,
+  log: (l: string) => void,
+  { sequentialIds = false } = {},
+): Promise<void> {
   const n = to - from;
   const id = (prefix: string) => (sequentialIds ? `lpad(to_hex(i), 31, '0')::text || '${prefix === 'u' ? '1' : '2'}'` : `md5('${prefix}' || i)`);
   for (let lo = from; lo < to; lo += LOAD_CHUNK) {
@@ -149,7 +158,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       ctx.log(`${env.scenario}: loading ${USERS} users and grants into one window`);
       const t0 = performance.now();
       await load(env.dbs, 0, USERS, w.start, hour, B, ctx.log);
-      if (env.scenario === 'clean') notes.push(`load of ${USERS} users + grants (generate_series, both databases in parallel): ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      if (env.scenario === 'clean')
+        notes.push(`load of ${USERS} users + grants (generate_series, both databases in parallel): ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
 
     ctx.log(`history: loading ${HISTORY}× the window's rows outside it`);
@@ -158,13 +168,18 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     const span = (HISTORY / 2) * 24 * hour;
     await load(history.dbs, USERS, USERS + half, new Date(w.start.getTime() - span), span, B, ctx.log, { sequentialIds: true });
     await load(history.dbs, USERS + half, USERS + 2 * half, w.end, span, B, ctx.log, { sequentialIds: true });
-    notes.push(`(b) history: ${HISTORY * USERS} more users + grants outside the window (half in the 5 days before, half in the 5 days after), loaded in ${((performance.now() - tHist) / 1000).toFixed(0)} s`);
+    notes.push(
+      `(b) history: ${HISTORY * USERS} more users + grants outside the window (half in the 5 days before, half in the 5 days after), loaded in ${((performance.now() - tHist) / 1000).toFixed(0)} s`,
+    );
 
     ctx.log(`drift: injecting ${DISCREPANCIES} discrepancies into the window`);
     // Half missing grants (users with no grant), half orphans (grants with no user), spread over the window.
     const n = DISCREPANCIES / 2;
     const at = `?::timestamptz + (i * ?::float8 / ?) * interval '1 millisecond' + interval '7 microseconds'`;
-    await drift.dbs.users.raw(`insert into users (id, email, created_at) select md5('m' || i)::uuid, 'm' || i || '@bench.test', ${at} from generate_series(0, ?) i`, [w.start, hour, n, n - 1]);
+    await drift.dbs.users.raw(
+      `insert into users (id, email, created_at) select md5('m' || i)::uuid, 'm' || i || '@bench.test', ${at} from generate_series(0, ?) i`,
+      [w.start, hour, n, n - 1],
+    );
     await drift.dbs.points.raw(
       `insert into point_ledger (entry_id, user_id, amount, reason, user_created_at)
        select md5('og' || i)::uuid, md5('o' || i)::uuid, ?, 'signup_bonus', date_trunc('milliseconds', ${at} + interval '11 seconds') from generate_series(0, ?) i`,

@@ -53,12 +53,17 @@ function benchConfig(base: Config): Config {
  */
 function spawnStage(config: Config, role: 'relay' | 'consume'): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, ...configEnv(config), LOG_LEVEL: 'error' };
-  return spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', role], { env, stdio: ['ignore', 'ignore', 'inherit'], cwd: ROOT });
+  return spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', role], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    cwd: ROOT,
+  });
 }
 
 async function child(role: string): Promise<void> {
   const config = loadConfig();
-  const stage = role === 'relay' ? await startRelay(config, { concurrency: RELAY_CONCURRENCY }) : await startConsumers(config, { concurrency: CONSUMER_CONCURRENCY });
+  const stage =
+    role === 'relay' ? await startRelay(config, { concurrency: RELAY_CONCURRENCY }) : await startConsumers(config, { concurrency: CONSUMER_CONCURRENCY });
   await new Promise((resolve) => process.once('SIGTERM', resolve));
   await stage.stop();
 }
@@ -83,7 +88,10 @@ async function setUp(base: Config): Promise<Stage> {
   const children = [spawnStage(config, 'relay'), spawnStage(config, 'consume')];
   // Warm up: the groups have joined and a first grant went through.
   await generateUsers({ db: dbs.users, userCreatedTopic: topicNames(config).userCreated }, { count: 100 });
-  await waitFor('warm-up grants', async () => (await countConsumedEvents(dbs.points, namespaced(config, CONSUMER_GROUPS.pointService))) >= 100, { timeoutMs: 120_000, intervalMs: 200 });
+  await waitFor('warm-up grants', async () => (await countConsumedEvents(dbs.points, namespaced(config, CONSUMER_GROUPS.pointService))) >= 100, {
+    timeoutMs: 120_000,
+    intervalMs: 200,
+  });
   await dbs.points('point_ledger').count();
   return { config, dbs, children };
 }
@@ -101,7 +109,8 @@ async function tearDown({ config, dbs, children }: Stage): Promise<void> {
 
 /** Users created after `since`, with their grant and publication times (ms). */
 async function timings(dbs: Databases, since: Date): Promise<{ created: number; published: number; granted: number }[]> {
-  const users: { id: string; created_at: Date; published_at: Date }[] = await dbs.users('users as u')
+  const users: { id: string; created_at: Date; published_at: Date }[] = await dbs
+    .users('users as u')
     .joinRaw('join outbox o on o.message_key = u.id::text')
     .where('u.created_at', '>', since)
     .select('u.id', 'u.created_at', 'o.published_at');
@@ -140,15 +149,30 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
 
       // Latency at a fixed rate.
       const since2 = new Date();
-      await generateUsers({ db: stage.dbs.users, userCreatedTopic: topic }, { count: LATENCY_RATE * LATENCY_SECONDS, rate: LATENCY_RATE, batchSize: 100, concurrency: 2 });
+      await generateUsers(
+        { db: stage.dbs.users, userCreatedTopic: topic },
+        { count: LATENCY_RATE * LATENCY_SECONDS, rate: LATENCY_RATE, batchSize: 100, concurrency: 2 },
+      );
       await waitGranted(stage, 100 + THROUGHPUT_USERS + LATENCY_RATE * LATENCY_SECONDS, 120_000);
       const l = await timings(stage.dbs, since2);
       const latencies = l.map((x) => x.granted - x.created);
       p50s.push(percentile(latencies, 50));
       p99s.push(percentile(latencies, 99));
-      relayP50s.push(percentile(l.map((x) => x.published - x.created), 50));
-      consumerP50s.push(percentile(l.map((x) => x.granted - x.published), 50));
-      ctx.log(`streaming rep ${rep}: ${LATENCY_RATE}/s latency p50 ${p50s.at(-1)} ms, p99 ${p99s.at(-1)} ms (relay p50 ${relayP50s.at(-1)} ms, consumer p50 ${consumerP50s.at(-1)} ms)`);
+      relayP50s.push(
+        percentile(
+          l.map((x) => x.published - x.created),
+          50,
+        ),
+      );
+      consumerP50s.push(
+        percentile(
+          l.map((x) => x.granted - x.published),
+          50,
+        ),
+      );
+      ctx.log(
+        `streaming rep ${rep}: ${LATENCY_RATE}/s latency p50 ${p50s.at(-1)} ms, p99 ${p99s.at(-1)} ms (relay p50 ${relayP50s.at(-1)} ms, consumer p50 ${consumerP50s.at(-1)} ms)`,
+      );
     } finally {
       await tearDown(stage);
     }

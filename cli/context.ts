@@ -51,7 +51,11 @@ export function printTable(rows: Record<string, unknown>[], out: NodeJS.Writable
   const keys = Object.keys(rows[0]!);
   const cell = (v: unknown) => (v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v));
   const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => cell(r[k]).length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd() + '\n';
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd() + '\n';
   out.write(line(keys));
   out.write(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) out.write(line(keys.map((k) => cell(r[k]))));

@@ -8,7 +8,21 @@
  * report, and stops everything it started.
  */
 import { randomUUID } from 'node:crypto';
-import { ALL_CHECK_NAMES, countTotal, DISCREPANCY_KIND_SPECS, formatDuration, isCompensable, Progress, sleep, waitFor, type CheckKindCounts, type CheckName, type Config, type DiscrepancyKind, type Logger } from '../core/index.js';
+import {
+  ALL_CHECK_NAMES,
+  countTotal,
+  DISCREPANCY_KIND_SPECS,
+  formatDuration,
+  isCompensable,
+  Progress,
+  sleep,
+  waitFor,
+  type CheckKindCounts,
+  type CheckName,
+  type Config,
+  type DiscrepancyKind,
+  type Logger,
+} from '../core/index.js';
 import { closeDatabases, connect, connectDatabases, countUnpublished, dropDatabase, migrateAll, runWindowSpan, type Databases } from '../db/index.js';
 import {
   FaultInjector,
@@ -114,7 +128,11 @@ export async function runDemo(base: Config, log: Logger, options: DemoOptions): 
       await admin.deleteTopics({ topics: topics.all, timeout: 30_000 }).catch(() => undefined);
       await admin.disconnect();
     });
-    say(`  databases ${Object.values(config.databases).map((u) => new URL(u).pathname.slice(1)).join(', ')}; namespace ${config.namespace}`);
+    say(
+      `  databases ${Object.values(config.databases)
+        .map((u) => new URL(u).pathname.slice(1))
+        .join(', ')}; namespace ${config.namespace}`,
+    );
 
     step(3, 'stream: relay, consumers (point-service, user-service-balances) and a compensation worker');
     const relay = await startRelay(config, { log });
@@ -133,7 +151,11 @@ export async function runDemo(base: Config, log: Logger, options: DemoOptions): 
 
     step(4, `create ${options.users} users with faults (seed ${options.seed})`);
     const injected = await createDemoUsers(config, producer, options);
-    say(`  injected: ${Object.entries(injected).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+    say(
+      `  injected: ${Object.entries(injected)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ')}`,
+    );
 
     step(5, 'wait for the stream to drain');
     await drain(config, dbs, admin, say);
@@ -174,11 +196,7 @@ export async function runDemo(base: Config, log: Logger, options: DemoOptions): 
 }
 
 /** 90% of users in outbox mode, 10% through the naive direct producer (where rollbacks live). */
-async function createDemoUsers(
-  config: Config,
-  producer: ReturnType<typeof createProducer>,
-  options: DemoOptions,
-): Promise<Record<string, number>> {
+async function createDemoUsers(config: Config, producer: ReturnType<typeof createProducer>, options: DemoOptions): Promise<Record<string, number>> {
   const direct = Math.round(options.users * DIRECT_SHARE);
   const outbox = options.users - direct;
   const bar = new Progress({ label: 'users', total: options.users, stream: process.stderr });
@@ -244,7 +262,6 @@ export function compensableTotal(counts: CheckKindCounts): number {
   }
   return total;
 }
-
 
 function printDrift(before: CheckKindCounts, after: CheckKindCounts, out: NodeJS.WritableStream): void {
   const rows: Record<string, unknown>[] = [];

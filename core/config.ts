@@ -9,15 +9,18 @@ import { z } from 'zod';
 import cron from 'node-cron';
 import { ReconError } from './errors.js';
 
-const postgresUrl = z
-  .string()
-  .refine((v) => /^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(v), 'must be a postgres://host:port/database URL');
+const postgresUrl = z.string().refine((v) => /^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(v), 'must be a postgres://host:port/database URL');
 
 const redisUrl = z.string().refine((v) => /^rediss?:\/\/./.test(v), 'must be a redis:// URL');
 
 const brokerList = z
   .string()
-  .transform((v) => v.split(',').map((b) => b.trim()).filter(Boolean))
+  .transform((v) =>
+    v
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean),
+  )
   .refine((list) => list.length > 0 && list.every((b) => /^[A-Za-z0-9_.-]+:\d{1,5}$/.test(b)), 'must be host:port[,host:port...]');
 
 const positiveInt = (max = Number.MAX_SAFE_INTEGER) =>
@@ -70,7 +73,10 @@ const schema = {
   RECON_START: isoInstant.optional(),
   RECON_CRON: cronExpression.default('0 3 * * *'),
   RECON_TZ: timeZone.default('UTC'),
-  SMTP_URL: z.string().refine((v) => /^smtps?:\/\/./.test(v), 'must be an smtp:// or smtps:// URL').optional(),
+  SMTP_URL: z
+    .string()
+    .refine((v) => /^smtps?:\/\/./.test(v), 'must be an smtp:// or smtps:// URL')
+    .optional(),
   REPORT_FROM: z.string().email('must be an e-mail address').default('recon@localhost'),
   REPORT_TO: z
     .string()

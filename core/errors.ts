@@ -81,7 +81,8 @@ export function isRetryable(err: unknown): boolean {
     if (typeof e.retriable === 'boolean') return e.retriable;
     if (typeof e.code === 'string' && (RETRYABLE_PG_CODES.has(e.code) || RETRYABLE_SOCKET_CODES.has(e.code))) return true;
     if (e.name === 'KnexTimeoutError') return true;
-    if (typeof e.message === 'string' && /Connection terminated|connection (is )?closed|Client has encountered a connection error/i.test(e.message)) return true;
+    if (typeof e.message === 'string' && /Connection terminated|connection (is )?closed|Client has encountered a connection error/i.test(e.message))
+      return true;
     return e.cause !== undefined && e.cause !== err ? isRetryable(e.cause) : false;
   } catch {
     return false;

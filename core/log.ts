@@ -11,9 +11,7 @@ export function createLogger(config: Pick<Config, 'logLevel'>, name = 'recon'): 
   const pretty = Boolean(process.stderr.isTTY);
   return pino(
     { name, level: config.logLevel },
-    pretty
-      ? pino.transport({ target: 'pino-pretty', options: { destination: 2, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } })
-      : pino.destination(2),
+    pretty ? pino.transport({ target: 'pino-pretty', options: { destination: 2, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } }) : pino.destination(2),
   );
 }
 

@@ -48,7 +48,8 @@ export interface RangeProblem {
  */
 export function rangeProblem(range: { from?: Date | undefined; to?: Date | undefined }, windowSeconds: number): RangeProblem | undefined {
   const { from, to } = range;
-  if ((from === undefined) !== (to === undefined)) return { field: from === undefined ? 'from' : 'to', message: 'from and to go together: give both or neither' };
+  if ((from === undefined) !== (to === undefined))
+    return { field: from === undefined ? 'from' : 'to', message: 'from and to go together: give both or neither' };
   if (!from || !to) return undefined;
   if (from.getTime() >= to.getTime()) return { field: 'to', message: 'must be after from' };
   const windows = Math.ceil((to.getTime() - from.getTime()) / (windowSeconds * 1000));

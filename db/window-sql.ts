@@ -71,4 +71,3 @@ export interface SegmentKey {
   seg: Date;
   range_end: Date;
 }
-

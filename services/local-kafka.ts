@@ -78,16 +78,18 @@ export function fetchKafkaJars(paths: LocalKafkaPaths, log: Logger): void {
   const marker = join(paths.libs, `.complete-${KAFKA_VERSION}`);
   if (existsSync(marker)) return;
   if (!commandExists('mvn')) {
-    throw new ReconError('DEPENDENCY_MISSING', 'Maven (mvn) is not installed: it fetches the Kafka broker from Maven Central. Install it (Debian: apt-get install maven) or point KAFKA_BROKERS at a running broker.');
+    throw new ReconError(
+      'DEPENDENCY_MISSING',
+      'Maven (mvn) is not installed: it fetches the Kafka broker from Maven Central. Install it (Debian: apt-get install maven) or point KAFKA_BROKERS at a running broker.',
+    );
   }
   rmSync(paths.libs, { recursive: true, force: true });
   mkdirSync(paths.libs, { recursive: true });
   log.info(`fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${paths.libs}`);
-  const mvn = spawnSync(
-    'mvn',
-    ['-q', '-B', '-f', paths.pom, 'dependency:copy-dependencies', `-DoutputDirectory=${paths.libs}`, '-DincludeScope=runtime'],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const mvn = spawnSync('mvn', ['-q', '-B', '-f', paths.pom, 'dependency:copy-dependencies', `-DoutputDirectory=${paths.libs}`, '-DincludeScope=runtime'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (mvn.status !== 0) {
     throw new ReconError('DEPENDENCY_MISSING', `mvn could not fetch the Kafka jars (exit ${mvn.status}):\n${(mvn.stdout + mvn.stderr).trim().slice(-2000)}`);
   }
@@ -170,9 +172,7 @@ function formatStorage(paths: LocalKafkaPaths, properties: string): void {
   if (format.status !== 0) throw new ReconError('SERVICE_START_FAILED', `kafka.tools.StorageTool format failed:\n${format.stdout}${format.stderr}`);
 }
 
-export type UpResult =
-  | { action: 'reachable'; brokers: string[]; pid: number | undefined }
-  | { action: 'started'; brokers: string[]; pid: number; ms: number };
+export type UpResult = { action: 'reachable'; brokers: string[]; pid: number | undefined } | { action: 'started'; brokers: string[]; pid: number; ms: number };
 
 /**
  * Make sure a broker answers at `config.kafkaBrokers`. If one already does,
@@ -197,7 +197,10 @@ export async function servicesUp(
   const existing = runningBrokerPid(paths);
   if (existing === undefined) {
     if (!commandExists('java')) {
-      throw new ReconError('DEPENDENCY_MISSING', 'Java is not installed: the local Kafka broker needs a JRE 17+ (Debian: apt-get install openjdk-17-jre-headless), or point KAFKA_BROKERS at a running broker.');
+      throw new ReconError(
+        'DEPENDENCY_MISSING',
+        'Java is not installed: the local Kafka broker needs a JRE 17+ (Debian: apt-get install openjdk-17-jre-headless), or point KAFKA_BROKERS at a running broker.',
+      );
     }
     fetchKafkaJars(paths, log);
     const { properties, log4j } = writeBrokerConfig(paths, listener.port);
@@ -205,15 +208,19 @@ export async function servicesUp(
     const out = openSync(paths.logFile, 'a');
     const child = spawn(
       'java',
-      java(paths, ['kafka.Kafka', properties], [
-        '-Xms256m',
-        '-Xmx768m',
-        '-XX:+UseG1GC',
-        '-XX:MaxGCPauseMillis=20',
-        '-Djava.awt.headless=true',
-        `-Dlog4j.configuration=file:${log4j}`,
-        `-Dkafka.logs.dir=${paths.home}`,
-      ]),
+      java(
+        paths,
+        ['kafka.Kafka', properties],
+        [
+          '-Xms256m',
+          '-Xmx768m',
+          '-XX:+UseG1GC',
+          '-XX:MaxGCPauseMillis=20',
+          '-Djava.awt.headless=true',
+          `-Dlog4j.configuration=file:${log4j}`,
+          `-Dkafka.logs.dir=${paths.home}`,
+        ],
+      ),
       { detached: true, stdio: ['ignore', out, out] },
     );
     closeSync(out);

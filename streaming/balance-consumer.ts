@@ -16,7 +16,10 @@ export function balanceHandler({ db, group, pointGrantedTopic }: { db: Knex; gro
     decode: decodePointGranted,
     identify: (e) => ({ eventId: e.eventId, occurredAt: new Date(e.occurredAt) }),
     async apply(trx, fresh) {
-      await addToBalances(trx, fresh.map(({ event }) => ({ user_id: event.userId, amount: event.amount })));
+      await addToBalances(
+        trx,
+        fresh.map(({ event }) => ({ user_id: event.userId, amount: event.amount })),
+      );
     },
   };
 }

@@ -101,7 +101,10 @@ export async function replayDeadLetters(
           toSend.push({ origin, out: replayMessage(m, origin) });
         }
         if (next === undefined) return;
-        await sendLocated(producer, toSend.map((s) => s.out));
+        await sendLocated(
+          producer,
+          toSend.map((s) => s.out),
+        );
         result.replayed += toSend.length;
         for (const [group, db] of dbOfGroup) {
           const coordinates = toSend

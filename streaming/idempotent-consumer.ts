@@ -106,7 +106,10 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
     // A retried batch, or the isolation of a culprit, must not put the same dead letter on the DLT twice.
     const unsent = dead.filter((d) => !sent.has(d.message.offset));
     if (unsent.length) {
-      await sendLocated(producer, unsent.map((d) => deadLetterMessage(d)));
+      await sendLocated(
+        producer,
+        unsent.map((d) => deadLetterMessage(d)),
+      );
       for (const d of unsent) sent.add(d.message.offset);
     }
     if (valid.length === 0 && dead.length === 0) return;
@@ -213,4 +216,3 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
     },
   };
 }
-

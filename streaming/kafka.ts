@@ -6,18 +6,7 @@
  * earliest offset; topics are created here (the broker does not auto-create).
  */
 import kafkajs from 'kafkajs';
-import type {
-  Admin,
-  Consumer,
-  ConsumerConfig,
-  EachBatchPayload,
-  IHeaders,
-  KafkaMessage,
-  Message,
-  Producer,
-  ProducerConfig,
-  RecordMetadata,
-} from 'kafkajs';
+import type { Admin, Consumer, ConsumerConfig, EachBatchPayload, IHeaders, KafkaMessage, Message, Producer, ProducerConfig, RecordMetadata } from 'kafkajs';
 import { backoffDelay, namespaced, silentLogger, sleep, DLT_SUFFIX, ReconError, TOPICS, TOPIC_PARTITIONS, type Config, type Logger } from '../core/index.js';
 
 const { Kafka, logLevel: KafkaLogLevel, CompressionTypes } = kafkajs;
@@ -224,6 +213,13 @@ const keyPartitioner = kafkajs.Partitioners.DefaultPartitioner();
  * each one gets.
  */
 export function keyPartition(key: string | Buffer, partitions = TOPIC_PARTITIONS): number {
-  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0, offlineReplicas: [] as number[] }));
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+    replicas: [0],
+    isr: [0],
+    partitionErrorCode: 0,
+    offlineReplicas: [] as number[],
+  }));
   return keyPartitioner({ topic: '', partitionMetadata, message: { key, value: null } });
 }

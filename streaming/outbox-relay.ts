@@ -72,7 +72,10 @@ export async function relayOnce(db: Knex, producer: Producer, batchSize: number)
     }
     ids = rows.map((r) => r.event_id);
     const landed = await sendLocated(producer, rows.map(outboxMessage));
-    await markPublished(trx, rows.map((r, i) => ({ event_id: r.event_id, partition: landed[i]!.partition, offset: landed[i]!.offset })));
+    await markPublished(
+      trx,
+      rows.map((r, i) => ({ event_id: r.event_id, partition: landed[i]!.partition, offset: landed[i]!.offset })),
+    );
     await trx.commit();
     return rows.length;
   } catch (err) {

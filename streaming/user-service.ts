@@ -70,10 +70,20 @@ export async function createUsersOutbox(deps: UserServiceDeps, count: number): P
   await deps.db.transaction(async (trx) => {
     const now = await transactionStart(trx);
     made = decisions.map(() => newUser());
-    await insertUsers(trx, made.map((u) => ({ id: u.id, email: u.email, created_at: now })));
-    await insertOutboxEvents(trx, made.map((u) => outboxRow(deps.userCreatedTopic, u, now)));
+    await insertUsers(
+      trx,
+      made.map((u) => ({ id: u.id, email: u.email, created_at: now })),
+    );
+    await insertOutboxEvents(
+      trx,
+      made.map((u) => outboxRow(deps.userCreatedTopic, u, now)),
+    );
     const lost = made.filter((_, i) => decisions[i]!.lose);
-    if (lost.length) await markPublished(trx, lost.map((u) => ({ event_id: u.eventId, partition: null, offset: null })));
+    if (lost.length)
+      await markPublished(
+        trx,
+        lost.map((u) => ({ event_id: u.eventId, partition: null, offset: null })),
+      );
   });
   const lost = decisions.filter((d) => d.lose).length;
   if (lost) deps.faults?.count('lose', lost);

@@ -32,7 +32,9 @@ export default async function setup(): Promise<void> {
     await redis.connect();
     await redis.ping();
   } catch (err) {
-    problems.push(`Redis does not answer at ${config.redisUrl} (${(err as Error).message}). Start it: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no`);
+    problems.push(
+      `Redis does not answer at ${config.redisUrl} (${(err as Error).message}). Start it: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no`,
+    );
   } finally {
     redis.disconnect();
   }
@@ -43,7 +45,9 @@ export default async function setup(): Promise<void> {
       const s = net.connect(Number(port), host ?? '127.0.0.1', () => (s.destroy(), resolve(true)));
       s.on('error', () => resolve(false));
     });
-    problems.push(`Kafka does not answer at ${config.kafkaBrokers.join(',')}${open ? ' (the port is open but the broker does not respond)' : ''}. Start it: npx recon services up`);
+    problems.push(
+      `Kafka does not answer at ${config.kafkaBrokers.join(',')}${open ? ' (the port is open but the broker does not respond)' : ''}. Start it: npx recon services up`,
+    );
   }
 
   if (problems.length > 0) {

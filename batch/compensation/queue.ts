@@ -19,7 +19,18 @@
  *   first), so even a duplicate execution has one effect.
  */
 import type { JobsOptions, Queue } from 'bullmq';
-import { COMPENSABLE_KINDS, COMPENSATION_QUEUE, sleep, uuidv5, withTimeout, type Config, type DiscrepancyKind, type DiscrepancyStatus, type Logger, type Progress } from '../../core/index.js';
+import {
+  COMPENSABLE_KINDS,
+  COMPENSATION_QUEUE,
+  sleep,
+  uuidv5,
+  withTimeout,
+  type Config,
+  type DiscrepancyKind,
+  type DiscrepancyStatus,
+  type Logger,
+  type Progress,
+} from '../../core/index.js';
 import { claimDiscrepancies, discrepancyStatusesOf, releaseClaims, type DiscrepancyClaim, type Knex } from '../../db/index.js';
 import { planCompensationBatches } from '../../reconcile/index.js';
 import { createQueue } from '../bullmq.js';
@@ -137,7 +148,15 @@ export async function enqueueCompensations(deps: EnqueueDeps, found: readonly En
       `adding ${jobs.size} compensation jobs to Redis`,
     );
   } catch (err) {
-    await Promise.all([...jobs].map(([jobId, data]) => releaseClaims(deps.db, data.items.map((i) => i.id), jobId))).catch(() => undefined);
+    await Promise.all(
+      [...jobs].map(([jobId, data]) =>
+        releaseClaims(
+          deps.db,
+          data.items.map((i) => i.id),
+          jobId,
+        ),
+      ),
+    ).catch(() => undefined);
     throw err;
   }
   return { queued: claimed.length, jobs: jobs.size };

@@ -7,7 +7,17 @@
  * The handlers are idempotent and check the invariant first, so retrying one
  * whose problem has gone away resolves it without an effect.
  */
-import { COMPENSABLE_KINDS, countByKind, describeError, isCompensable, ReconError, UsageError, type CheckName, type DiscrepancyKind, type KindCounts } from '../../core/index.js';
+import {
+  COMPENSABLE_KINDS,
+  countByKind,
+  describeError,
+  isCompensable,
+  ReconError,
+  UsageError,
+  type CheckName,
+  type DiscrepancyKind,
+  type KindCounts,
+} from '../../core/index.js';
 import { countFailed, reopenFailedDiscrepancies } from '../../db/index.js';
 import { enqueueCompensations, type CompensationQueue, type EnqueueDeps } from './queue.js';
 

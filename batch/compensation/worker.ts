@@ -15,13 +15,7 @@ import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 import { COMPENSATION_QUEUE, ReconError, describeError, isRetryable, silentLogger, type Config, type Logger } from '../../core/index.js';
 import { failOpenDiscrepancies, openDiscrepancies, recordCompensationAttempts, resolveOpenDiscrepancies, type Databases } from '../../db/index.js';
 import { compensate, type MessageSender } from '../../reconcile/index.js';
-import {
-  COMPENSATION_ATTEMPTS,
-  createCompensationQueue,
-  type CompensationJobData,
-  type CompensationJobResult,
-  type CompensationQueue,
-} from './queue.js';
+import { COMPENSATION_ATTEMPTS, createCompensationQueue, type CompensationJobData, type CompensationJobResult, type CompensationQueue } from './queue.js';
 import { createWorker, throttledErrorLog } from '../bullmq.js';
 import { startSweeper, type Sweeper } from './sweeper.js';
 
@@ -70,7 +64,10 @@ export async function processCompensationJob(
     const reason = `${errorClass}: ${message}`;
     await recordCompensationAttempts(recon, openIds, reason);
     if (!isRetryable(err) || lastAttempt) {
-      await failOpenDiscrepancies(recon, openIds.map((id) => ({ id, error: reason })));
+      await failOpenDiscrepancies(
+        recon,
+        openIds.map((id) => ({ id, error: reason })),
+      );
       log.warn({ jobId: job.id, kind: job.data.kind, err: reason }, 'compensation job failed');
       throw new UnrecoverableError(reason);
     }
@@ -90,7 +87,13 @@ export async function processCompensationJob(
       resolved.map((o) => o.id),
     ),
     failOpenDiscrepancies(recon, failed),
-    lastAttempt ? 0 : recordCompensationAttempts(recon, retry.map((r) => r.id), retry[0]?.error ?? null),
+    lastAttempt
+      ? 0
+      : recordCompensationAttempts(
+          recon,
+          retry.map((r) => r.id),
+          retry[0]?.error ?? null,
+        ),
   ]);
   const result = { resolved: resolved.length, failed: failed.length, effects: resolved.filter((o) => o.result === 'resolved' && o.effect).length };
   if (failed.length) log.warn({ jobId: job.id, kind: job.data.kind, failed: failed.length, reason: failed[0]?.error }, 'compensations failed');
@@ -134,7 +137,10 @@ export async function startCompensationWorker(deps: CompensationWorkerDeps, opti
   const interval = options.sweepIntervalSeconds ?? c.sweepIntervalSeconds;
   const sweeper =
     interval > 0
-      ? startSweeper({ db: deps.dbs.recon, queue, config: deps.config, log }, { intervalMs: interval * 1000, staleSeconds: options.staleSeconds ?? c.staleSeconds })
+      ? startSweeper(
+          { db: deps.dbs.recon, queue, config: deps.config, log },
+          { intervalMs: interval * 1000, staleSeconds: options.staleSeconds ?? c.staleSeconds },
+        )
       : undefined;
   await worker.waitUntilReady();
   return {

@@ -9,7 +9,6 @@ import { ALL_DISCREPANCY_KINDS, DISCREPANCY_STATUSES, describeError, type Config
 import { discrepancyCountsByKindStatus, finishedRunsSince, watermarkLags, type Databases } from '../../db/index.js';
 import { fetchConsumerLag, type Admin } from '../../streaming/index.js';
 
-
 export interface MetricsDeps {
   config: Pick<Config, 'namespace'>;
   dbs: Pick<Databases, 'recon'>;

@@ -3,7 +3,19 @@
  * the field: `{"error": "bad request", "field": "from", "message": "must be an ISO-8601 timestamp"}`.
  */
 import { z } from 'zod';
-import { ALL_CHECK_NAMES, ALL_DISCREPANCY_KINDS, DISCREPANCY_STATUSES, ISO_INSTANT_HINT, parseIsoInstant, parseUuid, rangeProblem, RUN_STATUSES, RUN_TRIGGERS, type CheckName, type DiscrepancyKind } from '../../core/index.js';
+import {
+  ALL_CHECK_NAMES,
+  ALL_DISCREPANCY_KINDS,
+  DISCREPANCY_STATUSES,
+  ISO_INSTANT_HINT,
+  parseIsoInstant,
+  parseUuid,
+  rangeProblem,
+  RUN_STATUSES,
+  RUN_TRIGGERS,
+  type CheckName,
+  type DiscrepancyKind,
+} from '../../core/index.js';
 import { decodeCursor } from '../../db/index.js';
 
 export interface BadRequest {
@@ -27,21 +39,22 @@ const checks = z
   .transform((v): CheckName[] => (v === 'all' ? [...ALL_CHECK_NAMES] : Array.isArray(v) ? [...new Set(v)] : [v]));
 
 /** `POST /api/runs`; `windowSeconds` bounds the re-check range as the command line does. */
-export const startRunBody = (windowSeconds: number) => z
-  .strictObject(
-    {
-      checks: checks.default([...ALL_CHECK_NAMES]),
-      from: isoInstant.optional(),
-      to: isoInstant.optional(),
-      dryRun: z.boolean({ error: 'must be true or false' }).default(false),
-      email: z.boolean({ error: 'must be true or false' }).optional(),
-    },
-    { error: 'must be a JSON object' },
-  )
-  .superRefine((v, ctx) => {
-    const problem = rangeProblem(v, windowSeconds);
-    if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
-  });
+export const startRunBody = (windowSeconds: number) =>
+  z
+    .strictObject(
+      {
+        checks: checks.default([...ALL_CHECK_NAMES]),
+        from: isoInstant.optional(),
+        to: isoInstant.optional(),
+        dryRun: z.boolean({ error: 'must be true or false' }).default(false),
+        email: z.boolean({ error: 'must be true or false' }).optional(),
+      },
+      { error: 'must be a JSON object' },
+    )
+    .superRefine((v, ctx) => {
+      const problem = rangeProblem(v, windowSeconds);
+      if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
+    });
 export type StartRunBody = z.output<ReturnType<typeof startRunBody>>;
 
 const limit = (max: number, dflt: number) =>
@@ -62,7 +75,10 @@ export const listRunsQuery = z.strictObject({
 });
 
 export const listDiscrepanciesQuery = z.strictObject({
-  run: z.string().refine((v) => parseUuid(v) !== undefined, 'must be a run id (UUID)').optional(),
+  run: z
+    .string()
+    .refine((v) => parseUuid(v) !== undefined, 'must be a run id (UUID)')
+    .optional(),
   kind: z.enum(ALL_DISCREPANCY_KINDS as [DiscrepancyKind, ...DiscrepancyKind[]], { error: `must be one of ${ALL_DISCREPANCY_KINDS.join(', ')}` }).optional(),
   status: z.enum(DISCREPANCY_STATUSES, { error: `must be one of ${DISCREPANCY_STATUSES.join(', ')}` }).optional(),
   check: checkName.optional(),

@@ -66,7 +66,10 @@ export async function deliverReport(deps: MailerDeps, report: RenderedReport, { 
       result = { reportId, subject: report.subject, emailedTo: config.report.to, messageId: info.messageId };
       log.info({ runId: report.runId, to: config.report.to, messageId: info.messageId }, 'report e-mailed');
     } catch (err) {
-      throw new ReconError('SERVICE_UNAVAILABLE', `could not e-mail the report of run ${report.runId}: ${(err as Error).message}`, { cause: err, retryable: true });
+      throw new ReconError('SERVICE_UNAVAILABLE', `could not e-mail the report of run ${report.runId}: ${(err as Error).message}`, {
+        cause: err,
+        retryable: true,
+      });
     } finally {
       transport.close();
     }

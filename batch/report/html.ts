@@ -50,15 +50,26 @@ export function renderReportHtml(data: ReportData): string {
   }
   const dlTable = table(['database', 'group', 'topic', 'dead letters', 'not replayed'], dlRows, new Set([3, 4]));
   const lagBlock = data.consumerLag
-    ? table(['group', 'topic', 'lag (messages)'], data.consumerLag.map((l) => [e(l.group), e(l.topic), String(l.lag)]), new Set([2]))
+    ? table(
+        ['group', 'topic', 'lag (messages)'],
+        data.consumerLag.map((l) => [e(l.group), e(l.topic), String(l.lag)]),
+        new Set([2]),
+      )
     : `<p style="font:12px sans-serif;color:#666;">unknown (${e(data.consumerLagError ?? 'not measured')})</p>`;
   const exampleBlocks = Object.entries(data.examples)
-    .map(([kind, rows]) =>
-      `<h3 style="font:bold 13px sans-serif;margin:10px 0 2px;">${e(kind)} (${rows!.length} shown)</h3>` +
-      table(
-        ['check', 'entity', 'status', 'detected', 'details'],
-        rows!.map((d) => [e(d.check_name), `${e(d.entity_type)} ${e(d.entity_id)}`, e(d.status), e(formatInstant(d.detected_at)), `<code style="word-break:break-all;">${e(JSON.stringify(d.details).slice(0, 200))}</code>`]),
-      ),
+    .map(
+      ([kind, rows]) =>
+        `<h3 style="font:bold 13px sans-serif;margin:10px 0 2px;">${e(kind)} (${rows!.length} shown)</h3>` +
+        table(
+          ['check', 'entity', 'status', 'detected', 'details'],
+          rows!.map((d) => [
+            e(d.check_name),
+            `${e(d.entity_type)} ${e(d.entity_id)}`,
+            e(d.status),
+            e(formatInstant(d.detected_at)),
+            `<code style="word-break:break-all;">${e(JSON.stringify(d.details).slice(0, 200))}</code>`,
+          ]),
+        ),
     )
     .join('');
   const meta = [

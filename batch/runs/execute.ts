@@ -7,7 +7,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { ALL_CHECK_NAMES, countByKind, describeError, isCompensable, isRetryable, rangeProblem, ReconError, UsageError, type CheckKindCounts, type CheckName, type DiscrepancyKind, type KindCounts, type Window } from '../../core/index.js';
+import {
+  ALL_CHECK_NAMES,
+  countByKind,
+  describeError,
+  isCompensable,
+  isRetryable,
+  rangeProblem,
+  ReconError,
+  UsageError,
+  type CheckKindCounts,
+  type CheckName,
+  type DiscrepancyKind,
+  type KindCounts,
+  type Window,
+} from '../../core/index.js';
 import {
   addRunWindowCounts,
   advanceWatermark,
@@ -208,7 +222,8 @@ async function lateWindows(deps: RunDeps, check: Check): Promise<{ windows: Wind
   const windows = [...starts.values()]
     .sort((a, b) => a.getTime() - b.getTime())
     .map((start) => ({ start, end: new Date(Math.min(start.getTime() + size, watermark.getTime())) }));
-  if (windows.length) deps.log.info({ check: check.name, windows: windows.length, since }, 'windows behind the watermark received late rows: checking them again');
+  if (windows.length)
+    deps.log.info({ check: check.name, windows: windows.length, since }, 'windows behind the watermark received late rows: checking them again');
   return { windows, nextFrom };
 }
 

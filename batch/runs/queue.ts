@@ -10,7 +10,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { UnrecoverableError, type Job, type Processor, type Queue, type Worker } from 'bullmq';
-import { ALL_CHECK_NAMES, describeError, isRetryable, RUN_QUEUE, type CheckKindCounts, type CheckName, type Config, type Logger, type RunStatus, type RunTrigger } from '../../core/index.js';
+import {
+  ALL_CHECK_NAMES,
+  describeError,
+  isRetryable,
+  RUN_QUEUE,
+  type CheckKindCounts,
+  type CheckName,
+  type Config,
+  type Logger,
+  type RunStatus,
+  type RunTrigger,
+} from '../../core/index.js';
 import type { Databases } from '../../db/index.js';
 import { createQueue, createWorker, throttledErrorLog } from '../bullmq.js';
 import type { EnqueueCompensations, RunDeps, RunOptions, RunSummary } from './types.js';

@@ -59,7 +59,13 @@ export function catchUpTick(expression: string, timeZone: string, now: Date, las
  * Call `onTick(tick)` at every tick of `expression` in `timeZone` (node-cron).
  * The timing part of the scheduler, alone so fake timers can drive it.
  */
-export function scheduleTicks(expression: string, timeZone: string, onTick: (tick: Date) => Promise<void> | void, log: Logger, name = 'recon-scheduler'): ScheduledTask {
+export function scheduleTicks(
+  expression: string,
+  timeZone: string,
+  onTick: (tick: Date) => Promise<void> | void,
+  log: Logger,
+  name = 'recon-scheduler',
+): ScheduledTask {
   return cron.schedule(
     expression,
     async (ctx) => {

@@ -67,7 +67,10 @@ export function register(program: Command): void {
     .description('send dead letters back to their original topic (original key, value and headers, plus x-replayed-at); each is replayed once')
     .option('--topic <t>', 'only the dead letters of this original topic (user.created or point.granted)')
     .option('--since <iso>', 'only dead letters dead-lettered at or after this instant (older ones stay for a later replay)', isoOption)
-    .addHelpText('after', '\nFix the cause first (a consumer that can now decode the message); the consumers deduplicate replays by event id.\n\nExample:\n  $ recon dlq replay\n  $ recon dlq replay --topic user.created --since 2026-11-21T00:00:00Z')
+    .addHelpText(
+      'after',
+      '\nFix the cause first (a consumer that can now decode the message); the consumers deduplicate replays by event id.\n\nExample:\n  $ recon dlq replay\n  $ recon dlq replay --topic user.created --since 2026-11-21T00:00:00Z',
+    )
     .action(async (opts: { topic?: string; since?: Date }) => {
       const { config, log } = commandContext();
       const dltTopics = resolveTopic(config, opts.topic).map((t) => `${t}.DLT`);
@@ -80,7 +83,9 @@ export function register(program: Command): void {
       const dbs = { users: connect(config.databases.users, { max: 1 }), points: connect(config.databases.points, { max: 1 }) };
       try {
         const r = await replayDeadLetters({ config, kafka, producer, dbs }, { dltTopics, since: opts.since, log });
-        process.stdout.write(`replayed ${r.replayed} dead letters${r.skipped ? `, skipped ${r.skipped} older than --since` : ''}${r.unknown ? `, ${r.unknown} without dead-letter headers left alone` : ''}\n`);
+        process.stdout.write(
+          `replayed ${r.replayed} dead letters${r.skipped ? `, skipped ${r.skipped} older than --since` : ''}${r.unknown ? `, ${r.unknown} without dead-letter headers left alone` : ''}\n`,
+        );
       } finally {
         await producer.disconnect();
         await Promise.all([dbs.users.destroy(), dbs.points.destroy()]);

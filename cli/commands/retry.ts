@@ -82,7 +82,9 @@ export function register(program: Command): void {
         } else {
           const total = Object.values(summary.byKind).reduce((a, n) => a + (n ?? 0), 0);
           process.stdout.write(
-            summary.dryRun ? `${total} failed compensations would be retried (dry run)\n` : `${summary.ids.length} failed compensations reopened, ${summary.queued} queued in ${summary.jobs} jobs\n`,
+            summary.dryRun
+              ? `${total} failed compensations would be retried (dry run)\n`
+              : `${summary.ids.length} failed compensations reopened, ${summary.queued} queued in ${summary.jobs} jobs\n`,
           );
           printTable(Object.entries(summary.byKind).map(([kind, n]) => ({ kind, [summary.dryRun ? 'would retry' : 'retried']: n })));
           if (waited) process.stdout.write(compensationsLine(waited.counts));

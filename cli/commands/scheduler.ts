@@ -26,7 +26,9 @@ Example:
       try {
         const scheduler = await startScheduler({ config, dbs, log, runQueue }, { catchUp: opts.catchUp });
         const next = scheduler.task.getNextRun();
-        process.stderr.write(`recon scheduler: "${config.cron}" (${config.timeZone}), next run ${next ? next.toISOString() : 'never'}${scheduler.caughtUp ? `; caught up on ${scheduler.caughtUp.toISOString()}` : ''}\n`);
+        process.stderr.write(
+          `recon scheduler: "${config.cron}" (${config.timeZone}), next run ${next ? next.toISOString() : 'never'}${scheduler.caughtUp ? `; caught up on ${scheduler.caughtUp.toISOString()}` : ''}\n`,
+        );
         const signal = await untilSignal();
         log.info({ signal }, 'scheduler stopping');
         await scheduler.stop();

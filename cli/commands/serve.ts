@@ -42,7 +42,13 @@ Example:
           runQueue,
           queues: [compensationQueue],
           ...(kafkaUp ? { admin } : {}),
-          ...(opts.runWorker ? { executeRun, afterRun: reportHook({ config, dbs, log, ...(kafkaUp ? { admin } : {}) }), enqueue: compensationEnqueuer({ db: dbs.recon, queue: compensationQueue, config }) } : {}),
+          ...(opts.runWorker
+            ? {
+                executeRun,
+                afterRun: reportHook({ config, dbs, log, ...(kafkaUp ? { admin } : {}) }),
+                enqueue: compensationEnqueuer({ db: dbs.recon, queue: compensationQueue, config }),
+              }
+            : {}),
         });
         const host = listenHost(config);
         const address = await app.listen({ port: opts.port ?? config.api.port, host });

@@ -20,7 +20,9 @@ export function register(program: Command): void {
         const whose = result.pid ? `the local broker (pid ${result.pid})` : 'a broker recon did not start';
         process.stdout.write(`kafka already answers at ${result.brokers.join(',')}: ${whose}; nothing started\n`);
       } else {
-        process.stdout.write(`kafka started at ${result.brokers.join(',')} (pid ${result.pid}) in ${(result.ms / 1000).toFixed(1)} s; log: ${localKafkaPaths().logFile}\n`);
+        process.stdout.write(
+          `kafka started at ${result.brokers.join(',')} (pid ${result.pid}) in ${(result.ms / 1000).toFixed(1)} s; log: ${localKafkaPaths().logFile}\n`,
+        );
       }
     });
 

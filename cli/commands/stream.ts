@@ -30,7 +30,10 @@ export function register(program: Command): void {
     .option('--poll-interval <ms>', 'wait after a round that found nothing', intOption(1, 60_000), 20)
     .option('--concurrency <n>', 'relay loops per database (each with its own producer and connection)', intOption(1, 16), 2)
     .option('--progress-interval <s>', 'seconds between progress lines (0: none)', intOption(0, 3600), 5)
-    .addHelpText('after', '\nSeveral relays may run at once (rows are claimed with FOR UPDATE SKIP LOCKED).\n\nExample:\n  $ recon stream relay\n  $ RECON_NAMESPACE=staging recon stream relay --batch-size 2000')
+    .addHelpText(
+      'after',
+      '\nSeveral relays may run at once (rows are claimed with FOR UPDATE SKIP LOCKED).\n\nExample:\n  $ recon stream relay\n  $ RECON_NAMESPACE=staging recon stream relay --batch-size 2000',
+    )
     .action(async (opts: { batchSize: number; pollInterval: number; concurrency: number; progressInterval: number }) => {
       const { config, log } = commandContext();
       const relay = await startRelay(config, { batchSize: opts.batchSize, pollIntervalMs: opts.pollInterval, concurrency: opts.concurrency, log });
@@ -40,7 +43,8 @@ export function register(program: Command): void {
         ? every(opts.progressInterval * 1000, (secs) => {
             const now = relay.stats();
             const parts = Object.keys(now.published).map(
-              (s) => `${s} ${((now.published[s]! - (previous.published[s] ?? 0)) / secs).toFixed(0)}/s (total ${now.published[s]}, failed rounds ${now.failures[s]})`,
+              (s) =>
+                `${s} ${((now.published[s]! - (previous.published[s] ?? 0)) / secs).toFixed(0)}/s (total ${now.published[s]}, failed rounds ${now.failures[s]})`,
             );
             previous = now;
             return `relay: ${parts.join('; ')}`;

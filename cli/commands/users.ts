@@ -1,7 +1,16 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { Progress, UsageError } from '../../core/index.js';
 import { connect } from '../../db/index.js';
-import { createKafka, createProducer, ensureTopics, FaultInjector, generateUsers, topicNames, USER_SERVICE_MODES, type UserServiceMode } from '../../streaming/index.js';
+import {
+  createKafka,
+  createProducer,
+  ensureTopics,
+  FaultInjector,
+  generateUsers,
+  topicNames,
+  USER_SERVICE_MODES,
+  type UserServiceMode,
+} from '../../streaming/index.js';
 import { abortOnSignal, commandContext, intOption, numberOption, probabilityOption } from '../context.js';
 
 function modeOption(value: string): UserServiceMode {
@@ -31,7 +40,7 @@ export function register(program: Command): void {
     .option('--mode <mode>', 'outbox (user + outbox row in one transaction) or direct (send inside the transaction: the naive pattern)', modeOption, 'outbox')
     .option('--batch-size <n>', 'users per transaction in outbox mode', intOption(1, 5000), 500)
     .option('--fault-rollback <p>', 'direct mode: probability of sending, then rolling the user back (orphan grant)', probabilityOption, 0)
-    .option('--fault-lose <p>', 'probability that a committed user\'s event never reaches the consumer (missing grant)', probabilityOption, 0)
+    .option('--fault-lose <p>', "probability that a committed user's event never reaches the consumer (missing grant)", probabilityOption, 0)
     .option('--fault-duplicate <p>', 'probability that the event is delivered twice', probabilityOption, 0)
     .option('--fault-poison <p>', 'probability per user of an undecodable message on user.created', probabilityOption, 0)
     .option('--seed <n>', 'seed of the fault draws (reproducible runs)', intOption(0, 2 ** 32 - 1))
@@ -44,7 +53,13 @@ export function register(program: Command): void {
         throw new UsageError('--fault-rollback needs --mode direct (in outbox mode the event rolls back with its user: no drift)');
       }
       const { config, log } = commandContext();
-      const faults = new FaultInjector({ rollback: opts.faultRollback, lose: opts.faultLose, duplicate: opts.faultDuplicate, poison: opts.faultPoison, seed: opts.seed });
+      const faults = new FaultInjector({
+        rollback: opts.faultRollback,
+        lose: opts.faultLose,
+        duplicate: opts.faultDuplicate,
+        poison: opts.faultPoison,
+        seed: opts.seed,
+      });
       const topics = topicNames(config);
       const concurrency = opts.mode === 'direct' ? 8 : 2;
       const db = connect(config.databases.users, { max: concurrency + 1, applicationName: 'recon-users' });

@@ -7,9 +7,15 @@ import { commandContext, intOption, untilSignal } from '../context.js';
 export function register(program: Command): void {
   program
     .command('worker')
-    .description('run compensation jobs (grants, revocations, republishes), the sweeper that re-queues lost ones, and queued reconcile runs (scheduler, API), until SIGTERM/SIGINT')
+    .description(
+      'run compensation jobs (grants, revocations, republishes), the sweeper that re-queues lost ones, and queued reconcile runs (scheduler, API), until SIGTERM/SIGINT',
+    )
     .option('--concurrency <n>', 'compensation jobs at once, each a batch of discrepancies (default: RECON_WORKER_CONCURRENCY, 4)', intOption(1, 256))
-    .option('--sweep-interval <s>', 'seconds between sweeps for discrepancies without a job; 0 disables (default: RECON_SWEEP_SECONDS, 60)', intOption(0, 86_400))
+    .option(
+      '--sweep-interval <s>',
+      'seconds between sweeps for discrepancies without a job; 0 disables (default: RECON_SWEEP_SECONDS, 60)',
+      intOption(0, 86_400),
+    )
     .option('--progress-interval <s>', 'seconds between progress lines (0: none)', intOption(0, 3600), 10)
     .addHelpText(
       'after',

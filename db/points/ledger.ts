@@ -94,10 +94,7 @@ export async function netSignupAmounts(db: Knex | Knex.Transaction, userIds: rea
  * generation, this count): two executions that see the same state write the
  * same entry, so only one of them has an effect.
  */
-export async function revocationCountsByDiscrepancy(
-  db: Knex | Knex.Transaction,
-  userIds: readonly string[],
-): Promise<Map<string, number>> {
+export async function revocationCountsByDiscrepancy(db: Knex | Knex.Transaction, userIds: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   if (userIds.length === 0) return out;
   const { rows } = await db.raw<{ rows: { discrepancy_id: string; n: number }[] }>(

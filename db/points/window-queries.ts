@@ -17,13 +17,15 @@ const SIGNUP_REASONS = ['signup_bonus', 'signup_bonus_revocation'];
 export async function ledgerSegmentSums(db: Db, ranges: readonly Window[], strideMs: number): Promise<LedgerSegmentSums[]> {
   if (ranges.length === 0) return [];
   const r = inRanges(ranges, 'point_ledger', 'p', 'user_created_at', ['p.user_created_at', 'p.user_id', 'p.amount'], 'and p.reason = any(?::text[])');
-  const { rows } = await noJit(db, (trx) => trx.raw<{ rows: LedgerSegmentSums[] }>(
-    `select date_bin(? * interval '1 millisecond', p.user_created_at, r.s) as seg, r.e as range_end,
+  const { rows } = await noJit(db, (trx) =>
+    trx.raw<{ rows: LedgerSegmentSums[] }>(
+      `select date_bin(? * interval '1 millisecond', p.user_created_at, r.s) as seg, r.e as range_end,
             count(*) as n, sum(p.amount)::text as a, sum(p.amount::int8 * uuid_hash(p.user_id))::text as ah
      from ${r.sql}
      group by 1, 2`,
-    [strideMs, ...r.bindings, SIGNUP_REASONS],
-  ));
+      [strideMs, ...r.bindings, SIGNUP_REASONS],
+    ),
+  );
   return rows;
 }
 
@@ -34,12 +36,13 @@ export async function ledgerNetsInRanges(
 ): Promise<{ user_id: string; net: number; entries: number; user_created_at: Date }[]> {
   if (ranges.length === 0) return [];
   const r = inRanges(ranges, 'point_ledger', 'p', 'user_created_at', ['p.user_id', 'p.amount', 'p.user_created_at'], 'and p.reason = any(?::text[])');
-  const { rows } = await noJit(db, (trx) => trx.raw<{ rows: { user_id: string; net: number; entries: number; user_created_at: Date }[] }>(
-    `select p.user_id, sum(p.amount) as net, count(*) as entries, min(p.user_created_at) as user_created_at
+  const { rows } = await noJit(db, (trx) =>
+    trx.raw<{ rows: { user_id: string; net: number; entries: number; user_created_at: Date }[] }>(
+      `select p.user_id, sum(p.amount) as net, count(*) as entries, min(p.user_created_at) as user_created_at
      from ${r.sql}
      group by p.user_id`,
-    [...r.bindings, SIGNUP_REASONS],
-  ));
+      [...r.bindings, SIGNUP_REASONS],
+    ),
+  );
   return rows;
 }
-

@@ -35,7 +35,11 @@ export async function openCheckLocks(reconUrl: string): Promise<CheckLocks> {
         if (lost) throw lost;
         await client.query('select 1');
       } catch (err) {
-        throw new ReconError('LOCK_LOST', `lost the connection holding the check locks (${describeError(err).message}); stopping before another run takes the same windows`, { cause: err, retryable: true });
+        throw new ReconError(
+          'LOCK_LOST',
+          `lost the connection holding the check locks (${describeError(err).message}); stopping before another run takes the same windows`,
+          { cause: err, retryable: true },
+        );
       }
     },
     async tryLock(check) {

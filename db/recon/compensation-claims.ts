@@ -39,7 +39,12 @@ export async function claimDiscrepancies(db: Knex | Knex.Transaction, claims: re
        where d.id = x.id and d.status = x.expect_status
          and (x.expect_status = 'detected' or d.job_id is not distinct from x.expect_job_id)
        returning d.id, d.kind, d.generation, d.job_id`,
-      [chunk.map((c) => c.id), chunk.map((c) => c.jobId), chunk.map((c) => c.expectStatus), chunk.map((c) => c.expectJobId ?? null)] as unknown as readonly Knex.Value[],
+      [
+        chunk.map((c) => c.id),
+        chunk.map((c) => c.jobId),
+        chunk.map((c) => c.expectStatus),
+        chunk.map((c) => c.expectJobId ?? null),
+      ] as unknown as readonly Knex.Value[],
     );
     out.push(...rows);
   }

@@ -70,7 +70,9 @@ export async function recordDiscrepancies(
        returning d.id, d.kind, d.generation, (xmax = 0) as inserted, (select p.status from previous p where p.id = d.id) as old_status`,
       [JSON.stringify(chunk), runId, runId],
     );
-    for (const r of rows) if (r.inserted || r.old_status === 'resolved' || r.old_status === 'failed') out.push({ id: r.id, kind: r.kind, generation: r.generation, inserted: r.inserted });
+    for (const r of rows)
+      if (r.inserted || r.old_status === 'resolved' || r.old_status === 'failed')
+        out.push({ id: r.id, kind: r.kind, generation: r.generation, inserted: r.inserted });
   }
   return out;
 }
@@ -112,7 +114,9 @@ export interface FailedSelection {
 }
 
 function failedQuery(db: Knex | Knex.Transaction, s: FailedSelection) {
-  const q = db('discrepancies').where('status', 'failed').whereRaw('kind = any(?::text[])', [Array.from(s.kinds)]);
+  const q = db('discrepancies')
+    .where('status', 'failed')
+    .whereRaw('kind = any(?::text[])', [Array.from(s.kinds)]);
   if (s.check) q.where('check_name', s.check);
   if (s.ids) q.whereRaw('id = any(?::uuid[])', [Array.from(s.ids)]);
   if (s.failedSince) q.where('failed_at', '>=', s.failedSince);
@@ -122,7 +126,11 @@ function failedQuery(db: Knex | Knex.Transaction, s: FailedSelection) {
 /** How many `failed` discrepancies `s` selects, per kind (what a dry run of `recon retry` prints). */
 export async function countFailed(db: Knex | Knex.Transaction, s: FailedSelection): Promise<KindCounts> {
   const sub = failedQuery(db, s).select('kind').orderBy('failed_at').limit(s.limit);
-  const rows: { kind: DiscrepancyKind; n: number }[] = await db.from(sub.as('f')).select('kind').count<{ kind: DiscrepancyKind; n: number }[]>({ n: '*' }).groupBy('kind');
+  const rows: { kind: DiscrepancyKind; n: number }[] = await db
+    .from(sub.as('f'))
+    .select('kind')
+    .count<{ kind: DiscrepancyKind; n: number }[]>({ n: '*' })
+    .groupBy('kind');
   return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]));
 }
 
@@ -195,7 +203,10 @@ export async function listDiscrepancies(db: Knex, f: ListDiscrepanciesFilter = {
   const limit = f.limit ?? 100;
   const q = db('discrepancies')
     .select('*', cursorColumn(db, 'detected_at'))
-    .orderBy([{ column: 'detected_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+    .orderBy([
+      { column: 'detected_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ])
     .limit(limit + 1);
   if (f.runId) q.where((w) => w.where('first_run_id', f.runId!).orWhere('last_run_id', f.runId!));
   if (f.kind) q.where('kind', f.kind);

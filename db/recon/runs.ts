@@ -30,7 +30,9 @@ export async function addRunWindowCounts(db: Knex | Knex.Transaction, runId: str
   const perKind = { ...(counts[check] ?? {}) };
   for (const [kind, n] of Object.entries(found) as [DiscrepancyKind, number][]) perKind[kind] = (perKind[kind] ?? 0) + n;
   counts[check] = perKind;
-  await db('runs').where({ id: runId }).update({ windows: db.raw('windows + 1'), counts: JSON.stringify(counts) });
+  await db('runs')
+    .where({ id: runId })
+    .update({ windows: db.raw('windows + 1'), counts: JSON.stringify(counts) });
 }
 
 /** Finish a run: final status, finish time, and the error or skip reason. */
@@ -81,7 +83,14 @@ export async function upsertRunWindow(db: Knex | Knex.Transaction, row: RunWindo
   await db('run_windows')
     .insert({ ...row, counts: JSON.stringify(row.counts), status: 'completed' })
     .onConflict(['run_id', 'check_name', 'window_start'])
-    .merge({ window_end: row.window_end, counts: JSON.stringify(row.counts), rows_compared: row.rows_compared, segments_compared: row.segments_compared, duration_ms: row.duration_ms, finished_at: db.fn.now() });
+    .merge({
+      window_end: row.window_end,
+      counts: JSON.stringify(row.counts),
+      rows_compared: row.rows_compared,
+      segments_compared: row.segments_compared,
+      duration_ms: row.duration_ms,
+      finished_at: db.fn.now(),
+    });
 }
 
 /**
@@ -134,7 +143,13 @@ export interface ListRunsFilter {
 
 /** Runs, newest first. */
 export async function listRuns(db: Knex, { limit = 50, cursor, trigger, status }: ListRunsFilter = {}): Promise<Page<RunRow>> {
-  const q = db('runs').select('*', cursorColumn(db, 'started_at')).orderBy([{ column: 'started_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit + 1);
+  const q = db('runs')
+    .select('*', cursorColumn(db, 'started_at'))
+    .orderBy([
+      { column: 'started_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ])
+    .limit(limit + 1);
   if (trigger) q.where('trigger', trigger);
   if (status) q.where('status', status);
   const after = cursor ? decodeCursor(cursor) : undefined;
@@ -162,12 +177,22 @@ export async function lastRunByTrigger(db: Knex, trigger: RunTrigger, statuses: 
 
 /** The last `limit` runs, oldest first, for a chart of drift per run. */
 export async function recentRuns(db: Knex, limit = 14): Promise<RunRow[]> {
-  const rows = (await db<RunRow>('runs').select('*').orderBy([{ column: 'started_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit)) as RunRow[];
+  const rows = (await db<RunRow>('runs')
+    .select('*')
+    .orderBy([
+      { column: 'started_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ])
+    .limit(limit)) as RunRow[];
   return rows.reverse();
 }
 
 /** Finished runs after `after` (all of the last `limit` when absent), oldest first: feeds the run-duration histogram. */
-export async function finishedRunsSince(db: Knex, after: Date | undefined, limit = 500): Promise<{ id: string; trigger: RunTrigger; status: RunStatus; finished_at: Date; duration_seconds: number }[]> {
+export async function finishedRunsSince(
+  db: Knex,
+  after: Date | undefined,
+  limit = 500,
+): Promise<{ id: string; trigger: RunTrigger; status: RunStatus; finished_at: Date; duration_seconds: number }[]> {
   const { rows } = await db.raw<{ rows: { id: string; trigger: RunTrigger; status: RunStatus; finished_at: Date; duration_seconds: number }[] }>(
     `select * from (
        select id, trigger, status, finished_at, extract(epoch from (finished_at - started_at))::float8 as duration_seconds
@@ -184,7 +209,6 @@ export async function finishedRunsSince(db: Knex, after: Date | undefined, limit
 /** The range a run's windows covered (first start to last end), or undefined when it compared none. */
 export async function runWindowSpan(db: Knex, runId: string): Promise<{ from: Date; to: Date } | undefined> {
   const row = (await db('run_windows').where({ run_id: runId }).min({ from: 'window_start' }).max({ to: 'window_end' }).first()) as
-    | { from: Date | null; to: Date | null }
-    | undefined;
+    { from: Date | null; to: Date | null } | undefined;
   return row?.from && row.to ? { from: row.from, to: row.to } : undefined;
 }

@@ -8,7 +8,9 @@ export async function getWatermark(db: Knex | Knex.Transaction, check: CheckName
 }
 
 /** Every check's watermark (for reports and the API). */
-export async function listWatermarks(db: Knex | Knex.Transaction): Promise<{ check_name: CheckName; watermark: Date; updated_at: Date; last_run_id: string | null }[]> {
+export async function listWatermarks(
+  db: Knex | Knex.Transaction,
+): Promise<{ check_name: CheckName; watermark: Date; updated_at: Date; last_run_id: string | null }[]> {
   return db('watermarks').select('check_name', 'watermark', 'updated_at', 'last_run_id').orderBy('check_name');
 }
 

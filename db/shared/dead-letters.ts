@@ -64,7 +64,12 @@ export async function markDeadLettersReplayed(
     `update dead_letters d set replayed_at = now()
      from unnest(?::text[], ?::text[], ?::int[], ?::bigint[]) as x(g, t, p, o)
      where d.consumer_group = x.g and d.topic = x.t and d.kafka_partition = x.p and d.kafka_offset = x.o`,
-    [coordinates.map((c) => c.consumer_group), coordinates.map((c) => c.topic), coordinates.map((c) => c.kafka_partition), coordinates.map((c) => c.kafka_offset)],
+    [
+      coordinates.map((c) => c.consumer_group),
+      coordinates.map((c) => c.topic),
+      coordinates.map((c) => c.kafka_partition),
+      coordinates.map((c) => c.kafka_offset),
+    ],
   );
   return rowCount;
 }

@@ -17,13 +17,15 @@ export interface CountSegment extends SegmentKey {
 export async function outboxSegmentSums(db: Db, ranges: readonly Window[], strideMs: number): Promise<EventSegmentSums[]> {
   if (ranges.length === 0) return [];
   const r = inRanges(ranges, 'outbox', 'o', 'occurred_at', ['o.occurred_at', 'o.event_id']);
-  const { rows } = await noJit(db, (trx) => trx.raw<{ rows: EventSegmentSums[] }>(
-    `select date_bin(? * interval '1 millisecond', o.occurred_at, r.s) as seg, r.e as range_end,
+  const { rows } = await noJit(db, (trx) =>
+    trx.raw<{ rows: EventSegmentSums[] }>(
+      `select date_bin(? * interval '1 millisecond', o.occurred_at, r.s) as seg, r.e as range_end,
             count(*) as n, sum(uuid_hash(o.event_id))::text as h
      from ${r.sql}
      group by 1, 2`,
-    [strideMs, ...r.bindings],
-  ));
+      [strideMs, ...r.bindings],
+    ),
+  );
   return rows;
 }
 
@@ -31,12 +33,14 @@ export async function outboxSegmentSums(db: Db, ranges: readonly Window[], strid
 export async function unpublishedSegmentCounts(db: Db, ranges: readonly Window[], strideMs: number): Promise<CountSegment[]> {
   if (ranges.length === 0) return [];
   const r = inRanges(ranges, 'outbox', 'o', 'occurred_at', ['o.occurred_at'], 'and o.published_at is null');
-  const { rows } = await noJit(db, (trx) => trx.raw<{ rows: CountSegment[] }>(
-    `select date_bin(? * interval '1 millisecond', o.occurred_at, r.s) as seg, r.e as range_end, count(*) as n
+  const { rows } = await noJit(db, (trx) =>
+    trx.raw<{ rows: CountSegment[] }>(
+      `select date_bin(? * interval '1 millisecond', o.occurred_at, r.s) as seg, r.e as range_end, count(*) as n
      from ${r.sql}
      group by 1, 2`,
-    [strideMs, ...r.bindings],
-  ));
+      [strideMs, ...r.bindings],
+    ),
+  );
   return rows;
 }
 
@@ -44,13 +48,15 @@ export async function unpublishedSegmentCounts(db: Db, ranges: readonly Window[]
 export async function consumedSegmentSums(db: Db, group: string, ranges: readonly Window[], strideMs: number): Promise<EventSegmentSums[]> {
   if (ranges.length === 0) return [];
   const r = inRanges(ranges, 'consumed_events', 'c', 'event_occurred_at', ['c.event_occurred_at', 'c.event_id'], 'and c.consumer_group = ?');
-  const { rows } = await noJit(db, (trx) => trx.raw<{ rows: EventSegmentSums[] }>(
-    `select date_bin(? * interval '1 millisecond', c.event_occurred_at, r.s) as seg, r.e as range_end,
+  const { rows } = await noJit(db, (trx) =>
+    trx.raw<{ rows: EventSegmentSums[] }>(
+      `select date_bin(? * interval '1 millisecond', c.event_occurred_at, r.s) as seg, r.e as range_end,
             count(*) as n, sum(uuid_hash(c.event_id))::text as h
      from ${r.sql}
      group by 1, 2`,
-    [strideMs, ...r.bindings, group],
-  ));
+      [strideMs, ...r.bindings, group],
+    ),
+  );
   return rows;
 }
 
@@ -68,11 +74,13 @@ export interface OutboxLeafRow {
 export async function outboxInRanges(db: Db, ranges: readonly Window[]): Promise<OutboxLeafRow[]> {
   if (ranges.length === 0) return [];
   const r = inRanges(ranges, 'outbox', 'o', 'occurred_at', ['o.event_id', 'o.topic', 'o.occurred_at', 'o.published_at', 'o.kafka_partition', 'o.kafka_offset']);
-  const { rows } = await noJit(db, (trx) => trx.raw<{ rows: OutboxLeafRow[] }>(
-    `select o.event_id, o.topic, o.occurred_at, o.published_at is not null as published, o.kafka_partition, o.kafka_offset
+  const { rows } = await noJit(db, (trx) =>
+    trx.raw<{ rows: OutboxLeafRow[] }>(
+      `select o.event_id, o.topic, o.occurred_at, o.published_at is not null as published, o.kafka_partition, o.kafka_offset
      from ${r.sql}`,
-    r.bindings,
-  ));
+      r.bindings,
+    ),
+  );
   return rows;
 }
 
@@ -84,11 +92,13 @@ export async function consumedInRanges(
 ): Promise<{ event_id: string; topic: string; event_occurred_at: Date }[]> {
   if (ranges.length === 0) return [];
   const r = inRanges(ranges, 'consumed_events', 'c', 'event_occurred_at', ['c.event_id', 'c.topic', 'c.event_occurred_at'], 'and c.consumer_group = ?');
-  const { rows } = await noJit(db, (trx) => trx.raw<{ rows: { event_id: string; topic: string; event_occurred_at: Date }[] }>(
-    `select c.event_id, c.topic, c.event_occurred_at
+  const { rows } = await noJit(db, (trx) =>
+    trx.raw<{ rows: { event_id: string; topic: string; event_occurred_at: Date }[] }>(
+      `select c.event_id, c.topic, c.event_occurred_at
      from ${r.sql}`,
-    [...r.bindings, group],
-  ));
+      [...r.bindings, group],
+    ),
+  );
   return rows;
 }
 
@@ -145,4 +155,3 @@ export async function anonymousDeadLettersIn(db: Db, group: string, window: Wind
   );
   return rows;
 }
-

@@ -20,7 +20,9 @@ export async function addToBalances(trx: Knex | Knex.Transaction, amounts: reado
 export async function balancesOf(db: Knex | Knex.Transaction, userIds: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   if (userIds.length === 0) return out;
-  const rows: { user_id: string; balance: number }[] = await db('user_balances').select('user_id', 'balance').whereRaw('user_id = any(?::uuid[])', [Array.from(userIds)]);
+  const rows: { user_id: string; balance: number }[] = await db('user_balances')
+    .select('user_id', 'balance')
+    .whereRaw('user_id = any(?::uuid[])', [Array.from(userIds)]);
   for (const r of rows) out.set(r.user_id, Number(r.balance));
   return out;
 }

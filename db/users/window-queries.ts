@@ -13,13 +13,15 @@ export interface UsersSegmentSums extends SegmentKey {
 export async function usersSegmentSums(db: Db, ranges: readonly Window[], strideMs: number): Promise<UsersSegmentSums[]> {
   if (ranges.length === 0) return [];
   const r = inRanges(ranges, 'users', 'u', 'created_at', ['u.created_at', 'u.id']);
-  const { rows } = await noJit(db, (trx) => trx.raw<{ rows: UsersSegmentSums[] }>(
-    `select date_bin(? * interval '1 millisecond', u.created_at, r.s) as seg, r.e as range_end,
+  const { rows } = await noJit(db, (trx) =>
+    trx.raw<{ rows: UsersSegmentSums[] }>(
+      `select date_bin(? * interval '1 millisecond', u.created_at, r.s) as seg, r.e as range_end,
             count(*) as n, sum(uuid_hash(u.id))::text as h
      from ${r.sql}
      group by 1, 2`,
-    [strideMs, ...r.bindings],
-  ));
+      [strideMs, ...r.bindings],
+    ),
+  );
   return rows;
 }
 
@@ -27,10 +29,6 @@ export async function usersSegmentSums(db: Db, ranges: readonly Window[], stride
 export async function usersInRanges(db: Db, ranges: readonly Window[]): Promise<{ id: string; created_at: Date }[]> {
   if (ranges.length === 0) return [];
   const r = inRanges(ranges, 'users', 'u', 'created_at', ['u.id', 'u.created_at']);
-  const { rows } = await noJit(db, (trx) => trx.raw<{ rows: { id: string; created_at: Date }[] }>(
-    `select u.id, u.created_at from ${r.sql}`,
-    r.bindings,
-  ));
+  const { rows } = await noJit(db, (trx) => trx.raw<{ rows: { id: string; created_at: Date }[] }>(`select u.id, u.created_at from ${r.sql}`, r.bindings));
   return rows;
 }
-

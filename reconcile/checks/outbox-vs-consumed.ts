@@ -9,7 +9,16 @@
  * letters take precedence over "unconsumed": a poison event is reported, not
  * republished forever.
  */
-import { CHECK_NAMES, SUBSCRIPTIONS, discrepancyId, namespaced, type DiscrepancyKind, type Window, encodeEntity, type SourceDatabase } from '../../core/index.js';
+import {
+  CHECK_NAMES,
+  SUBSCRIPTIONS,
+  discrepancyId,
+  namespaced,
+  type DiscrepancyKind,
+  type Window,
+  encodeEntity,
+  type SourceDatabase,
+} from '../../core/index.js';
 import {
   anonymousDeadLettersIn,
   consumedInRanges,
@@ -123,13 +132,13 @@ export function classifyEvents(
   const event = (kind: DiscrepancyKind, group: string | undefined, eventId: string, topic: string, occurredAt: Date): DiscrepancyInput => {
     const entity = encodeEntity({ type: 'event', sourceDb: p.outboxDb, eventId, ...(group !== undefined ? { group } : {}) });
     return {
-    id: discrepancyId(NAME, kind, entity.entity_id),
-    check_name: NAME,
-    kind,
-    ...entity,
-    window_start: window.start,
-    window_end: window.end,
-    details: { eventId, sourceDb: p.outboxDb, consumerDb: p.consumedDb, topic, group: p.group, occurredAt: occurredAt.toISOString() },
+      id: discrepancyId(NAME, kind, entity.entity_id),
+      check_name: NAME,
+      kind,
+      ...entity,
+      window_start: window.start,
+      window_end: window.end,
+      details: { eventId, sourceDb: p.outboxDb, consumerDb: p.consumedDb, topic, group: p.group, occurredAt: occurredAt.toISOString() },
     };
   };
   for (const o of outbox) {

@@ -21,9 +21,11 @@ export const compensateMissingGrants: CompensationHandler = async ({ dbs, config
   for (const { row, userId } of todo) {
     const createdAt = users.get(userId);
     const net = before.get(userId) ?? 0;
-    if (!createdAt) outcomes.push({ id: row.id, result: 'failed', reason: `user ${userId} has no committed user: not a missing grant (a re-run classifies it)` });
+    if (!createdAt)
+      outcomes.push({ id: row.id, result: 'failed', reason: `user ${userId} has no committed user: not a missing grant (a re-run classifies it)` });
     else if (net === B) outcomes.push({ id: row.id, result: 'resolved', effect: false });
-    else if (net !== 0) outcomes.push({ id: row.id, result: 'failed', reason: `net signup amount of ${userId} is ${net}, neither 0 nor ${B}: not a missing grant` });
+    else if (net !== 0)
+      outcomes.push({ id: row.id, result: 'failed', reason: `net signup amount of ${userId} is ${net}, neither 0 nor ${B}: not a missing grant` });
     else
       grants.push({
         row,

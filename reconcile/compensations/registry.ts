@@ -59,10 +59,7 @@ export interface CompensationBatch {
  * handler, one set of multi-row statements per job), at most `batchSize` each,
  * in id order so the same set always makes the same batches.
  */
-export function planCompensationBatches(
-  found: readonly { id: string; kind: DiscrepancyKind; generation?: number }[],
-  batchSize: number,
-): CompensationBatch[] {
+export function planCompensationBatches(found: readonly { id: string; kind: DiscrepancyKind; generation?: number }[], batchSize: number): CompensationBatch[] {
   const byKind = new Map<DiscrepancyKind, { id: string; generation: number }[]>();
   for (const f of found) {
     if (!isCompensable(f.kind)) continue;

@@ -29,7 +29,9 @@ interface EventRef {
  * `decodeEventEntity`); details fill in the group when the entity id does not
  * carry it.
  */
-export function discrepancyEvent(row: Pick<DiscrepancyRow, 'entity_id' | 'details'>): { eventId: string; sourceDb: SourceDatabase; group: string | undefined } | undefined {
+export function discrepancyEvent(
+  row: Pick<DiscrepancyRow, 'entity_id' | 'details'>,
+): { eventId: string; sourceDb: SourceDatabase; group: string | undefined } | undefined {
   const ref = decodeEventEntity(row.entity_id);
   if (!ref) return undefined;
   const fromDetails = typeof row.details?.group === 'string' ? row.details.group : undefined;
@@ -70,12 +72,23 @@ async function publish(deps: CompensationDeps, sourceDb: SourceDatabase, rows: r
 }
 
 /** Outbox rows of `refs` by source database; refs whose row is gone become permanent failures. */
-async function loadRows(deps: CompensationDeps, refs: readonly EventRef[], outcomes: CompensationOutcome[]): Promise<{ ref: EventRef; outbox: StoredOutboxRow }[]> {
+async function loadRows(
+  deps: CompensationDeps,
+  refs: readonly EventRef[],
+  outcomes: CompensationOutcome[],
+): Promise<{ ref: EventRef; outbox: StoredOutboxRow }[]> {
   const found: { ref: EventRef; outbox: StoredOutboxRow }[] = [];
   for (const sourceDb of ['users', 'points'] as const) {
     const mine = refs.filter((r) => r.sourceDb === sourceDb);
     if (mine.length === 0) continue;
-    const byId = new Map((await outboxRowsById(deps.dbs[sourceDb], mine.map((r) => r.eventId))).map((o) => [o.event_id, o]));
+    const byId = new Map(
+      (
+        await outboxRowsById(
+          deps.dbs[sourceDb],
+          mine.map((r) => r.eventId),
+        )
+      ).map((o) => [o.event_id, o]),
+    );
     for (const ref of mine) {
       const outbox = byId.get(ref.eventId);
       if (outbox) found.push({ ref, outbox });
@@ -94,8 +107,19 @@ export const compensateUnpublished: CompensationHandler = async (deps, rows) => 
   for (const sourceDb of ['users', 'points'] as const) {
     const mine = pending.filter((p) => p.ref.sourceDb === sourceDb);
     if (mine.length === 0) continue;
-    await publish(deps, sourceDb, mine.map((m) => m.outbox));
-    const after = new Map((await outboxRowsById(deps.dbs[sourceDb], mine.map((m) => m.ref.eventId))).map((o) => [o.event_id, o]));
+    await publish(
+      deps,
+      sourceDb,
+      mine.map((m) => m.outbox),
+    );
+    const after = new Map(
+      (
+        await outboxRowsById(
+          deps.dbs[sourceDb],
+          mine.map((m) => m.ref.eventId),
+        )
+      ).map((o) => [o.event_id, o]),
+    );
     for (const { ref } of mine) {
       outcomes.push(
         after.get(ref.eventId)?.published_at
@@ -123,7 +147,11 @@ async function consumedNow(deps: CompensationDeps, refs: readonly EventRef[]): P
   }
   for (const [key, mine] of byPlace) {
     const [db, group] = key.split('\u0000') as [SourceDatabase, string];
-    const ids = await consumedEventIds(deps.dbs[db], group, mine.map((m) => m.eventId));
+    const ids = await consumedEventIds(
+      deps.dbs[db],
+      group,
+      mine.map((m) => m.eventId),
+    );
     for (const m of mine) if (ids.has(m.eventId)) done.add(m.row.id);
   }
   return done;

@@ -11,12 +11,7 @@
  * ledger says now, never what the discrepancy's details say.
  */
 import { LEDGER_REASONS, revocationEntryId } from '../../core/index.js';
-import {
-  ledgerUserCreatedAt,
-  netSignupAmounts,
-  revocationCountsByDiscrepancy,
-  usersCreatedAtById,
-} from '../../db/index.js';
+import { ledgerUserCreatedAt, netSignupAmounts, revocationCountsByDiscrepancy, usersCreatedAtById } from '../../db/index.js';
 import { appendAndVerify, byUser, type LedgerWrite } from './ledger-writes.js';
 import type { CompensationHandler, CompensationOutcome } from './types.js';
 

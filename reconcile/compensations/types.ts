@@ -48,9 +48,7 @@ export interface CompensationDeps {
  * or `retry` (not resolved yet, a later attempt may).
  */
 export type CompensationOutcome =
-  | { id: string; result: 'resolved'; effect: boolean }
-  | { id: string; result: 'failed'; reason: string }
-  | { id: string; result: 'retry'; reason: string };
+  { id: string; result: 'resolved'; effect: boolean } | { id: string; result: 'failed'; reason: string } | { id: string; result: 'retry'; reason: string };
 
 /** State a job keeps between its attempts. */
 export interface CompensationJobState {
@@ -58,8 +56,4 @@ export interface CompensationJobState {
   resent: Set<string>;
 }
 
-export type CompensationHandler = (
-  deps: CompensationDeps,
-  rows: readonly DiscrepancyRow[],
-  state: CompensationJobState,
-) => Promise<CompensationOutcome[]>;
+export type CompensationHandler = (deps: CompensationDeps, rows: readonly DiscrepancyRow[], state: CompensationJobState) => Promise<CompensationOutcome[]>;

@@ -21,7 +21,11 @@ describe('throttledErrorLog', () => {
     onError(new Error('READONLY You cannot write against a read only replica.'));
     expect(lines).toEqual([
       { level: 'warn', fields: { queue: 'q', err: refused.message }, msg: `redis: ${refused.message}` },
-      { level: 'warn', fields: { queue: 'q', err: 'READONLY You cannot write against a read only replica.' }, msg: 'redis: READONLY You cannot write against a read only replica.' },
+      {
+        level: 'warn',
+        fields: { queue: 'q', err: 'READONLY You cannot write against a read only replica.' },
+        msg: 'redis: READONLY You cannot write against a read only replica.',
+      },
     ]);
     vi.advanceTimersByTime(10_000);
     onError(refused);

@@ -15,28 +15,10 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ALL_CHECK_NAMES,
-  silentLogger as silent,
-  sleep,
-  userCreatedEvent,
-  type DiscrepancyKind, isCompensable } from '../../core/index.js';
+import { ALL_CHECK_NAMES, silentLogger as silent, sleep, userCreatedEvent, type DiscrepancyKind, isCompensable } from '../../core/index.js';
 import { connect, insertOutboxEvents, type Knex } from '../../db/index.js';
-import {
-  FaultInjector,
-  createKafka,
-  createProducer,
-  generateUsers,
-  seededRandom,
-  type Producer,
-  fetchConsumerLag,
-} from '../../streaming/index.js';
-import {
-  compensationEnqueuer,
-  createCompensationQueue,
-  executeRun,
-  waitForCompensations,
-} from '../../batch/index.js';
+import { FaultInjector, createKafka, createProducer, generateUsers, seededRandom, type Producer, fetchConsumerLag } from '../../streaming/index.js';
+import { compensationEnqueuer, createCompensationQueue, executeRun, waitForCompensations } from '../../batch/index.js';
 import { localKafkaPaths, servicesDown, servicesUp } from '../../services/local-kafka.js';
 import { createTestEnv, deleteRedisKeys, waitFor, type TestEnv } from '../helpers/env.js';
 import { cliEnv } from '../helpers/cli.js';
@@ -161,7 +143,7 @@ describe(`chaos: convergence under faults (seed ${SEED})`, () => {
         for (const [i, phase] of phases.entries()) {
           const faults = new FaultInjector({ ...phase.faults, seed: SEED + i });
           // Chunks, so a chunk cut short by the broker restart is simply tried again.
-          for (let done = 0; done < phase.total; ) {
+          for (let done = 0; done < phase.total;) {
             const count = Math.min(400, phase.total - done);
             try {
               await generateUsers({ db: usersDb, producer, faults, userCreatedTopic: env.topics.userCreated }, { count, mode: phase.mode, rate: 300 });
@@ -260,7 +242,10 @@ describe(`chaos: convergence under faults (seed ${SEED})`, () => {
       const doubled = ledger.rows.filter((r) => r.grants > 1);
       expect(doubled, 'users with two signup grants').toEqual([]);
       const orphans = ledger.rows.filter((r) => !committed.has(r.user_id));
-      expect(orphans.filter((r) => r.net !== 0), 'orphans that do not net 0').toEqual([]);
+      expect(
+        orphans.filter((r) => r.net !== 0),
+        'orphans that do not net 0',
+      ).toEqual([]);
 
       for (const [outboxDb, consumedDb, group] of [
         [dbs.users, dbs.points, `${config.namespace}.point-service`],
@@ -270,16 +255,24 @@ describe(`chaos: convergence under faults (seed ${SEED})`, () => {
         const events: string[] = await outboxDb('outbox').pluck('event_id');
         const consumed = new Set<string>(await consumedDb('consumed_events').where({ consumer_group: group }).pluck('event_id'));
         const dead = new Set<string>(await consumedDb('dead_letters').where({ consumer_group: group }).whereNotNull('event_id').pluck('event_id'));
-        expect(events.filter((e) => !consumed.has(e) && !dead.has(e)), `events never consumed by ${group}`).toEqual([]);
+        expect(
+          events.filter((e) => !consumed.has(e) && !dead.has(e)),
+          `events never consumed by ${group}`,
+        ).toEqual([]);
       }
 
       const balances = new Map<string, number>(
         (await dbs.users('user_balances').select('user_id', 'balance')).map((r: { user_id: string; balance: number }) => [r.user_id, Number(r.balance)]),
       );
-      expect(users.filter((u) => balances.get(u) !== B), 'balances that differ from the ledger').toEqual([]);
+      expect(
+        users.filter((u) => balances.get(u) !== B),
+        'balances that differ from the ledger',
+      ).toEqual([]);
 
       // Distinct discrepancies (a later run may look at a window again and find known ones).
-      const { rows: kinds } = await dbs.recon.raw<{ rows: { kind: DiscrepancyKind; n: number }[] }>('select kind, count(*) as n from discrepancies group by kind order by kind');
+      const { rows: kinds } = await dbs.recon.raw<{ rows: { kind: DiscrepancyKind; n: number }[] }>(
+        'select kind, count(*) as n from discrepancies group by kind order by kind',
+      );
       const totals = new Map(kinds.map((r) => [r.kind, r.n]));
       const { rows: outcome } = await dbs.recon.raw<{ rows: { status: string; n: number }[] }>(
         'select status, count(*) as n from discrepancies where id = any(?::uuid[]) group by status order by status',

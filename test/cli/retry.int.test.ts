@@ -49,7 +49,13 @@ describe('recon retry', () => {
     try {
       const one = await runCli(env.config, ['retry', '--kind', 'missing_grant', '--wait', '--json']);
       expect(one.code, one.stderr).toBe(0);
-      expect(JSON.parse(one.stdout)).toMatchObject({ dryRun: false, byKind: { missing_grant: 1 }, retried: 1, queued: 1, compensations: { resolved: 1, failed: 0 } });
+      expect(JSON.parse(one.stdout)).toMatchObject({
+        dryRun: false,
+        byKind: { missing_grant: 1 },
+        retried: 1,
+        queued: 1,
+        compensations: { resolved: 1, failed: 0 },
+      });
       const mid = await discrepancyRows(env);
       expect(mid.get('missing_grant')).toMatchObject({ status: 'resolved', generation: before.get('missing_grant')!.generation + 1 });
       expect(mid.get('excess_grant')!.status).toBe('failed');
@@ -65,7 +71,9 @@ describe('recon retry', () => {
     }
 
     // The invariant, by SQL on the ledger: every user nets exactly B.
-    const { rows } = await env.dbs.points.raw<{ rows: { user_id: string; net: number }[] }>('select user_id, sum(amount) as net from point_ledger group by user_id');
+    const { rows } = await env.dbs.points.raw<{ rows: { user_id: string; net: number }[] }>(
+      'select user_id, sum(amount) as net from point_ledger group by user_id',
+    );
     const nets = new Map(rows.map((r) => [r.user_id, Number(r.net)]));
     for (const u of users) expect(nets.get(u.id), u.id).toBe(B);
     expect(nets.get(missing!.id)).toBe(B);

@@ -26,7 +26,12 @@ describe('recon run --wait', () => {
     try {
       const r = await runCli(env.config, ['run', '--check', 'users-vs-points', '--wait', '--json']);
       expect(r.code, r.stderr).toBe(0);
-      const summary = JSON.parse(r.stdout) as { status: string; queued: string[]; counts: Record<string, Record<string, number>>; compensations: Record<string, number> };
+      const summary = JSON.parse(r.stdout) as {
+        status: string;
+        queued: string[];
+        counts: Record<string, Record<string, number>>;
+        compensations: Record<string, number>;
+      };
       expect(summary.status).toBe('completed');
       expect(summary.counts['users-vs-points']).toEqual({ missing_grant: 1, orphan_grant: 1, excess_grant: 1 });
       expect(summary.queued).toHaveLength(3);
@@ -37,12 +42,23 @@ describe('recon run --wait', () => {
     }
 
     // Invariants by SQL on the ledger itself, not by the project's own status.
-    const { rows } = await env.dbs.points.raw<{ rows: { user_id: string; net: number }[] }>('select user_id, sum(amount) as net from point_ledger group by user_id');
+    const { rows } = await env.dbs.points.raw<{ rows: { user_id: string; net: number }[] }>(
+      'select user_id, sum(amount) as net from point_ledger group by user_id',
+    );
     const nets = new Map(rows.map((r) => [r.user_id, Number(r.net)]));
     for (const u of users) expect(nets.get(u.id), u.id).toBe(B);
     expect(nets.get(orphan.id)).toBe(0);
 
-    const again = await runCli(env.config, ['run', '--check', 'users-vs-points', '--from', hoursAgo(4).toISOString(), '--to', hoursAgo(1).toISOString(), '--json']);
+    const again = await runCli(env.config, [
+      'run',
+      '--check',
+      'users-vs-points',
+      '--from',
+      hoursAgo(4).toISOString(),
+      '--to',
+      hoursAgo(1).toISOString(),
+      '--json',
+    ]);
     expect(again.code, again.stderr).toBe(0);
     const second = JSON.parse(again.stdout) as { queued: string[]; counts: Record<string, Record<string, number>> };
     expect(second.queued).toEqual([]);

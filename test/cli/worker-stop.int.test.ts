@@ -19,12 +19,19 @@ describe('recon worker on SIGTERM during a run', () => {
     const { runId } = await queueRun(queue, { checks: ['users-vs-points'], trigger: 'api', from, to, email: false });
     await queue.close();
 
-    const worker = spawnCli(env.config, ['worker', '--progress-interval', '0', '--sweep-interval', '0'], { RECON_WINDOW_SECONDS: '1', RECON_GRACE_SECONDS: '0' });
+    const worker = spawnCli(env.config, ['worker', '--progress-interval', '0', '--sweep-interval', '0'], {
+      RECON_WINDOW_SECONDS: '1',
+      RECON_GRACE_SECONDS: '0',
+    });
     const done = exited(worker);
     try {
-      await waitFor('the run to walk some windows', async () => Number((await env.dbs.recon('run_windows').where({ run_id: runId }).count({ n: '*' }))[0]!.n) >= 5, {
-        timeoutMs: 60_000,
-      });
+      await waitFor(
+        'the run to walk some windows',
+        async () => Number((await env.dbs.recon('run_windows').where({ run_id: runId }).count({ n: '*' }))[0]!.n) >= 5,
+        {
+          timeoutMs: 60_000,
+        },
+      );
     } catch (err) {
       worker.kill('SIGKILL');
       throw new Error(`${(err as Error).message}\n${worker.output()}`);

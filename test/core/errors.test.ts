@@ -29,7 +29,14 @@ describe('isRetryable', () => {
     expect(isRetryable(new Error('wrapped', { cause: Object.assign(new Error('x'), { code: '40P01' }) }))).toBe(true);
     expect(isRetryable(null)).toBe(false);
     expect(isRetryable('string')).toBe(false);
-    const hostile = new Proxy({}, { get() { throw new Error('boom'); } });
+    const hostile = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error('boom');
+        },
+      },
+    );
     expect(isRetryable(hostile)).toBe(false);
     expect(describeError(hostile).errorClass).toBeTypeOf('string');
   });
@@ -50,7 +57,9 @@ describe('operatorHint', () => {
     const missingDb = Object.assign(new Error('database "x" does not exist'), { code: '3D000' });
     expect(operatorHint(new ReconError('RUN_FAILED', 'run failed', { cause: missingDb }))).toContain('`recon migrate` creates missing databases');
     expect(operatorHint(Object.assign(new Error('relation "users" does not exist'), { code: '42P01' }))).toBe('a table is missing: run `recon migrate`');
-    expect(operatorHint(Object.assign(new Error('refused'), { code: 'ECONNREFUSED', address: '127.0.0.1', port: 5499 }))).toMatch(/^nothing listens at 127\.0\.0\.1:5499/);
+    expect(operatorHint(Object.assign(new Error('refused'), { code: 'ECONNREFUSED', address: '127.0.0.1', port: 5499 }))).toMatch(
+      /^nothing listens at 127\.0\.0\.1:5499/,
+    );
   });
   it('gives none for anything else, and never loops', () => {
     expect(operatorHint(new Error('boom'))).toBeUndefined();

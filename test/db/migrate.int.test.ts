@@ -25,8 +25,21 @@ describe('recon migrate', () => {
     expect(onDisk('recon')).toContain('0002_discrepancy_generation');
 
     const expected = {
-      users: { tables: ['users', 'outbox', 'user_balances', 'consumed_events', 'dead_letters'], indexed: [['users', 'created_at'], ['outbox', 'occurred_at']] },
-      points: { tables: ['point_ledger', 'consumed_events', 'outbox', 'dead_letters'], indexed: [['point_ledger', 'user_created_at'], ['outbox', 'occurred_at'], ['consumed_events', 'consumer_group']] },
+      users: {
+        tables: ['users', 'outbox', 'user_balances', 'consumed_events', 'dead_letters'],
+        indexed: [
+          ['users', 'created_at'],
+          ['outbox', 'occurred_at'],
+        ],
+      },
+      points: {
+        tables: ['point_ledger', 'consumed_events', 'outbox', 'dead_letters'],
+        indexed: [
+          ['point_ledger', 'user_created_at'],
+          ['outbox', 'occurred_at'],
+          ['consumed_events', 'consumer_group'],
+        ],
+      },
       recon: { tables: ['runs', 'run_windows', 'watermarks', 'discrepancies', 'reports'], indexed: [['runs', 'started_at']] },
     } as const;
     for (const [name, want] of Object.entries(expected)) {
@@ -61,7 +74,13 @@ describe('recon migrate', () => {
   it('keeps the ledger append-only', async () => {
     const db = connect(config.databases.points, { max: 1 });
     try {
-      await db('point_ledger').insert({ entry_id: '00000000-0000-4000-8000-000000000001', user_id: '00000000-0000-4000-8000-000000000002', amount: 1, reason: 'signup_bonus', user_created_at: new Date() });
+      await db('point_ledger').insert({
+        entry_id: '00000000-0000-4000-8000-000000000001',
+        user_id: '00000000-0000-4000-8000-000000000002',
+        amount: 1,
+        reason: 'signup_bonus',
+        user_created_at: new Date(),
+      });
       await expect(db('point_ledger').update({ amount: 2 })).rejects.toThrow(/append-only/);
       await expect(db('point_ledger').delete()).rejects.toThrow(/append-only/);
     } finally {

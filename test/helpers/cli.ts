@@ -7,7 +7,11 @@ export function cliEnv(config: Config, extra: Record<string, string> = {}): Node
 }
 
 /** Run `recon <args>` to completion; resolves with its exit code and output. */
-export function runCli(config: Config, args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  config: Config,
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['bin/recon.js', ...args], { env: cliEnv(config, extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -1,13 +1,6 @@
 /** Fixtures of the compensation tests: users, ledger entries, outbox rows and discrepancies written directly by SQL. */
 import { randomUUID } from 'node:crypto';
-import {
-  CHECK_NAMES,
-  LEDGER_REASONS,
-  discrepancyId,
-  grantEntryId,
-  type CheckName,
-  type DiscrepancyKind,
-} from '../../core/index.js';
+import { CHECK_NAMES, LEDGER_REASONS, discrepancyId, grantEntryId, type CheckName, type DiscrepancyKind } from '../../core/index.js';
 import { appendLedgerEntries, recordDiscrepancies, type Databases, type DiscrepancyInput } from '../../db/index.js';
 
 /** Insert `n` committed users; returns their ids and creation time. */
@@ -66,10 +59,9 @@ export async function effects(dbs: Databases, users: readonly string[]): Promise
     'select user_id, count(*)::int as n, sum(amount)::int as net from point_ledger where user_id = any(?::uuid[]) group by user_id',
     [Array.from(users)],
   );
-  const { rows: ev } = await dbs.points.raw<{ rows: { n: number }[] }>(
-    `select count(*)::int as n from outbox where payload->>'userId' = any(?::text[])`,
-    [Array.from(users)],
-  );
+  const { rows: ev } = await dbs.points.raw<{ rows: { n: number }[] }>(`select count(*)::int as n from outbox where payload->>'userId' = any(?::text[])`, [
+    Array.from(users),
+  ]);
   return { entries: rows.reduce((s, r) => s + r.n, 0), events: ev[0]?.n ?? 0, nets: new Map(rows.map((r) => [r.user_id, r.net])) };
 }
 
@@ -77,12 +69,15 @@ export async function effects(dbs: Databases, users: readonly string[]): Promise
 export async function unpublishedUserEvent(dbs: Databases, topic: string, userId: string): Promise<string> {
   const eventId = randomUUID();
   const payload = { eventId, type: 'user.created', schemaVersion: 1, occurredAt: new Date().toISOString(), userId, email: `${userId}@example.test` };
-  await dbs.users('outbox').insert({ event_id: eventId, topic, message_key: userId, payload: JSON.stringify(payload), headers: JSON.stringify({ id: eventId }) });
+  await dbs
+    .users('outbox')
+    .insert({ event_id: eventId, topic, message_key: userId, payload: JSON.stringify(payload), headers: JSON.stringify({ id: eventId }) });
   return eventId;
 }
 
 export async function statuses(dbs: Databases, ids: readonly string[]): Promise<Map<string, { status: string; last_error: string | null }>> {
-  const rows: { id: string; status: string; last_error: string | null }[] = await dbs.recon('discrepancies')
+  const rows: { id: string; status: string; last_error: string | null }[] = await dbs
+    .recon('discrepancies')
     .select('id', 'status', 'last_error')
     .whereRaw('id = any(?::uuid[])', [Array.from(ids)]);
   return new Map(rows.map((r) => [r.id, { status: r.status, last_error: r.last_error }]));

@@ -20,7 +20,7 @@ export function spread(start: Date, spanMs: number, count: number): string[] {
 export async function insertUsers(db: Knex, at: readonly string[]): Promise<{ id: string; createdAt: string }[]> {
   const users = at.map((createdAt) => ({ id: randomUUID(), createdAt }));
   if (users.length === 0) return users;
-  await db.raw('insert into users (id, email, created_at) select u, u::text || \'@example.test\', t from unnest(?::uuid[], ?::timestamptz[]) x(u, t)', [
+  await db.raw("insert into users (id, email, created_at) select u, u::text || '@example.test', t from unnest(?::uuid[], ?::timestamptz[]) x(u, t)", [
     users.map((u) => u.id),
     users.map((u) => u.createdAt),
   ]);
@@ -53,7 +53,12 @@ export async function insertRevocations(db: Knex, users: readonly { id: string; 
 }
 
 /** Outbox rows at the given instants, published or not. Returns their event ids. */
-export async function insertOutbox(db: Knex, topic: string, at: readonly string[], { published }: { published: boolean }): Promise<{ eventId: string; occurredAt: string }[]> {
+export async function insertOutbox(
+  db: Knex,
+  topic: string,
+  at: readonly string[],
+  { published }: { published: boolean },
+): Promise<{ eventId: string; occurredAt: string }[]> {
   const rows = at.map((occurredAt) => ({ eventId: randomUUID(), occurredAt }));
   if (rows.length === 0) return rows;
   await db.raw(

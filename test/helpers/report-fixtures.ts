@@ -61,7 +61,9 @@ export async function insertRunFixture(
       })),
     ),
   );
-  await dbs.recon('watermarks').insert(checks.map((check) => ({ check_name: check, watermark: new Date(windowStart.getTime() + 2 * 3_600_000), last_run_id: run.id })))
+  await dbs
+    .recon('watermarks')
+    .insert(checks.map((check) => ({ check_name: check, watermark: new Date(windowStart.getTime() + 2 * 3_600_000), last_run_id: run.id })))
     .onConflict('check_name')
     .merge();
   if (discrepancies.length) {

@@ -34,10 +34,17 @@ describe('rows written late behind the watermark', () => {
     // Hours later, a consumer catches up: a grant for a user that never committed, and its consumed event.
     const orphan = randomUUID();
     const at = hoursAgo(4);
-    await env.dbs.points.raw(`insert into point_ledger (entry_id, user_id, amount, reason, user_created_at) values (?, ?, ?, 'signup_bonus', ?)`, [grantEntryId(orphan), orphan, B, at]);
+    await env.dbs.points.raw(`insert into point_ledger (entry_id, user_id, amount, reason, user_created_at) values (?, ?, ?, 'signup_bonus', ?)`, [
+      grantEntryId(orphan),
+      orphan,
+      B,
+      at,
+    ]);
     const [p] = pipelines(env.config);
     await env.dbs.points.transaction((trx) =>
-      insertConsumedEvents(trx, [{ event_id: randomUUID(), consumer_group: p!.group, topic: p!.topic, kafka_partition: 0, kafka_offset: 99, event_occurred_at: at }]),
+      insertConsumedEvents(trx, [
+        { event_id: randomUUID(), consumer_group: p!.group, topic: p!.topic, kafka_partition: 0, kafka_offset: 99, event_occurred_at: at },
+      ]),
     );
 
     const second = await executeRun(deps, { checks: ['users-vs-points', 'outbox-vs-consumed'], trigger: 'test' });

@@ -62,7 +62,10 @@ describe('broker stopped for 20 s while users are created (own broker, never the
 
     expect((await load).committed).toBe(N);
     const balancesGroup = namespaced(env.config, CONSUMER_GROUPS.userServiceBalances);
-    await waitFor('every balance after the outage', async () => (await countConsumedEvents(env.dbs.users, balancesGroup)) >= N, { timeoutMs: 150_000, intervalMs: 500 });
+    await waitFor('every balance after the outage', async () => (await countConsumedEvents(env.dbs.users, balancesGroup)) >= N, {
+      timeoutMs: 150_000,
+      intervalMs: 500,
+    });
     const [grants] = await env.dbs.points('point_ledger').count<{ n: number }[]>({ n: '*' });
     expect(Number(grants!.n)).toBe(N);
     expect(await countConsumedEvents(env.dbs.points, pointGroup)).toBe(N);

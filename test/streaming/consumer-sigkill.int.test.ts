@@ -30,10 +30,14 @@ describe('consumer killed with SIGKILL mid-stream, then restarted', () => {
     children.push(first);
     // Users keep arriving while the consumer dies and comes back.
     const load = generateUsers({ db: env.dbs.users, userCreatedTopic: env.topics.userCreated }, { count: N, rate: 2500, batchSize: 100 });
-    const atKill = await waitFor('the consumer under way', async () => {
-      const n = await countConsumedEvents(env.dbs.points, pointGroup);
-      return n >= 1500 ? n : false;
-    }, { timeoutMs: 60_000, intervalMs: 20 });
+    const atKill = await waitFor(
+      'the consumer under way',
+      async () => {
+        const n = await countConsumedEvents(env.dbs.points, pointGroup);
+        return n >= 1500 ? n : false;
+      },
+      { timeoutMs: 60_000, intervalMs: 20 },
+    );
     first.kill('SIGKILL');
     expect((await exited(first)).signal).toBe('SIGKILL');
     expect(atKill).toBeLessThan(N);

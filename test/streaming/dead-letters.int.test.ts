@@ -52,7 +52,11 @@ describe('dead letters: poison messages, dlq list and replay', () => {
     await waitFor('poison recorded', async () => (await env.dbs.points('dead_letters').count<{ n: number }[]>({ n: '*' }))[0]!.n >= poisoned);
     const rows = await env.dbs.points('dead_letters').select('*');
     expect(rows).toHaveLength(poisoned);
-    expect(rows.every((r) => r.consumer_group === group && r.topic === env.topics.userCreated && r.error_class === 'InvalidMessage' && /not JSON/.test(r.error_message))).toBe(true);
+    expect(
+      rows.every(
+        (r) => r.consumer_group === group && r.topic === env.topics.userCreated && r.error_class === 'InvalidMessage' && /not JSON/.test(r.error_message),
+      ),
+    ).toBe(true);
     const [ledger] = await env.dbs.points('point_ledger').count<{ n: number }[]>({ n: '*' });
     expect(Number(ledger!.n)).toBe(USERS);
 
@@ -90,7 +94,11 @@ describe('dead letters: poison messages, dlq list and replay', () => {
     expect(Number(marked[0]!.n)).toBe(poisoned);
 
     // Still poison: the consumer dead-letters the replayed copies again, each carrying x-replayed-at.
-    await waitFor('replayed copies dead-lettered again', async () => (await env.dbs.points('dead_letters').count<{ n: number }[]>({ n: '*' }))[0]!.n >= 2 * poisoned, { timeoutMs: 60_000 });
+    await waitFor(
+      'replayed copies dead-lettered again',
+      async () => (await env.dbs.points('dead_letters').count<{ n: number }[]>({ n: '*' }))[0]!.n >= 2 * poisoned,
+      { timeoutMs: 60_000 },
+    );
     const dlt = await readTopic(env, env.topics.userCreatedDlt, 2 * poisoned);
     expect(dlt.filter((m) => headerString(m.message.headers, REPLAYED_AT_HEADER) !== undefined)).toHaveLength(poisoned);
 

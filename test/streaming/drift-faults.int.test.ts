@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER_GROUPS, namespaced } from '../../core/index.js';
 import { countConsumedEvents } from '../../db/index.js';
-import { createProducer, FaultInjector, generateUsers, startConsumers, startRelay, type ConsumersProcess, type Producer, type RelayProcess } from '../../streaming/index.js';
+import {
+  createProducer,
+  FaultInjector,
+  generateUsers,
+  startConsumers,
+  startRelay,
+  type ConsumersProcess,
+  type Producer,
+  type RelayProcess,
+} from '../../streaming/index.js';
 import { createTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
 
 async function idsOf(db: TestEnv['dbs']['users'], table: string, column: string): Promise<Set<string>> {
@@ -71,7 +80,10 @@ describe('drift reproduced by fault injection, and survived by the consumer', ()
     const grants = await env.dbs.points('point_ledger').whereRaw('user_id = any(?::uuid[])', [users]).select('user_id', 'amount');
     expect(grants).toHaveLength(N);
     const balancesGroup = namespaced(env.config, CONSUMER_GROUPS.userServiceBalances);
-    await waitFor('balances', async () => (await env.dbs.users('user_balances').whereRaw('user_id = any(?::uuid[])', [users]).count<{ n: number }[]>({ n: '*' }))[0]!.n >= N);
+    await waitFor(
+      'balances',
+      async () => (await env.dbs.users('user_balances').whereRaw('user_id = any(?::uuid[])', [users]).count<{ n: number }[]>({ n: '*' }))[0]!.n >= N,
+    );
     const balances = await env.dbs.users('user_balances').whereRaw('user_id = any(?::uuid[])', [users]).pluck('balance');
     expect(balances.every((b: number) => Number(b) === env.config.signupBonusPoints)).toBe(true);
     expect(await countConsumedEvents(env.dbs.users, balancesGroup)).toBeGreaterThanOrEqual(N);

@@ -66,13 +66,21 @@ describe('streaming path, outbox mode', () => {
     const now = await transactionStart(late);
     await insertUsers(late, [{ id: lateId, email: `late-${lateId}@example.test`, created_at: now }]);
     await insertOutboxEvents(late, [
-      { event_id: lateEvent, topic: env.topics.userCreated, message_key: lateId, occurred_at: now, payload: userCreatedEvent({ eventId: lateEvent, userId: lateId, email: `late-${lateId}@example.test`, occurredAt: now }) },
+      {
+        event_id: lateEvent,
+        topic: env.topics.userCreated,
+        message_key: lateId,
+        occurred_at: now,
+        payload: userCreatedEvent({ eventId: lateEvent, userId: lateId, email: `late-${lateId}@example.test`, occurredAt: now }),
+      },
     ]);
     await generateUsers({ db: env.dbs.users, userCreatedTopic: env.topics.userCreated }, { count: 50 });
     const group = namespaced(env.config, CONSUMER_GROUPS.pointService);
     await waitFor('the 50 later users granted', async () => (await countConsumedEvents(env.dbs.points, group)) >= N + 50, { timeoutMs: 60_000 });
     await late.commit();
-    await waitFor('the late user granted', async () => (await env.dbs.points('point_ledger').where({ user_id: lateId }).first()) ?? false, { timeoutMs: 60_000 });
+    await waitFor('the late user granted', async () => (await env.dbs.points('point_ledger').where({ user_id: lateId }).first()) ?? false, {
+      timeoutMs: 60_000,
+    });
     const row = await env.dbs.users('outbox').where({ event_id: lateEvent }).first();
     expect(row.published_at).not.toBeNull();
   });

@@ -180,7 +180,9 @@ describe('compensating jobs on the real services', () => {
     const eventId = await unpublishedUserEvent(env.dbs, env.topics.userCreated, user);
     await env.dbs.users('outbox').where({ event_id: eventId }).update({ published_at: new Date(), kafka_partition: 0, kafka_offset: 0 });
     const group = `${env.config.namespace}.point-service`;
-    const found = await record(env.dbs, [{ kind: 'unconsumed_event' as const, entityId: `users:${group}:${eventId}`, details: { eventId, sourceDb: 'users', group } }]);
+    const found = await record(env.dbs, [
+      { kind: 'unconsumed_event' as const, entityId: `users:${group}:${eventId}`, details: { eventId, sourceDb: 'users', group } },
+    ]);
     const items = found.map((f) => ({ id: f.id, generation: f.generation }));
     const high = async () => (await env.admin.fetchTopicOffsets(env.topics.userCreated)).reduce((s, p) => s + Number(p.high), 0);
     const before = await high();
@@ -219,7 +221,13 @@ describe('compensating jobs on the real services', () => {
     await expect(
       processCompensationJob(
         { config: env.config, dbs: env.dbs, producer: broken },
-        { id: 'x', data: { kind: 'unpublished_event' as const, items: [{ id: found[0]!.id, generation: 0 }] }, attemptsMade: 0, opts: { attempts: 8 }, updateData: async () => undefined },
+        {
+          id: 'x',
+          data: { kind: 'unpublished_event' as const, items: [{ id: found[0]!.id, generation: 0 }] },
+          attemptsMade: 0,
+          opts: { attempts: 8 },
+          updateData: async () => undefined,
+        },
       ),
     ).rejects.toBeInstanceOf(UnrecoverableError);
     const st = (await statuses(env.dbs, [found[0]!.id])).get(found[0]!.id);

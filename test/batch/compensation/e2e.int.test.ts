@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_CHECK_NAMES, CONSUMER_GROUPS, namespaced, silentLogger, userCreatedEvent } from '../../../core/index.js';
-import { compensationEnqueuer, createCompensationQueue, executeRun, startCompensationWorker, waitForCompensations, type CompensationQueue } from '../../../batch/index.js';
+import {
+  compensationEnqueuer,
+  createCompensationQueue,
+  executeRun,
+  startCompensationWorker,
+  waitForCompensations,
+  type CompensationQueue,
+} from '../../../batch/index.js';
 import { createProducer, startConsumers, type ConsumersProcess, type Producer } from '../../../streaming/index.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../helpers/env.js';
 import { hoursAgo, insertGrants, insertUsers, spread } from '../../helpers/drift.js';
@@ -55,7 +62,13 @@ describe('recon run --wait end to end: drift of every kind is compensated', () =
     const from = hoursAgo(4);
     const at = spread(new Date(from.getTime() + 600_000), 2 * 3600_000, 14);
     const users = await insertUsers(env.dbs.users, at.slice(0, 11));
-    const [ok, missingNoEvent, unpublished, unconsumed, excess] = [users.slice(0, 3), users.slice(3, 5), users.slice(5, 7), users.slice(7, 9), users.slice(9, 11)];
+    const [ok, missingNoEvent, unpublished, unconsumed, excess] = [
+      users.slice(0, 3),
+      users.slice(3, 5),
+      users.slice(5, 7),
+      users.slice(7, 9),
+      users.slice(9, 11),
+    ];
     const orphans = at.slice(11).map((createdAt) => ({ id: randomUUID(), createdAt }));
     await insertGrants(env.dbs.points, [...ok, ...excess, ...orphans], B);
     await insertGrants(env.dbs.points, excess, 500, { extra: true });

@@ -50,10 +50,7 @@ describe('the sweeper keeps Redis in line with the recon DB', () => {
     expect(await queue.getJobCounts('waiting')).toMatchObject({ waiting: 0 });
 
     const all = [...queued, ...detectedOnly].map((f) => f.id);
-    const running = await startCompensationWorker(
-      { config: env.config, dbs: env.dbs, producer },
-      { concurrency: 2, sweepIntervalSeconds: 1, staleSeconds: 0 },
-    );
+    const running = await startCompensationWorker({ config: env.config, dbs: env.dbs, producer }, { concurrency: 2, sweepIntervalSeconds: 1, staleSeconds: 0 });
     try {
       const done = await waitForCompensations({ db: env.dbs.recon }, all, { timeoutMs: 60_000, intervalMs: 200 });
       expect(done).toMatchObject({ settled: true, counts: { resolved: 27, failed: 0 } });
@@ -107,7 +104,13 @@ describe('the sweeper keeps Redis in line with the recon DB', () => {
       // A crash after the effect and before the status update leaves it `queued` with a completed job.
       const [{ job_id: jobId }] = await env.dbs.recon('discrepancies').select('job_id').where({ id: found[0]!.id });
       expect(await queue.getJobState(jobId)).toBe('completed');
-      await env.dbs.recon('discrepancies').whereIn('id', found.map((f) => f.id)).update({ status: 'queued', resolved_at: null });
+      await env.dbs
+        .recon('discrepancies')
+        .whereIn(
+          'id',
+          found.map((f) => f.id),
+        )
+        .update({ status: 'queued', resolved_at: null });
 
       // A job still waiting or active is left alone; a finished one is replaced.
       expect(await sweepCompensations(deps, { staleSeconds: 3600 })).toMatchObject({ requeued: 0 });
@@ -126,6 +129,15 @@ describe('the sweeper keeps Redis in line with the recon DB', () => {
     const e = await effects(env.dbs, ids);
     expect(e.entries).toBe(4);
     expect(e.events).toBe(4);
-    expect([...(await statuses(env.dbs, found.map((f) => f.id))).values()].every((s) => s.status === 'resolved')).toBe(true);
+    expect(
+      [
+        ...(
+          await statuses(
+            env.dbs,
+            found.map((f) => f.id),
+          )
+        ).values(),
+      ].every((s) => s.status === 'resolved'),
+    ).toBe(true);
   });
 });

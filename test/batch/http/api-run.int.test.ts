@@ -49,7 +49,10 @@ describe('a run started by POST /api/runs, executed by the real executeRun', () 
     compensationQueue = createCompensationQueue(env.config);
     producer = createProducer(env.kafka);
     await producer.connect();
-    compensations = await startCompensationWorker({ config: env.config, dbs: env.dbs, producer, log: silentLogger }, { concurrency: 2, sweepIntervalSeconds: 0 });
+    compensations = await startCompensationWorker(
+      { config: env.config, dbs: env.dbs, producer, log: silentLogger },
+      { concurrency: 2, sweepIntervalSeconds: 0 },
+    );
     app = await createApiServer({
       config: env.config,
       dbs: env.dbs,
@@ -76,7 +79,11 @@ describe('a run started by POST /api/runs, executed by the real executeRun', () 
   });
 
   it('answers 202 with the run id, the run completes, its counts and compensation progress are served, and its report is written', async () => {
-    const res = await fetch(`${base}/api/runs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ checks: ['users-vs-points'] }) });
+    const res = await fetch(`${base}/api/runs`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ checks: ['users-vs-points'] }),
+    });
     expect(res.status).toBe(202);
     const { runId } = (await res.json()) as { runId: string };
 
@@ -98,10 +105,14 @@ describe('a run started by POST /api/runs, executed by the real executeRun', () 
     expect(done.windows.every((w) => w.check === 'users-vs-points')).toBe(true);
 
     // The compensations it queued are applied by the worker: progress reaches 4 resolved.
-    const settled = await waitFor('the compensations to resolve', async () => {
-      const r = await get();
-      return r.compensation.resolved === 4 ? r : undefined;
-    }, { timeoutMs: 60_000 });
+    const settled = await waitFor(
+      'the compensations to resolve',
+      async () => {
+        const r = await get();
+        return r.compensation.resolved === 4 ? r : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(settled.compensation).toMatchObject({ resolved: 4, failed: 0, pending: 0 });
 
     const listed = (await (await fetch(`${base}/api/discrepancies?run=${runId}&status=resolved`, { headers: auth })).json()) as { items: { kind: string }[] };

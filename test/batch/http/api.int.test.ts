@@ -21,14 +21,39 @@ const fakeExecuteRun: ExecuteRun = async ({ dbs }, options) => {
   const windowEnd = new Date('2026-01-01T01:00:00Z');
   const found = Array.from({ length: 5 }, (_, i) => {
     const user = `00000000-0000-4000-8000-00000000000${i}`;
-    return { id: discrepancyId(check, 'missing_grant', user), check_name: check, kind: 'missing_grant' as const, entity_type: 'user', entity_id: user, window_start: windowStart, window_end: windowEnd, details: { userId: user } };
+    return {
+      id: discrepancyId(check, 'missing_grant', user),
+      check_name: check,
+      kind: 'missing_grant' as const,
+      entity_type: 'user',
+      entity_id: user,
+      window_start: windowStart,
+      window_end: windowEnd,
+      details: { userId: user },
+    };
   });
   await recordDiscrepancies(dbs.recon, runId, found);
-  await dbs.recon('run_windows').insert({ run_id: runId, check_name: check, window_start: windowStart, window_end: windowEnd, counts: JSON.stringify({ missing_grant: 5 }) });
+  await dbs
+    .recon('run_windows')
+    .insert({ run_id: runId, check_name: check, window_start: windowStart, window_end: windowEnd, counts: JSON.stringify({ missing_grant: 5 }) });
   await dbs.recon('watermarks').insert({ check_name: check, watermark: windowEnd, last_run_id: runId }).onConflict('check_name').merge();
   const counts = { [check]: { missing_grant: 5 } };
-  await dbs.recon('runs').where({ id: runId }).update({ status: 'completed', finished_at: new Date(), windows: 1, counts: JSON.stringify(counts) });
-  const summary: RunSummary = { runId, status: 'completed', trigger: options.trigger, checks: options.checks, dryRun: false, windows: 1, counts, queued: [], startedAt, finishedAt: new Date() };
+  await dbs
+    .recon('runs')
+    .where({ id: runId })
+    .update({ status: 'completed', finished_at: new Date(), windows: 1, counts: JSON.stringify(counts) });
+  const summary: RunSummary = {
+    runId,
+    status: 'completed',
+    trigger: options.trigger,
+    checks: options.checks,
+    dryRun: false,
+    windows: 1,
+    counts,
+    queued: [],
+    startedAt,
+    finishedAt: new Date(),
+  };
   return summary;
 };
 
@@ -83,7 +108,10 @@ describe('HTTP API over real HTTP (injected executeRun)', () => {
       body: { error: 'bad request', field: 'from', message: 'must be an ISO-8601 timestamp' },
     });
     expect((await post(JSON.stringify({ from: '2026-01-01T00:00:00Z' }))).body.field).toBe('to');
-    expect((await post(JSON.stringify({ from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' }))).body).toMatchObject({ field: 'to', message: 'must be after from' });
+    expect((await post(JSON.stringify({ from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' }))).body).toMatchObject({
+      field: 'to',
+      message: 'must be after from',
+    });
     expect((await post(JSON.stringify({ checks: ['users-vs-nothing'] }))).body.field).toBe('checks');
     expect((await post(JSON.stringify({ dryRun: 'yes' }))).body).toMatchObject({ field: 'dryRun', message: 'must be true or false' });
     expect((await post(JSON.stringify({ window: 3 }))).body).toMatchObject({ field: 'window', message: 'is not a known field' });
@@ -102,7 +130,11 @@ describe('HTTP API over real HTTP (injected executeRun)', () => {
   });
 
   it('starts a run with POST (202 + id), serves its counts, pages its discrepancies and exports metrics', async () => {
-    const res = await fetch(`${base}/api/runs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ checks: ['users-vs-points'] }) });
+    const res = await fetch(`${base}/api/runs`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ checks: ['users-vs-points'] }),
+    });
     expect(res.status).toBe(202);
     const { runId } = (await res.json()) as { runId: string };
     expect(res.headers.get('location')).toBe(`/api/runs/${runId}`);
@@ -141,7 +173,9 @@ describe('HTTP API over real HTTP (injected executeRun)', () => {
     expect(metrics).toMatch(/^recon_compensations\{outcome="pending"\} 0$/m);
     expect(metrics).toMatch(/^recon_run_duration_seconds_count\{trigger="api",status="completed"\} 1$/m);
     expect(metrics).toMatch(/^recon_watermark_lag_seconds\{check="users-vs-points"\} \d+/m);
-    expect(metrics).toMatch(new RegExp(`^recon_consumer_lag\\{group="${env.config.namespace}.point-service",topic="${env.config.namespace}.user.created"\\} 0$`, 'm'));
+    expect(metrics).toMatch(
+      new RegExp(`^recon_consumer_lag\\{group="${env.config.namespace}.point-service",topic="${env.config.namespace}.user.created"\\} 0$`, 'm'),
+    );
 
     const dashboard = await (await fetch(`${base}/`, { headers: auth })).text();
     expect(dashboard).toContain(`data-run="${runId}"`);

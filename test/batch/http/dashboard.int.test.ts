@@ -35,7 +35,16 @@ describe('dashboard in headless Chromium', () => {
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1280, height: 900 },
     });
   });
@@ -71,9 +80,14 @@ describe('dashboard in headless Chromium', () => {
     expect(await height(12)).toBeGreaterThan(100);
     expect(Math.abs((await height(12)) - 2 * (await height(13)))).toBeLessThan(2);
 
-    const kinds = await page.locator('#open tr.kind').evaluateAll((rows) =>
-      rows.map((r) => [r.getAttribute('data-kind'), ...Array.from(r.querySelectorAll('td.n'), (td: { textContent: string | null }) => Number(td.textContent))]),
-    );
+    const kinds = await page
+      .locator('#open tr.kind')
+      .evaluateAll((rows) =>
+        rows.map((r) => [
+          r.getAttribute('data-kind'),
+          ...Array.from(r.querySelectorAll('td.n'), (td: { textContent: string | null }) => Number(td.textContent)),
+        ]),
+      );
     // detected, queued, failed, resolved
     expect(kinds).toEqual([
       ['missing_grant', 0, 0, 1, 2],

@@ -46,7 +46,13 @@ describe('discrepancy report e-mail through a real SMTP server', () => {
     const port = (smtp.server.address() as { port: number }).port;
     reportsDir = await mkdtemp(join(tmpdir(), 'recon-reports-'));
     env = await createTestEnv({
-      env: { SMTP_URL: `smtp://127.0.0.1:${port}`, REPORT_TO: 'ops@example.com,oncall@example.com', REPORT_FROM: 'recon@example.com', REPORT_POLICY: 'drift', RECON_REPORTS_DIR: reportsDir },
+      env: {
+        SMTP_URL: `smtp://127.0.0.1:${port}`,
+        REPORT_TO: 'ops@example.com,oncall@example.com',
+        REPORT_FROM: 'recon@example.com',
+        REPORT_POLICY: 'drift',
+        RECON_REPORTS_DIR: reportsDir,
+      },
     });
     ({ run, history } = await insertRunFixture(env.dbs, { discrepancies: SIX_DISCREPANCIES }));
   });

@@ -16,7 +16,9 @@ async function serverNow(db: Knex): Promise<Date> {
 
 /** Wait until the database clock is past `t` + grace + the bound's margin: the instant is then old enough to reconcile. */
 async function waitPastGrace(db: Knex, t: Date): Promise<void> {
-  await waitFor(`the clock to pass ${t.toISOString()} + grace`, async () => (await serverNow(db)).getTime() > t.getTime() + GRACE * 1000 + 1500, { intervalMs: 200 });
+  await waitFor(`the clock to pass ${t.toISOString()} + grace`, async () => (await serverNow(db)).getTime() > t.getTime() + GRACE * 1000 + 1500, {
+    intervalMs: 200,
+  });
 }
 
 describe('the safe upper bound', () => {
@@ -40,9 +42,19 @@ describe('the safe upper bound', () => {
     try {
       const u1 = randomUUID();
       const [{ created_at: t1 }] = (await userTrx.raw(`insert into users (id, email) values (?, ?) returning created_at`, [u1, `${u1}@example.test`])).rows;
-      await env.dbs.points.raw(`insert into point_ledger (entry_id, user_id, amount, reason, user_created_at) values (?, ?, ?, 'signup_bonus', ?)`, [grantEntryId(u1), u1, B, t1]);
+      await env.dbs.points.raw(`insert into point_ledger (entry_id, user_id, amount, reason, user_created_at) values (?, ?, ?, 'signup_bonus', ?)`, [
+        grantEntryId(u1),
+        u1,
+        B,
+        t1,
+      ]);
       const [u2] = await insertUsers(env.dbs.users, [(await serverNow(env.dbs.users)).toISOString()]);
-      await pointsTrx.raw(`insert into point_ledger (entry_id, user_id, amount, reason, user_created_at) values (?, ?, ?, 'signup_bonus', ?)`, [grantEntryId(u2!.id), u2!.id, B, new Date(u2!.createdAt)]);
+      await pointsTrx.raw(`insert into point_ledger (entry_id, user_id, amount, reason, user_created_at) values (?, ?, ?, 'signup_bonus', ?)`, [
+        grantEntryId(u2!.id),
+        u2!.id,
+        B,
+        new Date(u2!.createdAt),
+      ]);
       await waitPastGrace(env.dbs.users, new Date(u2!.createdAt));
 
       const during = await executeRun(deps, { checks: ['users-vs-points'], trigger: 'test' });
@@ -95,7 +107,14 @@ describe('the safe upper bound', () => {
       env.dbs[p!.consumedDb].transaction((trx) =>
         insertConsumedEvents(
           trx,
-          events.map((e, i) => ({ event_id: e.eventId, consumer_group: p!.group, topic: p!.topic, kafka_partition: 0, kafka_offset: i, event_occurred_at: new Date(e.occurredAt) })),
+          events.map((e, i) => ({
+            event_id: e.eventId,
+            consumer_group: p!.group,
+            topic: p!.topic,
+            kafka_partition: 0,
+            kafka_offset: i,
+            event_occurred_at: new Date(e.occurredAt),
+          })),
         ),
       );
     // Published now; the run right away must not look at it yet.

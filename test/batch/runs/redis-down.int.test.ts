@@ -20,7 +20,9 @@ describe('recon run while Redis does not answer', () => {
     const down = `redis://127.0.0.1:${await unusedPort()}`;
     const run = await runCli(env.config, ['run', '--check', 'users-vs-points', '--no-report', '--json'], { REDIS_URL: down });
     expect(run.code, run.stderr).toBe(0);
-    expect((JSON.parse(run.stdout) as { status: string; counts: Record<string, Record<string, number>> }).counts['users-vs-points']).toEqual({ missing_grant: 1 });
+    expect((JSON.parse(run.stdout) as { status: string; counts: Record<string, Record<string, number>> }).counts['users-vs-points']).toEqual({
+      missing_grant: 1,
+    });
     expect(run.stderr).toContain('could not queue compensations; the sweeper will');
     // One line about Redis, not an error dump per reconnect attempt.
     expect(run.stderr.match(/redis: connect ECONNREFUSED/g)).toHaveLength(1);
@@ -41,7 +43,9 @@ describe('recon run while Redis does not answer', () => {
       worker.kill('SIGTERM');
       expect((await exited(worker)).code).toBe(0);
     }
-    const { rows: nets } = await env.dbs.points.raw<{ rows: { net: number }[] }>('select coalesce(sum(amount), 0) as net from point_ledger where user_id = ?', [missing!.id]);
+    const { rows: nets } = await env.dbs.points.raw<{ rows: { net: number }[] }>('select coalesce(sum(amount), 0) as net from point_ledger where user_id = ?', [
+      missing!.id,
+    ]);
     expect(Number(nets[0]!.net)).toBe(B);
   });
 });

@@ -31,7 +31,9 @@ async function tableStats(db: Knex): Promise<Map<string, TableStats>> {
      from pg_stat_user_tables t where t.relname = any(?)`,
     [TABLES],
   );
-  return new Map(rows.map((r) => [r.relname, { ...r, seq_scan: Number(r.seq_scan), idx_tup_fetch: Number(r.idx_tup_fetch), idx_tup_read: Number(r.idx_tup_read) }]));
+  return new Map(
+    rows.map((r) => [r.relname, { ...r, seq_scan: Number(r.seq_scan), idx_tup_fetch: Number(r.idx_tup_fetch), idx_tup_read: Number(r.idx_tup_read) }]),
+  );
 }
 
 function planNodes(plan: Record<string, unknown>): Record<string, unknown>[] {
@@ -71,12 +73,16 @@ describe('a run never scans more than its windows', () => {
 
   it('reads only rows of the window, through the window indexes, never a sequential scan', async () => {
     const before = { users: await tableStats(env.dbs.users), points: await tableStats(env.dbs.points) };
-    const listen = (name: 'users' | 'points') => (q: { sql: string; bindings?: unknown[] }) => captured.push({ db: name, sql: q.sql, bindings: q.bindings ?? [] });
+    const listen = (name: 'users' | 'points') => (q: { sql: string; bindings?: unknown[] }) =>
+      captured.push({ db: name, sql: q.sql, bindings: q.bindings ?? [] });
     const onUsers = listen('users');
     const onPoints = listen('points');
     env.dbs.users.on('query', onUsers);
     env.dbs.points.on('query', onPoints);
-    const summary = await executeRun({ config: env.config, dbs: env.dbs, log: createLogger(env.config) }, { checks: ['users-vs-points', 'outbox-vs-consumed'], trigger: 'test', from: window.start, to: window.end });
+    const summary = await executeRun(
+      { config: env.config, dbs: env.dbs, log: createLogger(env.config) },
+      { checks: ['users-vs-points', 'outbox-vs-consumed'], trigger: 'test', from: window.start, to: window.end },
+    );
     env.dbs.users.off('query', onUsers);
     env.dbs.points.off('query', onPoints);
     expect(summary.counts).toEqual({ 'users-vs-points': { missing_grant: 3 }, 'outbox-vs-consumed': {} });
@@ -103,7 +109,10 @@ describe('a run never scans more than its windows', () => {
     for (const s of statements) {
       const db = env.dbs[s.db];
       const sql = s.sql.replace(/\$\d+/g, '?');
-      const { rows } = await db.raw<{ rows: { 'QUERY PLAN': { Plan: Record<string, unknown> }[] }[] }>(`explain (format json) ${sql}`, s.bindings as Knex.Value[]);
+      const { rows } = await db.raw<{ rows: { 'QUERY PLAN': { Plan: Record<string, unknown> }[] }[] }>(
+        `explain (format json) ${sql}`,
+        s.bindings as Knex.Value[],
+      );
       const nodes = planNodes(rows[0]!['QUERY PLAN'][0]!.Plan);
       const scans = nodes.filter((n) => TABLES.includes(String(n['Relation Name'])));
       expect(scans.length, s.sql).toBeGreaterThan(0);

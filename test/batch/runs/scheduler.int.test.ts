@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRunQueue, createRunWorker, cronJobId, startScheduler, type ExecuteRun, type QueuedRun, type RunOptions, type RunQueue, type RunningScheduler } from '../../../batch/index.js';
+import {
+  createRunQueue,
+  createRunWorker,
+  cronJobId,
+  startScheduler,
+  type ExecuteRun,
+  type QueuedRun,
+  type RunOptions,
+  type RunQueue,
+  type RunningScheduler,
+} from '../../../batch/index.js';
 import { silentLogger } from '../../../core/index.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../helpers/env.js';
 
@@ -27,13 +37,27 @@ describe('scheduler through the real Redis run queue', () => {
     const executeRun: ExecuteRun = async (_deps, options) => {
       executed.push(options);
       const now = new Date();
-      return { runId: options.runId!, status: 'completed', trigger: options.trigger, checks: options.checks, dryRun: false, windows: 0, counts: {}, queued: [], startedAt: now, finishedAt: now };
+      return {
+        runId: options.runId!,
+        status: 'completed',
+        trigger: options.trigger,
+        checks: options.checks,
+        dryRun: false,
+        windows: 0,
+        counts: {},
+        queued: [],
+        startedAt: now,
+        finishedAt: now,
+      };
     };
     const worker = createRunWorker({ config: env.config, dbs: env.dbs, log: silentLogger, executeRun });
     const seen: Record<'A' | 'B', Map<string, QueuedRun>> = { A: new Map(), B: new Map() };
     const schedulers: RunningScheduler[] = [];
     try {
-      for (const [name, runQueue] of [['A', queueA], ['B', queueB]] as const) {
+      for (const [name, runQueue] of [
+        ['A', queueA],
+        ['B', queueB],
+      ] as const) {
         schedulers.push(
           await startScheduler(
             { config: env.config, dbs: env.dbs, log: silentLogger, runQueue },
@@ -53,7 +77,10 @@ describe('scheduler through the real Redis run queue', () => {
         expect(a.jobId).toBe(cronJobId(new Date(tick)));
       }
       const ticks = new Set([...seen.A.keys(), ...seen.B.keys()]);
-      await waitFor('every queued run to be executed', async () => executed.length >= ticks.size && (await queueA.getJobCountByTypes('waiting', 'active')) === 0);
+      await waitFor(
+        'every queued run to be executed',
+        async () => executed.length >= ticks.size && (await queueA.getJobCountByTypes('waiting', 'active')) === 0,
+      );
       expect(executed).toHaveLength(ticks.size);
       expect(new Set(executed.map((o) => o.runId)).size).toBe(ticks.size);
       expect(executed.every((o) => o.trigger === 'cron')).toBe(true);
@@ -66,7 +93,9 @@ describe('scheduler through the real Redis run queue', () => {
   it('catches up once on start when the last scheduled run is older than a period, even with two schedulers starting', async () => {
     const daily = { ...env.config, cron: '0 3 * * *' };
     const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
-    await env.dbs.recon('runs').insert({ id: randomUUID(), trigger: 'cron', checks: ['users-vs-points'], status: 'completed', started_at: twoDaysAgo, finished_at: twoDaysAgo });
+    await env.dbs
+      .recon('runs')
+      .insert({ id: randomUUID(), trigger: 'cron', checks: ['users-vs-points'], status: 'completed', started_at: twoDaysAgo, finished_at: twoDaysAgo });
 
     const first = await startScheduler({ config: daily, dbs: env.dbs, log: silentLogger, runQueue: queueA });
     const queued: QueuedRun[] = [];

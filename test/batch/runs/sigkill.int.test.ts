@@ -25,14 +25,20 @@ describe('a run killed between windows', () => {
   afterAll(async () => env?.cleanup());
 
   it('then run again, completes with the same totals and no duplicates', async () => {
-    const child = spawn(process.execPath, ['bin/recon.js', 'run', '--check', 'users-vs-points', '--from', start.toISOString(), '--to', new Date(start.getTime() + 3600_000).toISOString()], {
-      env: cliEnv(env.config, { RECON_WINDOW_SECONDS: '10', RECON_GRACE_SECONDS: '60' }),
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['bin/recon.js', 'run', '--check', 'users-vs-points', '--from', start.toISOString(), '--to', new Date(start.getTime() + 3600_000).toISOString()],
+      {
+        env: cliEnv(env.config, { RECON_WINDOW_SECONDS: '10', RECON_GRACE_SECONDS: '60' }),
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       // Kill it as soon as a few windows have committed.
-      await waitFor('the child to commit a few windows', async () => Number((await env.dbs.recon('run_windows').count({ n: '*' }))[0]?.n) >= 3, { intervalMs: 10 });
+      await waitFor('the child to commit a few windows', async () => Number((await env.dbs.recon('run_windows').count({ n: '*' }))[0]?.n) >= 3, {
+        intervalMs: 10,
+      });
       child.kill('SIGKILL');
     } finally {
       child.kill('SIGKILL');

@@ -55,7 +55,10 @@ describe('checksums', () => {
   it('pairs segments of both sides and clips the last to its range', () => {
     const r = t('2026-01-01T00:00:10Z');
     const level = pairSegments(
-      [{ seg: t('2026-01-01T00:00:00Z'), range_end: r, v: 1 }, { seg: t('2026-01-01T00:00:08Z'), range_end: r, v: 1 }],
+      [
+        { seg: t('2026-01-01T00:00:00Z'), range_end: r, v: 1 },
+        { seg: t('2026-01-01T00:00:08Z'), range_end: r, v: 1 },
+      ],
       [{ seg: t('2026-01-01T00:00:00Z'), range_end: r, v: 1 }],
       4000,
       (a, b) => ({ same: a?.v === b?.v, rows: 1, covered: (a ? 1 : 0) + (b ? 1 : 0) }),
@@ -72,7 +75,9 @@ describe('validateRunOptions', () => {
   it('refuses a re-check range of more windows than one run may walk, naming the flags', () => {
     const from = new Date('1970-01-01T00:00:00Z');
     const to = new Date('2026-01-01T00:00:00Z');
-    expect(() => validateRunOptions({ checks: ['users-vs-points'], trigger: 'cli', from, to }, 3600)).toThrow(/--from: the range spans \d+ windows of 3600 s; at most 100000/);
+    expect(() => validateRunOptions({ checks: ['users-vs-points'], trigger: 'cli', from, to }, 3600)).toThrow(
+      /--from: the range spans \d+ windows of 3600 s; at most 100000/,
+    );
     const ok = new Date(from.getTime() + MAX_RECHECK_WINDOWS * 3600_000);
     expect(() => validateRunOptions({ checks: ['users-vs-points'], trigger: 'cli', from, to: ok }, 3600)).not.toThrow();
   });

@@ -17,7 +17,13 @@ describe('failInterruptedRuns', () => {
     await env.dbs.recon('runs').insert([
       { id: dead, trigger: 'cron', checks: ['users-vs-points'], status: 'running' },
       // Asked for both, skipped users-vs-points (another run held it), runs outbox-vs-consumed.
-      { id: skipper, trigger: 'api', checks: ['users-vs-points', 'outbox-vs-consumed'], status: 'running', options: JSON.stringify({ skipped: ['users-vs-points'] }) },
+      {
+        id: skipper,
+        trigger: 'api',
+        checks: ['users-vs-points', 'outbox-vs-consumed'],
+        status: 'running',
+        options: JSON.stringify({ skipped: ['users-vs-points'] }),
+      },
       { id: finished, trigger: 'cli', checks: ['users-vs-points'], status: 'completed' },
     ]);
     const me = randomUUID();

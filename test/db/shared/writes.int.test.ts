@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discrepancyId, grantEntryId } from '../../../core/index.js';
-import { appendLedgerEntries, getDiscrepancies, netSignupAmounts, recordDiscrepancies, setDiscrepancyStatus, type DiscrepancyInput } from '../../../db/index.js';
+import {
+  appendLedgerEntries,
+  getDiscrepancies,
+  netSignupAmounts,
+  recordDiscrepancies,
+  setDiscrepancyStatus,
+  type DiscrepancyInput,
+} from '../../../db/index.js';
 import { createTestEnv, type TestEnv } from '../../helpers/env.js';
 
 describe('shared write paths converge by idempotency', () => {

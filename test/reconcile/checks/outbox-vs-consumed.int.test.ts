@@ -46,7 +46,8 @@ describe('outbox-vs-consumed finds exactly the drift injected by SQL, on both pi
       await insertConsumed(consumer, `${p.group}-other`, p.topic, unconsumed);
 
       for (const e of unpublished) expected.set(discrepancyId('outbox-vs-consumed', 'unpublished_event', `${p.outboxDb}:${e.eventId}`), 'unpublished_event');
-      for (const e of unconsumed) expected.set(discrepancyId('outbox-vs-consumed', 'unconsumed_event', `${p.outboxDb}:${p.group}:${e.eventId}`), 'unconsumed_event');
+      for (const e of unconsumed)
+        expected.set(discrepancyId('outbox-vs-consumed', 'unconsumed_event', `${p.outboxDb}:${p.group}:${e.eventId}`), 'unconsumed_event');
       for (const e of phantoms) expected.set(discrepancyId('outbox-vs-consumed', 'phantom_event', `${p.outboxDb}:${p.group}:${e.eventId}`), 'phantom_event');
     }
     const dls: { id: number; consumer: string }[] = [];
@@ -64,7 +65,11 @@ describe('outbox-vs-consumed finds exactly the drift injected by SQL, on both pi
     const rows: { id: string; kind: string; details: Record<string, unknown> }[] = await env.dbs.recon('discrepancies').select('id', 'kind', 'details');
     expect(new Map(rows.map((r) => [r.id, r.kind]))).toEqual(expected);
     const unconsumed = rows.find((r) => r.kind === 'unconsumed_event' && r.details.sourceDb === 'points')!;
-    expect(unconsumed.details).toMatchObject({ sourceDb: 'points', group: `${env.config.namespace}.user-service-balances`, topic: `${env.config.namespace}.point.granted` });
+    expect(unconsumed.details).toMatchObject({
+      sourceDb: 'points',
+      group: `${env.config.namespace}.user-service-balances`,
+      topic: `${env.config.namespace}.point.granted`,
+    });
     const poison = rows.filter((r) => r.kind === 'dead_lettered_event');
     expect(poison.filter((r) => r.details.eventId !== null)).toHaveLength(4);
   });

@@ -8,7 +8,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER_GROUPS, createLogger, namespaced } from '../../../core/index.js';
 import { executeRun } from '../../../batch/index.js';
 import { countConsumedEvents, type Knex } from '../../../db/index.js';
-import { createProducer, FaultInjector, generateUsers, startConsumers, startRelay, type ConsumersProcess, type Producer, type RelayProcess } from '../../../streaming/index.js';
+import {
+  createProducer,
+  FaultInjector,
+  generateUsers,
+  startConsumers,
+  startRelay,
+  type ConsumersProcess,
+  type Producer,
+  type RelayProcess,
+} from '../../../streaming/index.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../helpers/env.js';
 
 const GRACE = 2;
@@ -48,19 +57,27 @@ describe('drift injected by the streaming faults', () => {
 
     const pointGroup = namespaced(env.config, CONSUMER_GROUPS.pointService);
     const balanceGroup = namespaced(env.config, CONSUMER_GROUPS.userServiceBalances);
-    await waitFor('the stream to drain', async () => {
-      const consumed = await countConsumedEvents(env.dbs.points, pointGroup);
-      const dead = await count(env.dbs.points, 'dead_letters');
-      const grants = await count(env.dbs.points, 'outbox');
-      const balances = await countConsumedEvents(env.dbs.users, balanceGroup);
-      return consumed >= 240 - lose && dead >= poison && grants > 0 && balances >= grants;
-    }, { timeoutMs: 90_000, intervalMs: 250 });
+    await waitFor(
+      'the stream to drain',
+      async () => {
+        const consumed = await countConsumedEvents(env.dbs.points, pointGroup);
+        const dead = await count(env.dbs.points, 'dead_letters');
+        const grants = await count(env.dbs.points, 'outbox');
+        const balances = await countConsumedEvents(env.dbs.users, balanceGroup);
+        return consumed >= 240 - lose && dead >= poison && grants > 0 && balances >= grants;
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
     const { rows } = await env.dbs.users.raw<{ rows: { now: Date }[] }>('select clock_timestamp() as now');
     const drained = rows[0]!.now.getTime();
-    await waitFor('the grace period to pass', async () => {
-      const { rows: r } = await env.dbs.users.raw<{ rows: { now: Date }[] }>('select clock_timestamp() as now');
-      return r[0]!.now.getTime() > drained + GRACE * 1000 + 1500;
-    }, { intervalMs: 200 });
+    await waitFor(
+      'the grace period to pass',
+      async () => {
+        const { rows: r } = await env.dbs.users.raw<{ rows: { now: Date }[] }>('select clock_timestamp() as now');
+        return r[0]!.now.getTime() > drained + GRACE * 1000 + 1500;
+      },
+      { intervalMs: 200 },
+    );
 
     const deps = { config: env.config, dbs: env.dbs, log: createLogger(env.config) };
     const summary = await executeRun(deps, { checks: ['users-vs-points', 'outbox-vs-consumed'], trigger: 'test' });

@@ -43,7 +43,9 @@ describe('users-vs-points finds exactly the drift injected by SQL', () => {
     expect(summary.status).toBe('completed');
     expect(summary.counts['users-vs-points']).toEqual({ missing_grant: 4, orphan_grant: 2, excess_grant: 1 });
     expect(summary.windows).toBeGreaterThanOrEqual(5);
-    const rows: { kind: string; entity_id: string; details: Record<string, unknown>; status: string }[] = await env.dbs.recon('discrepancies').select('kind', 'entity_id', 'details', 'status');
+    const rows: { kind: string; entity_id: string; details: Record<string, unknown>; status: string }[] = await env.dbs
+      .recon('discrepancies')
+      .select('kind', 'entity_id', 'details', 'status');
     for (const kind of Object.keys(expected)) {
       expect(new Set(rows.filter((r) => r.kind === kind).map((r) => r.entity_id))).toEqual(expected[kind]);
     }
@@ -57,7 +59,11 @@ describe('users-vs-points finds exactly the drift injected by SQL', () => {
     const [wm] = await env.dbs.recon('watermarks').where({ check_name: 'users-vs-points' });
     expect(wm.watermark.getTime()).toBeGreaterThan(Date.now() - 120_000);
     const [run] = await env.dbs.recon('runs').where({ id: summary.runId });
-    expect(run).toMatchObject({ status: 'completed', windows: summary.windows, counts: { 'users-vs-points': { missing_grant: 4, orphan_grant: 2, excess_grant: 1 } } });
+    expect(run).toMatchObject({
+      status: 'completed',
+      windows: summary.windows,
+      counts: { 'users-vs-points': { missing_grant: 4, orphan_grant: 2, excess_grant: 1 } },
+    });
     const windows = await env.dbs.recon('run_windows').where({ run_id: summary.runId });
     expect(windows).toHaveLength(summary.windows);
   });
@@ -77,7 +83,13 @@ describe('users-vs-points finds exactly the drift injected by SQL', () => {
 
   it('a dry run reports the same and writes nothing', async () => {
     const runs = await env.dbs.recon('runs').count({ n: '*' });
-    const summary = await executeRun(deps, { checks: ['users-vs-points'], trigger: 'test', dryRun: true, from: start, to: new Date(start.getTime() + 5 * 3600_000) });
+    const summary = await executeRun(deps, {
+      checks: ['users-vs-points'],
+      trigger: 'test',
+      dryRun: true,
+      from: start,
+      to: new Date(start.getTime() + 5 * 3600_000),
+    });
     expect(summary.counts['users-vs-points']).toEqual({ missing_grant: 4, orphan_grant: 2, excess_grant: 1 });
     expect(await env.dbs.recon('runs').count({ n: '*' })).toEqual(runs);
   });

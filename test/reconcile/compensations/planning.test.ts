@@ -14,8 +14,20 @@ describe('compensation planning', () => {
     ];
     const batches = planCompensationBatches(found, 2);
     expect(batches).toEqual([
-      { kind: 'missing_grant', items: [{ id: id(1), generation: 0 }, { id: id(2), generation: 0 }] },
-      { kind: 'missing_grant', items: [{ id: id(3), generation: 0 }, { id: id(4), generation: 0 }] },
+      {
+        kind: 'missing_grant',
+        items: [
+          { id: id(1), generation: 0 },
+          { id: id(2), generation: 0 },
+        ],
+      },
+      {
+        kind: 'missing_grant',
+        items: [
+          { id: id(3), generation: 0 },
+          { id: id(4), generation: 0 },
+        ],
+      },
       { kind: 'missing_grant', items: [{ id: id(5), generation: 0 }] },
       { kind: 'orphan_grant', items: [{ id: id(9), generation: 2 }] },
     ]);
