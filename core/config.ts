@@ -53,6 +53,23 @@ const namespace = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 charac
 
 const reportPolicy = z.enum(['always', 'drift', 'never']);
 
+/**
+ * Where users reach `recon serve` (`https://recon.example.com`): an http(s)
+ * URL without credentials, query or fragment. Its origin is accepted as the
+ * server's own in the Origin check; `https` marks the session cookie Secure.
+ */
+const publicUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'https:' || u.protocol === 'http:') && !u.username && !u.password && !u.search && !u.hash;
+    } catch {
+      return false;
+    }
+  }, 'must be an http:// or https:// URL such as https://recon.example.com (no credentials, query or fragment)')
+  .transform((v) => new URL(v).href);
+
 const port = z
   .string()
   .regex(/^\d+$/, 'must be a port number')
@@ -86,6 +103,8 @@ const schema = {
   RECON_REPORTS_DIR: z.string().min(1).default('reports'),
   RECON_API_PORT: port.default(8080),
   RECON_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  RECON_PUBLIC_URL: publicUrl.optional(),
+  RECON_API_RUNS_PER_MINUTE: positiveInt(10_000).default(6),
   RECON_WORKER_CONCURRENCY: positiveInt(256).default(4),
   RECON_COMPENSATION_BATCH: positiveInt(2000).default(250),
   RECON_SWEEP_SECONDS: positiveInt(24 * 3600).default(60),
@@ -121,7 +140,18 @@ export interface Config {
     policy: z.output<typeof reportPolicy>;
     dir: string;
   };
-  api: { port: number; token: string | undefined };
+  api: {
+    port: number;
+    token: string | undefined;
+    /**
+     * Where users reach the server (`RECON_PUBLIC_URL`), normalized by `URL`;
+     * undefined when unset. Its origin counts as the server's own; `https`
+     * makes the session cookie `Secure` with the `__Host-` prefix.
+     */
+    publicUrl: string | undefined;
+    /** Runs one client may start with `POST /api/runs` per minute (`RECON_API_RUNS_PER_MINUTE`). Default 6. */
+    runsPerMinute: number;
+  };
   compensation: {
     /** Compensation jobs one `recon worker` runs at once (`RECON_WORKER_CONCURRENCY`). Default 4. */
     concurrency: number;
@@ -192,7 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       policy: p.REPORT_POLICY,
       dir: p.RECON_REPORTS_DIR,
     },
-    api: { port: p.RECON_API_PORT, token: p.RECON_API_TOKEN },
+    api: { port: p.RECON_API_PORT, token: p.RECON_API_TOKEN, publicUrl: p.RECON_PUBLIC_URL, runsPerMinute: p.RECON_API_RUNS_PER_MINUTE },
     compensation: {
       concurrency: p.RECON_WORKER_CONCURRENCY,
       batchSize: p.RECON_COMPENSATION_BATCH,

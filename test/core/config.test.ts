@@ -18,7 +18,7 @@ describe('loadConfig', () => {
     expect(c.cron).toBe('0 3 * * *');
     expect(c.timeZone).toBe('UTC');
     expect(c.report.smtpUrl).toBeUndefined();
-    expect(c.api).toEqual({ port: 8080, token: undefined });
+    expect(c.api).toEqual({ port: 8080, token: undefined, publicUrl: undefined, runsPerMinute: 6 });
   });
 
   it('parses lists and numbers', () => {
@@ -27,6 +27,11 @@ describe('loadConfig', () => {
     expect(c.signupBonusPoints).toBe(250);
     expect(c.start?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
     expect(c.report.to).toEqual(['a@x.io', 'b@y.io']);
+  });
+
+  it('normalizes RECON_PUBLIC_URL', () => {
+    expect(loadConfig({ RECON_PUBLIC_URL: 'HTTPS://Recon.Example.com' }).api.publicUrl).toBe('https://recon.example.com/');
+    expect(loadConfig({ RECON_API_RUNS_PER_MINUTE: '30' }).api.runsPerMinute).toBe(30);
   });
 
   it('treats an empty variable as unset', () => {
@@ -45,6 +50,10 @@ describe('loadConfig', () => {
     ['RECON_NAMESPACE', 'has space'],
     ['RECON_API_PORT', '70000'],
     ['RECON_API_TOKEN', 'short'],
+    ['RECON_PUBLIC_URL', 'recon.example.com'],
+    ['RECON_PUBLIC_URL', 'ftp://recon.example.com'],
+    ['RECON_PUBLIC_URL', 'https://user:pass@recon.example.com'],
+    ['RECON_API_RUNS_PER_MINUTE', '0'],
     ['REPORT_TO', 'not-an-address'],
     ['RECON_START', 'yesterday'],
   ])('rejects %s=%s with an error naming the variable', (name, value) => {
