@@ -17,9 +17,26 @@ import { registerQueueBoard } from './routes/queues.js';
 import { runRoutes } from './routes/runs.js';
 import type { ApiDeps } from './types.js';
 
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+}
+
+const routesOf = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/** Every route the server registered (bull-board's included), in registration order. */
+export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
+  return routesOf.get(app) ?? [];
+}
+
 export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, dbs, log, runQueue } = deps;
   const app = Fastify({ logger: false, forceCloseConnections: true });
+  const routes: RegisteredRoute[] = [];
+  routesOf.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
   registerAuth(app, config.api.token);
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {

@@ -5,6 +5,17 @@ import type { Databases } from '../../db/index.js';
 import type { Admin } from '../../streaming/index.js';
 import type { AfterRun, EnqueueCompensations, ExecuteRun, RunQueue } from '../runs/index.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Served without authentication (only `/healthz`). The auth hook reads it
+     * from the route the request matched, never from the URL again, so a path
+     * the router and a URL parser read differently cannot slip through.
+     */
+    public?: boolean;
+  }
+}
+
 export interface ApiDeps {
   config: Config;
   dbs: Databases;

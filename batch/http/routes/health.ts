@@ -5,7 +5,7 @@ import { ping } from '../../../db/index.js';
 import type { ApiDeps } from '../types.js';
 
 export const healthRoutes: FastifyPluginAsync<Pick<ApiDeps, 'dbs' | 'runQueue'>> = async (app, { dbs, runQueue }) => {
-  app.get('/healthz', async (_req, reply) => {
+  app.get('/healthz', { config: { public: true } }, async (_req, reply) => {
     try {
       await ping(dbs.recon);
       await runQueue.getJobCountByTypes('waiting');
