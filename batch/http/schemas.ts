@@ -38,6 +38,8 @@ const checks = z
   })
   .transform((v): CheckName[] => (v === 'all' ? [...ALL_CHECK_NAMES] : Array.isArray(v) ? [...new Set(v)] : [v]));
 
+const isDateOrAbsent = (v: unknown) => v === undefined || v instanceof Date;
+
 /** `POST /api/runs`; `windowSeconds` bounds the re-check range as the command line does. */
 export const startRunBody = (windowSeconds: number) =>
   z
@@ -52,6 +54,8 @@ export const startRunBody = (windowSeconds: number) =>
       { error: 'must be a JSON object' },
     )
     .superRefine((v, ctx) => {
+      // zod runs this even when a field failed, with that field's raw value: judge the range only once both parsed.
+      if (!isDateOrAbsent(v.from) || !isDateOrAbsent(v.to)) return;
       const problem = rangeProblem(v, windowSeconds);
       if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
     });

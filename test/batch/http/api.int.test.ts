@@ -105,7 +105,7 @@ describe('HTTP API over real HTTP (injected executeRun)', () => {
     };
     expect(await post(JSON.stringify({ from: 'yesterday', to: '2026-01-02T00:00:00Z' }))).toEqual({
       status: 400,
-      body: { error: 'bad request', field: 'from', message: 'must be an ISO-8601 timestamp' },
+      body: { error: 'bad request', field: 'from', message: 'must be an ISO-8601 timestamp such as 2026-11-21T00:00:00Z' },
     });
     expect((await post(JSON.stringify({ from: '2026-01-01T00:00:00Z' }))).body.field).toBe('to');
     expect((await post(JSON.stringify({ from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' }))).body).toMatchObject({
