@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { describeError } from '../../core/index.js';
 import { createRunWorker, type RunJobData, type RunJobResult } from '../runs/index.js';
 import { registerAuth } from './auth.js';
+import { registerRequestGuard } from './request-guard.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { discrepancyRoutes } from './routes/discrepancies.js';
 import { healthRoutes } from './routes/health.js';
@@ -37,13 +38,26 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) routes.push({ method, url: r.url });
   });
+  // Refusals of foreign hosts and sites come before authentication.
+  registerRequestGuard(app, { loopbackOnly: !config.api.token, publicUrl: config.api.publicUrl });
   registerAuth(app, config.api.token);
+
+  // Only JSON bodies: fastify also parses text/plain by default, which any web page may send cross-site without a preflight.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       // Body parsing errors (malformed JSON, wrong content type) name the body.
-      return reply.code(status === 415 ? 415 : 400).send({ error: 'bad request', field: 'body', message: err.message });
+      if (status === 415) {
+        return reply.code(415).send({
+          error: 'bad request',
+          field: 'body',
+          message: `must be sent as content-type: application/json (got ${req.headers['content-type'] ?? 'none'})`,
+        });
+      }
+      return reply.code(400).send({ error: 'bad request', field: 'body', message: err.message });
     }
     log.error({ err: describeError(err).message, url: req.url }, 'api: request failed');
     return reply.code(500).send({ error: 'internal error', message: describeError(err).message });

@@ -4,7 +4,9 @@
  * the reason in `GET /api/runs/:id` (the per-check lock is only known when the
  * run starts, so no 409 is promised). Its `email` flag: `true` delivers the
  * report whatever `REPORT_POLICY` says (e-mail when SMTP is configured, else
- * files), `false` none, absent: the policy decides.
+ * files), `false` none, absent: the policy decides. A body is required (`{}`
+ * runs every check with the defaults): a POST without one is a mistake, or a
+ * web page's blind request.
  */
 import { countTotal, kindTotals } from '../../../core/index.js';
 import type { FastifyPluginAsync } from 'fastify';
@@ -16,6 +18,9 @@ import type { ApiDeps } from '../types.js';
 export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'config' | 'dbs' | 'log' | 'runQueue'>> = async (app, { config, dbs, log, runQueue }) => {
   const runBody = startRunBody(config.windowSeconds);
   app.post('/api/runs', async (req, reply) => {
+    if (req.body === undefined) {
+      return reply.code(400).send({ error: 'bad request', field: 'body', message: 'must be a JSON object (send {} to run every check)' });
+    }
     const v = validate(runBody, req.body, 'body');
     if (!v.ok) return reply.code(400).send(v.error);
     const b = v.value;
