@@ -1,12 +1,14 @@
 /**
  * Authentication of `recon serve`, as an `onRequest` hook. With
  * `RECON_API_TOKEN` set, every route but the ones marked `public` (only
- * `/healthz`) needs `Authorization: Bearer <token>`. Browsers can instead open any page once
- * with `?token=<token>`: the server answers with an HttpOnly, SameSite=Strict
- * cookie and redirects to the same page without the token; the cookie then
- * authenticates the dashboard and bull-board. Without a token the server
- * listens on 127.0.0.1 only and lets every local request in (bull-board is
- * then read-only).
+ * `/healthz`) needs `Authorization: Bearer <token>`. Browsers can instead
+ * open any page once with `?token=<token>`: the server opens a session
+ * (./sessions.ts) and answers with its cookie (HttpOnly, SameSite=Strict,
+ * Max-Age of the session; `Secure` and named `__Host-recon_session` over
+ * TLS or when `RECON_PUBLIC_URL` is https), then redirects to the same path
+ * of this server without the token. Without a token the server listens on
+ * 127.0.0.1 only and lets every local request in (bull-board is then
+ * read-only); ./request-guard.ts keeps web pages and other hosts out.
  *
  * Whether a route is public is read from the route the request matched
  * (`req.routeOptions.config`), never from the URL again: a URL parser
@@ -17,8 +19,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../core/index.js';
+import { Sessions } from './sessions.js';
 
-export const TOKEN_COOKIE = 'recon_token';
+/** Name of the session cookie over plain http. */
+export const SESSION_COOKIE = 'recon_session';
+/** Name of the session cookie over https: the prefix makes browsers insist on Secure, Path=/ and no Domain. */
+export const SECURE_SESSION_COOKIE = '__Host-recon_session';
+
+/** The one credential there is (what a session was opened with). */
+const API_TOKEN = 'api-token';
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
@@ -43,23 +52,52 @@ export function listenHost(config: Pick<Config, 'api'>): string {
   return config.api.token ? '0.0.0.0' : '127.0.0.1';
 }
 
+/**
+ * Where the login redirect goes: the request's own path without `token`,
+ * and only ever a path of this server. Browsers read `\` as `/` and `//x` as
+ * another host, so runs of slashes and backslashes become one `/` before the
+ * dot segments are resolved; the result starts with exactly one `/`.
+ */
+export function loginRedirectTarget(rawUrl: string): string {
+  const q = rawUrl.indexOf('?');
+  const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
+  const params = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
+  params.delete('token');
+  let path = new URL(rawPath.replace(/[\\/]+/g, '/'), 'http://recon.invalid').pathname;
+  if (!path.startsWith('/') || path.startsWith('//')) path = '/';
+  const search = params.toString();
+  return search ? `${path}?${search}` : path;
+}
+
+export interface AuthOptions {
+  token: string | undefined;
+  /** Lifetime of a browser session, seconds. */
+  sessionSeconds: number;
+  /** Whether a request reached the server over https (TLS of its own or `RECON_PUBLIC_URL`). */
+  isSecure: (req: FastifyRequest) => boolean;
+}
+
 /** Require the token on every request but public routes (nothing to do without a token). */
-export function registerAuth(app: FastifyInstance, token: string | undefined): void {
+export function registerAuth(app: FastifyInstance, { token, sessionSeconds, isSecure }: AuthOptions): void {
   if (!token) return;
   const expected = digest(token);
-  const matches = (presented: string | undefined) => presented !== undefined && timingSafeEqual(digest(presented), expected);
+  const matches = (presented: unknown) => typeof presented === 'string' && timingSafeEqual(digest(presented), expected);
+  const sessions = new Sessions(sessionSeconds);
+
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (req.routeOptions.config?.public === true) return;
     const auth = req.headers.authorization;
     const bearer = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
-    if (matches(bearer) || matches(cookieValue(req.headers.cookie, TOKEN_COOKIE))) return;
-    const url = new URL(req.url, 'http://recon.invalid');
-    const fromQuery = url.searchParams.get('token') ?? undefined;
-    if (matches(fromQuery) && req.method === 'GET') {
-      url.searchParams.delete('token');
-      return reply
-        .header('set-cookie', `${TOKEN_COOKIE}=${encodeURIComponent(fromQuery!)}; HttpOnly; SameSite=Strict; Path=/`)
-        .redirect(url.pathname + url.search, 303);
+    if (matches(bearer)) return;
+    const secure = isSecure(req);
+    const cookieName = secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
+    const session = sessions.credentialOf(cookieValue(req.headers.cookie, cookieName));
+    if (session) return;
+    const fromQuery = (req.query as Record<string, unknown> | undefined)?.token;
+    if (req.method === 'GET' && matches(fromQuery)) {
+      const id = sessions.open(API_TOKEN);
+      const attributes = `Max-Age=${sessionSeconds}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+      return reply.header('set-cookie', `${cookieName}=${id}; ${attributes}`).redirect(loginRedirectTarget(req.url), 303);
     }
     return reply
       .code(401)

@@ -1,7 +1,7 @@
 /** `recon serve`: the fastify server, its request schemas, the dashboard and the metrics. */
 export * from './server.js';
 export * from './types.js';
-export { TOKEN_COOKIE, listenHost } from './auth.js';
+export { SECURE_SESSION_COOKIE, SESSION_COOKIE, listenHost } from './auth.js';
 export * from './schemas.js';
 export * from './dashboard.js';
 export * from './metrics.js';

@@ -5,7 +5,7 @@
  * (./routes/), and optionally a run worker in the same process.
  */
 import type { Queue, Worker } from 'bullmq';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { describeError } from '../../core/index.js';
 import { createRunWorker, type RunJobData, type RunJobResult } from '../runs/index.js';
 import { registerAuth } from './auth.js';
@@ -16,7 +16,7 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { registerQueueBoard } from './routes/queues.js';
 import { runRoutes } from './routes/runs.js';
-import type { ApiDeps } from './types.js';
+import { DEFAULT_HTTP_LIMITS, type ApiDeps } from './types.js';
 
 export interface RegisteredRoute {
   method: string;
@@ -32,6 +32,9 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
 
 export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, dbs, log, runQueue } = deps;
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
+  const publicHttps = config.api.publicUrl?.startsWith('https:') ?? false;
+  const isSecure = (req: FastifyRequest) => publicHttps || req.protocol === 'https';
   const app = Fastify({ logger: false, forceCloseConnections: true });
   const routes: RegisteredRoute[] = [];
   routesOf.set(app, routes);
@@ -40,7 +43,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
   // Refusals of foreign hosts and sites come before authentication.
   registerRequestGuard(app, { loopbackOnly: !config.api.token, publicUrl: config.api.publicUrl });
-  registerAuth(app, config.api.token);
+  registerAuth(app, { token: config.api.token, sessionSeconds: limits.sessionSeconds, isSecure });
 
   // Only JSON bodies: fastify also parses text/plain by default, which any web page may send cross-site without a preflight.
   app.removeAllContentTypeParsers();

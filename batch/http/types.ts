@@ -16,6 +16,16 @@ declare module 'fastify' {
   }
 }
 
+/** Lifetimes of the HTTP server. Production values: {@link DEFAULT_HTTP_LIMITS}; tests shorten them. */
+export interface HttpLimits {
+  /** Lifetime of a browser session opened with `?token=`, in seconds (the cookie's Max-Age). Default 43 200 (12 h). */
+  sessionSeconds: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  sessionSeconds: 12 * 3600,
+};
+
 export interface ApiDeps {
   config: Config;
   dbs: Databases;
@@ -35,4 +45,6 @@ export interface ApiDeps {
   enqueue?: EnqueueCompensations;
   /** After each run executed in this process (the CLI hands in the report's delivery). */
   afterRun?: AfterRun;
+  /** Overrides of {@link DEFAULT_HTTP_LIMITS}. */
+  limits?: Partial<HttpLimits>;
 }

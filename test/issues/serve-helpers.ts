@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { createApiServer, createRunQueue, type ApiDeps, type RunQueue } from '../../batch/index.js';
+import { createApiServer, createRunQueue, type ApiDeps, type HttpLimits, type RunQueue } from '../../batch/index.js';
 import { silentLogger, type Logger } from '../../core/index.js';
 import { createTestEnv, type TestEnv } from '../helpers/env.js';
 
@@ -24,13 +24,14 @@ export interface Served {
 export interface ServeOptions {
   /** Variables of the test environment (`RECON_API_TOKEN`, …). */
   env?: Record<string, string>;
+  limits?: Partial<HttpLimits>;
   log?: Logger;
   /** Passed on to createApiServer (executeRun, dbs, …); a function gets the test environment first. */
   deps?: Partial<ApiDeps> | ((env: TestEnv) => Partial<ApiDeps>);
 }
 
 /** A test environment and `recon serve` over it, as api.int.test.ts starts one. */
-export async function serve({ env = {}, log = silentLogger, deps = {} }: ServeOptions = {}): Promise<Served> {
+export async function serve({ env = {}, limits, log = silentLogger, deps = {} }: ServeOptions = {}): Promise<Served> {
   const testEnv = await createTestEnv({ topics: false, env });
   const queue = createRunQueue(testEnv.config);
   const app = await createApiServer({
@@ -38,6 +39,7 @@ export async function serve({ env = {}, log = silentLogger, deps = {} }: ServeOp
     dbs: testEnv.dbs,
     log,
     runQueue: queue,
+    ...(limits ? { limits } : {}),
     ...(typeof deps === 'function' ? deps(testEnv) : deps),
   });
   const base = await app.listen({ port: 0, host: '127.0.0.1' });

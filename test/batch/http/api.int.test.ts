@@ -92,7 +92,8 @@ describe('HTTP API over real HTTP (injected executeRun)', () => {
     expect(login.status).toBe(303);
     expect(login.headers.get('location')).toBe('/');
     const cookie = login.headers.get('set-cookie')!;
-    expect(cookie).toMatch(/recon_token=.*HttpOnly/);
+    expect(cookie).toMatch(/^recon_session=[\w-]{43}; Max-Age=43200; Path=\/; HttpOnly; SameSite=Strict$/);
+    expect(cookie).not.toContain(TOKEN);
     const page = await fetch(`${base}/`, { headers: { cookie: cookie.split(';')[0]! } });
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<title>recon dashboard<\/title>/);
