@@ -99,9 +99,11 @@ export function registerAuth(app: FastifyInstance, { token, sessionSeconds, isSe
       const attributes = `Max-Age=${sessionSeconds}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
       return reply.header('set-cookie', `${cookieName}=${id}; ${attributes}`).redirect(loginRedirectTarget(req.url), 303);
     }
+    // Closing the connection: the body of a request we refuse is not worth waiting for.
     return reply
       .code(401)
       .header('www-authenticate', 'Bearer realm="recon"')
+      .header('connection', 'close')
       .send({ error: 'unauthorized', message: 'send Authorization: Bearer <RECON_API_TOKEN> (browsers: open any page once with ?token=<RECON_API_TOKEN>)' });
   });
 }

@@ -35,7 +35,19 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const limits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
   const publicHttps = config.api.publicUrl?.startsWith('https:') ?? false;
   const isSecure = (req: FastifyRequest) => publicHttps || req.protocol === 'https';
-  const app = Fastify({ logger: false, forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    forceCloseConnections: true,
+    // Node's defaults under fastify wait for ever on a slow body (requestTimeout 0).
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node checks the request timeouts on this interval (its default, 30 s, would double a 30 s timeout).
+    http: {
+      headersTimeout: Math.min(10_000, limits.requestTimeoutMs),
+      connectionsCheckingInterval: Math.max(50, Math.min(2_000, Math.floor(limits.requestTimeoutMs / 4))),
+    },
+  });
   const routes: RegisteredRoute[] = [];
   routesOf.set(app, routes);
   app.addHook('onRoute', (r) => {

@@ -16,13 +16,25 @@ declare module 'fastify' {
   }
 }
 
-/** Lifetimes of the HTTP server. Production values: {@link DEFAULT_HTTP_LIMITS}; tests shorten them. */
+/** Timeouts and lifetimes of the HTTP server. Production values: {@link DEFAULT_HTTP_LIMITS}; tests shorten them. */
 export interface HttpLimits {
+  /**
+   * The whole request, headers and body, must arrive within this many ms;
+   * otherwise Node answers 408 and closes the connection. Default 30 000.
+   */
+  requestTimeoutMs: number;
+  /** A connection with no traffic either way for this many ms is closed. Default 60 000. */
+  idleTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this many ms. Default 10 000. */
+  keepAliveTimeoutMs: number;
   /** Lifetime of a browser session opened with `?token=`, in seconds (the cookie's Max-Age). Default 43 200 (12 h). */
   sessionSeconds: number;
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 10_000,
   sessionSeconds: 12 * 3600,
 };
 
