@@ -69,7 +69,17 @@ const limit = (max: number, dflt: number) =>
     .refine((n) => n >= 1 && n <= max, `must be a whole number between 1 and ${max}`)
     .default(dflt);
 
-const cursor = z.string().refine((c) => decodeCursor(c) !== undefined, 'is not a cursor returned by this API');
+/**
+ * A cursor is decoded and checked in full here, an instant that exists and a
+ * real UUID: what reaches Postgres must never fail there (a 500 instead of
+ * a 400 naming the field).
+ */
+export function isValidCursor(c: string): boolean {
+  const d = decodeCursor(c);
+  return d !== undefined && parseIsoInstant(d.at) !== undefined && parseUuid(d.id) !== undefined;
+}
+
+const cursor = z.string().refine(isValidCursor, 'is not a cursor returned by this API');
 
 export const listRunsQuery = z.strictObject({
   limit: limit(200, 50),

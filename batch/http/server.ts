@@ -4,8 +4,9 @@
  * error handling as hooks (./auth.ts), then one plugin per route group
  * (./routes/), and optionally a run worker in the same process.
  */
+import { randomUUID } from 'node:crypto';
 import type { Queue, Worker } from 'bullmq';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { describeError } from '../../core/index.js';
 import { createRunWorker, type RunJobData, type RunJobResult } from '../runs/index.js';
 import { registerAuth } from './auth.js';
@@ -30,6 +31,9 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
   return routesOf.get(app) ?? [];
 }
 
+/** Body parsing problems (bad JSON, wrong content type, too large) name the body. */
+const BODY_STATUSES = new Set([400, 413, 415]);
+
 export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, dbs, log, runQueue } = deps;
   const limits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
@@ -47,11 +51,16 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       headersTimeout: Math.min(10_000, limits.requestTimeoutMs),
       connectionsCheckingInterval: Math.max(50, Math.min(2_000, Math.floor(limits.requestTimeoutMs / 4))),
     },
+    // Request ids name a request in the log and in its 5xx answer; a client-sent id is never used.
+    genReqId: () => randomUUID(),
   });
   const routes: RegisteredRoute[] = [];
   routesOf.set(app, routes);
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
   });
   // Refusals of foreign hosts and sites come before authentication.
   registerRequestGuard(app, { loopbackOnly: !config.api.token, publicUrl: config.api.publicUrl });
@@ -61,10 +70,9 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {
-      // Body parsing errors (malformed JSON, wrong content type) name the body.
       if (status === 415) {
         return reply.code(415).send({
           error: 'bad request',
@@ -72,10 +80,12 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
           message: `must be sent as content-type: application/json (got ${req.headers['content-type'] ?? 'none'})`,
         });
       }
-      return reply.code(400).send({ error: 'bad request', field: 'body', message: err.message });
+      return reply.code(BODY_STATUSES.has(status) ? status : 400).send({ error: 'bad request', field: 'body', message: err.message });
     }
-    log.error({ err: describeError(err).message, url: req.url }, 'api: request failed');
-    return reply.code(500).send({ error: 'internal error', message: describeError(err).message });
+    // The cause (SQL, driver and host names) goes to the log only, under the id the client is given.
+    // The route pattern, not the URL: a URL may carry ?token=.
+    log.error({ err: describeError(err).message, requestId: req.id, method: req.method, route: req.routeOptions.url ?? null }, 'api: request failed');
+    return reply.code(500).send({ error: 'internal error', requestId: req.id });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
