@@ -2,8 +2,10 @@
  * The dashboard at `/`: one server-rendered page (template literals, every
  * value escaped), no build step and no script. Recent runs, drift per run as
  * an inline SVG chart, open discrepancies by kind, watermark lag, and links
- * to the JSON API and bull-board.
+ * to the JSON API and bull-board. Its one `<style>` element is allowed by the
+ * Content-Security-Policy through its hash ({@link DASHBOARD_STYLE_HASH}).
  */
+import { createHash } from 'node:crypto';
 import { countTotal, DISCREPANCY_STATUSES, type DiscrepancyKind, type DiscrepancyStatus } from '../../core/index.js';
 import { discrepancyCountsByKindStatus, listRuns, recentRuns, watermarkLags, type Databases, type RunRow } from '../../db/index.js';
 import { escapeHtml as e, formatInstant, formatSeconds, shortId } from '../report/index.js';
@@ -56,6 +58,9 @@ td.n{text-align:right;font-family:monospace}
 .status-completed{color:#27ae60}.status-failed{color:#c0392b}.status-skipped{color:#888}.status-running{color:#2980b9}
 .muted{color:#888}code{font-size:12px}
 `;
+
+/** The CSP source that allows the dashboard's `<style>` element and nothing else inline. */
+export const DASHBOARD_STYLE_HASH = `sha256-${createHash('sha256').update(STYLE, 'utf8').digest('base64')}`;
 
 export function renderDashboard(data: DashboardData): string {
   const runRows = data.runs

@@ -1,12 +1,14 @@
 /**
  * `recon serve`: the HTTP API, the dashboard, Prometheus metrics and
- * bull-board, on fastify. This module builds the server: authentication and
- * error handling as hooks (./auth.ts), then one plugin per route group
- * (./routes/), and optionally a run worker in the same process.
+ * bull-board, on fastify. This module builds the server: timeouts, security
+ * headers (./security-headers.ts), the refusals of foreign hosts and sites
+ * (./request-guard.ts), authentication (./auth.ts) and error handling as
+ * hooks, then one plugin per route group (./routes/), and optionally a run
+ * worker in the same process.
  */
 import { randomUUID } from 'node:crypto';
 import type { Queue, Worker } from 'bullmq';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { describeError } from '../../core/index.js';
 import { createRunWorker, type RunJobData, type RunJobResult } from '../runs/index.js';
 import { registerAuth } from './auth.js';
@@ -17,6 +19,7 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { registerQueueBoard } from './routes/queues.js';
 import { runRoutes } from './routes/runs.js';
+import { setSecurityHeaders } from './security-headers.js';
 import { DEFAULT_HTTP_LIMITS, type ApiDeps } from './types.js';
 
 export interface RegisteredRoute {
@@ -39,6 +42,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const limits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
   const publicHttps = config.api.publicUrl?.startsWith('https:') ?? false;
   const isSecure = (req: FastifyRequest) => publicHttps || req.protocol === 'https';
+
   const app = Fastify({
     logger: false,
     forceCloseConnections: true,
@@ -53,16 +57,24 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     },
     // Request ids name a request in the log and in its 5xx answer; a client-sent id is never used.
     genReqId: () => randomUUID(),
+    // Malformed URLs are answered before any hook runs: they get the headers here.
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      reply.header('x-request-id', req.id);
+      setSecurityHeaders(req, reply, { secure: isSecure(req) });
+      return reply.code(400).send({ error: 'bad request', field: 'url', message: err.message });
+    },
   });
   const routes: RegisteredRoute[] = [];
   routesOf.set(app, routes);
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) routes.push({ method, url: r.url });
   });
+
+  // Hook order matters: headers on every answer, then refusals, then authentication.
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    setSecurityHeaders(req, reply, { secure: isSecure(req) });
   });
-  // Refusals of foreign hosts and sites come before authentication.
   registerRequestGuard(app, { loopbackOnly: !config.api.token, publicUrl: config.api.publicUrl });
   registerAuth(app, { token: config.api.token, sessionSeconds: limits.sessionSeconds, isSecure });
 

@@ -70,6 +70,7 @@ describe('issue 11.5: a failing database gives a 500 with a request id and nothi
       expect(res.text).not.toMatch(/_missing|does not exist|select|postgres/i);
       const line = logged.find((l) => l.requestId === body.requestId);
       expect(line?.err).toMatch(/does not exist/);
+      expect(res.headers['content-security-policy']).toBeDefined();
     }
   });
 });

@@ -71,6 +71,7 @@ describe('issue 11.2: behind TLS (RECON_PUBLIC_URL=https://…) the cookie is Se
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/api/runs');
     expect(String(res.headers['set-cookie'])).toMatch(/^__Host-recon_session=[\w-]{43}; Max-Age=43200; Path=\/; HttpOnly; SameSite=Strict; Secure$/);
+    expect(res.headers['strict-transport-security']).toMatch(/^max-age=\d+/);
     const cookie = cookiePair(res.headers['set-cookie']);
     expect((await raw(s.port, { path: '/api/runs', headers: { cookie } })).status).toBe(200);
     // Over https the plain name is not read: a cookie set by plain http on this host cannot stand in.
