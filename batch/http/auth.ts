@@ -26,7 +26,7 @@ export const SESSION_COOKIE = 'recon_session';
 /** Name of the session cookie over https: the prefix makes browsers insist on Secure, Path=/ and no Domain. */
 export const SECURE_SESSION_COOKIE = '__Host-recon_session';
 
-/** The one credential there is (what a session was opened with). */
+/** The one credential there is: the rate limits of bearer requests and of the sessions it opened. */
 const API_TOKEN = 'api-token';
 
 function digest(s: string): Buffer {
@@ -69,6 +69,17 @@ export function loginRedirectTarget(rawUrl: string): string {
   return search ? `${path}?${search}` : path;
 }
 
+const clients = new WeakMap<FastifyRequest, string>();
+
+/**
+ * Who a request is, for rate limits: the credential it authenticated with
+ * (bearer token or a session the token opened), or without a token its
+ * remote address.
+ */
+export function clientKey(req: FastifyRequest): string {
+  return clients.get(req) ?? `address:${req.ip}`;
+}
+
 export interface AuthOptions {
   token: string | undefined;
   /** Lifetime of a browser session, seconds. */
@@ -88,11 +99,17 @@ export function registerAuth(app: FastifyInstance, { token, sessionSeconds, isSe
     if (req.routeOptions.config?.public === true) return;
     const auth = req.headers.authorization;
     const bearer = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
-    if (matches(bearer)) return;
+    if (matches(bearer)) {
+      clients.set(req, API_TOKEN);
+      return;
+    }
     const secure = isSecure(req);
     const cookieName = secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
     const session = sessions.credentialOf(cookieValue(req.headers.cookie, cookieName));
-    if (session) return;
+    if (session) {
+      clients.set(req, session);
+      return;
+    }
     const fromQuery = (req.query as Record<string, unknown> | undefined)?.token;
     if (req.method === 'GET' && matches(fromQuery)) {
       const id = sessions.open(API_TOKEN);

@@ -6,17 +6,21 @@
  * report whatever `REPORT_POLICY` says (e-mail when SMTP is configured, else
  * files), `false` none, absent: the policy decides. A body is required (`{}`
  * runs every check with the defaults): a POST without one is a mistake, or a
- * web page's blind request.
+ * web page's blind request. Run creation is rate limited per client
+ * (`RECON_API_RUNS_PER_MINUTE`).
  */
 import { countTotal, kindTotals } from '../../../core/index.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { getRunRow, getRunWindowDetails, listRuns, runDiscrepancyStatusCounts } from '../../../db/index.js';
 import { queueRun } from '../../runs/index.js';
+import { clientKey } from '../auth.js';
+import { RateLimit } from '../rate-limit.js';
 import { listRunsQuery, runIdParams, startRunBody, validate } from '../schemas.js';
 import type { ApiDeps } from '../types.js';
 
 export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'config' | 'dbs' | 'log' | 'runQueue'>> = async (app, { config, dbs, log, runQueue }) => {
   const runBody = startRunBody(config.windowSeconds);
+  const runLimit = new RateLimit(config.api.runsPerMinute);
   app.post('/api/runs', async (req, reply) => {
     if (req.body === undefined) {
       return reply.code(400).send({ error: 'bad request', field: 'body', message: 'must be a JSON object (send {} to run every check)' });
@@ -24,6 +28,13 @@ export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'config' | 'dbs' | 'log
     const v = validate(runBody, req.body, 'body');
     if (!v.ok) return reply.code(400).send(v.error);
     const b = v.value;
+    const allowed = runLimit.take(clientKey(req));
+    if (!allowed.ok) {
+      return reply
+        .code(429)
+        .header('retry-after', String(allowed.retryAfterSeconds))
+        .send({ error: 'too many requests', message: `at most ${runLimit.perMinute} runs per minute; try again in ${allowed.retryAfterSeconds} s` });
+    }
     const queued = await queueRun(runQueue, {
       trigger: 'api',
       checks: b.checks,
