@@ -101,7 +101,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
-  await app.register(healthRoutes, { dbs, runQueue });
+  await app.register(healthRoutes, { dbs, log, runQueue, timeoutMs: limits.healthCheckTimeoutMs });
   await app.register(metricsRoutes, { config, dbs, log, ...(deps.admin ? { admin: deps.admin } : {}) });
   await app.register(runRoutes, { config, dbs, log, runQueue });
   await app.register(discrepancyRoutes, { dbs });

@@ -27,6 +27,8 @@ export interface HttpLimits {
   idleTimeoutMs: number;
   /** An idle keep-alive connection is closed after this many ms. Default 10 000. */
   keepAliveTimeoutMs: number;
+  /** Each dependency check of `/healthz` (Postgres, Redis) gives up after this many ms. Default 2 000. */
+  healthCheckTimeoutMs: number;
   /** Lifetime of a browser session opened with `?token=`, in seconds (the cookie's Max-Age). Default 43 200 (12 h). */
   sessionSeconds: number;
 }
@@ -35,6 +37,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   requestTimeoutMs: 30_000,
   idleTimeoutMs: 60_000,
   keepAliveTimeoutMs: 10_000,
+  healthCheckTimeoutMs: 2_000,
   sessionSeconds: 12 * 3600,
 };
 

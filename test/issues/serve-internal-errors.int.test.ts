@@ -73,6 +73,12 @@ describe('issue 11.5: a failing database gives a 500 with a request id and nothi
       expect(res.headers['content-security-policy']).toBeDefined();
     }
   });
+
+  it('says in /healthz that postgres is down, not why', async () => {
+    const res = await raw(s.port, { path: '/healthz' });
+    expect(res.status).toBe(503);
+    expect(res.json()).toEqual({ status: 'unavailable', down: ['postgres'] });
+  });
 });
 
 describe('issue 11.5: bull-board errors go through the same handler', () => {

@@ -8,15 +8,48 @@
  * runs every check with the defaults): a POST without one is a mistake, or a
  * web page's blind request. Run creation is rate limited per client
  * (`RECON_API_RUNS_PER_MINUTE`).
+ *
+ * A dry run keeps no run row, so `GET /api/runs/:id` answers it from its job
+ * (state and result), as it does a run that has not started yet.
  */
-import { countTotal, kindTotals } from '../../../core/index.js';
+import type { Job } from 'bullmq';
 import type { FastifyPluginAsync } from 'fastify';
+import { countTotal, kindTotals } from '../../../core/index.js';
 import { getRunRow, getRunWindowDetails, listRuns, runDiscrepancyStatusCounts } from '../../../db/index.js';
-import { queueRun } from '../../runs/index.js';
+import { queueRun, type RunJobData, type RunJobResult } from '../../runs/index.js';
 import { clientKey } from '../auth.js';
 import { RateLimit } from '../rate-limit.js';
 import { listRunsQuery, runIdParams, startRunBody, validate } from '../schemas.js';
 import type { ApiDeps } from '../types.js';
+
+/** A run known only from its job: not started yet, or a dry run (which keeps no row). */
+async function runFromJob(id: string, job: Job<RunJobData, RunJobResult>) {
+  const state = await job.getState();
+  const d = job.data;
+  const base = {
+    id,
+    trigger: d.trigger,
+    checks: d.checks,
+    dryRun: d.dryRun ?? false,
+    range: d.from ? { from: d.from, to: d.to ?? null } : null,
+    startedAt: job.processedOn ? new Date(job.processedOn) : null,
+    finishedAt: job.finishedOn ? new Date(job.finishedOn) : null,
+  };
+  if (state === 'completed' && job.returnvalue) {
+    const r = job.returnvalue;
+    return {
+      ...base,
+      status: r.status,
+      reason: r.reason ?? null,
+      windowCount: r.windows,
+      counts: r.counts,
+      countsByKind: kindTotals(r.counts ?? {}),
+      total: countTotal(r.counts),
+    };
+  }
+  if (state === 'failed') return { ...base, status: 'failed', reason: job.failedReason ?? null };
+  return { ...base, status: state === 'active' ? 'running' : 'queued', reason: null };
+}
 
 export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'config' | 'dbs' | 'log' | 'runQueue'>> = async (app, { config, dbs, log, runQueue }) => {
   const runBody = startRunBody(config.windowSeconds);
@@ -66,11 +99,9 @@ export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'config' | 'dbs' | 'log
     const id = v.value.id;
     const run = await getRunRow(dbs.recon, id);
     if (!run) {
-      // Queued but not started yet: the job knows it.
       const job = await runQueue.getJob(`run-${id}`);
       if (!job) return reply.code(404).send({ error: 'not found', message: `no run ${id}` });
-      const state = await job.getState();
-      return { id, status: state === 'failed' ? 'failed' : 'queued', error: job.failedReason ?? null, checks: job.data.checks, trigger: job.data.trigger };
+      return runFromJob(id, job);
     }
     const [windows, statusCounts] = await Promise.all([getRunWindowDetails(dbs.recon, id), runDiscrepancyStatusCounts(dbs.recon, id)]);
     const countsByKind = kindTotals(run.counts ?? {});
