@@ -15,8 +15,12 @@ export function register(program: Command): void {
       `
 With RECON_API_TOKEN set, it listens on every interface and every route but
 /healthz needs "Authorization: Bearer <token>" (browsers: open /?token=<token>
-once; an HttpOnly cookie does the rest). Without it, it listens on 127.0.0.1
-only, without authentication, and bull-board is read-only.
+once; a 12-hour session cookie does the rest). Behind a TLS proxy, set
+RECON_PUBLIC_URL=https://<public name> (Secure cookie, the public origin is
+the server's own). Without a token, it listens on 127.0.0.1 only, answers
+only loopback Host names, without authentication, and bull-board is
+read-only. In both modes POSTs from other sites are refused and
+POST /api/runs is limited to RECON_API_RUNS_PER_MINUTE runs a minute.
 
 Example:
   $ recon serve
