@@ -1,17 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import {
-  compensationEnqueuer,
-  createCompensationQueue,
-  executeRun,
-  reportAfterRun,
-  type RunProgressEvent,
-  type RunSummary,
-  type WaitResult,
-} from '../../batch/index.js';
+import type { RunProgressEvent, RunSummary, WaitResult } from '../../batch/index.js';
 import { ALL_CHECK_NAMES, ALL_DISCREPANCY_KINDS, UsageError, type CheckName } from '../../core/index.js';
-import { closeDatabases, connectDatabases } from '../../db/index.js';
 import { abortOnSignal, commandContext, isoOption, printTable } from '../context.js';
-import { compensationsLine, waitForQueued } from '../compensation-wait.js';
 
 interface RunCommandOptions {
   check: CheckName[];
@@ -57,6 +47,9 @@ export function register(program: Command): void {
     .action(async (opts: RunCommandOptions) => {
       if ((opts.from === undefined) !== (opts.to === undefined)) throw new UsageError('--from and --to go together');
       if (opts.from && opts.to && opts.from.getTime() >= opts.to.getTime()) throw new UsageError('--from must be before --to');
+      const { compensationEnqueuer, createCompensationQueue, executeRun, reportAfterRun } = await import('../../batch/index.js');
+      const { closeDatabases, connectDatabases } = await import('../../db/index.js');
+      const { compensationsLine, waitForQueued } = await import('../compensation-wait.js');
       const { config, log } = commandContext();
       if (opts.wait && opts.dryRun) throw new UsageError('--wait has nothing to wait for with --dry-run');
       const dbs = connectDatabases(config, { max: 4, applicationName: 'recon-run' });
