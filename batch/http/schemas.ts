@@ -52,6 +52,8 @@ export const startRunBody = (windowSeconds: number) =>
       { error: 'must be a JSON object' },
     )
     .superRefine((v, ctx) => {
+      // Zod runs this even when a field failed its own check: judge only well-formed instants.
+      if ((v.from !== undefined && !(v.from instanceof Date)) || (v.to !== undefined && !(v.to instanceof Date))) return;
       const problem = rangeProblem(v, windowSeconds);
       if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
     });
