@@ -1,9 +1,10 @@
 // @ts-check
 /**
  * Lint: typescript-eslint's type-checked recommendations (a subset, see
- * below) and import cycles.
+ * below), import cycles, and the import boundaries between our folders.
  * `npm run lint` runs it after `tsc` and before `prettier --check`.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import js from '@eslint/js';
 import { defineConfig, globalIgnores } from 'eslint/config';
@@ -12,6 +13,86 @@ import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 const ROOT = import.meta.dirname;
+
+/** Our top-level folders (README "Project layout"). */
+const FOLDERS = ['core', 'db', 'streaming', 'reconcile', 'batch', 'services', 'cli', 'bench', 'test'];
+
+/** Every top-level folder but `self` and the ones it may import: what `self` must not import. */
+const allBut = (/** @type {string} */ self, /** @type {string[]} */ ...allowed) =>
+  FOLDERS.filter((f) => f !== self && !allowed.includes(f)).map((f) => `./${f}`);
+
+/**
+ * The direction of dependencies, one zone per folder. Type-only imports count
+ * too: a type is a dependency as much as a value is.
+ */
+const directionZones = [
+  // core/: configuration, errors, ids, shared types. It imports nothing of ours.
+  { target: './core', from: allBut('core'), message: 'core/ imports nothing of ours.' },
+  // db/: the SQL. It depends on configuration and shared types only.
+  { target: './db', from: allBut('db', 'core'), message: 'db/ imports only core/.' },
+  // streaming/: producers, relay and consumers write through db/.
+  { target: './streaming', from: allBut('streaming', 'db', 'core'), message: 'streaming/ imports only db/ and core/.' },
+  // reconcile/: checks and compensations; producers and queues are passed in, never imported.
+  {
+    target: './reconcile',
+    from: allBut('reconcile', 'db', 'core'),
+    message: 'reconcile/ imports only db/ and core/ (producers and queues are passed in).',
+  },
+  // batch/: runs, queues, workers, reports and the API, on top of the three below it.
+  {
+    target: './batch',
+    from: allBut('batch', 'reconcile', 'streaming', 'db', 'core'),
+    message: 'batch/ imports only reconcile/, streaming/, db/ and core/.',
+  },
+  // services/: the local Kafka broker; it only needs to ask whether Kafka answers.
+  { target: './services', from: allBut('services', 'streaming', 'core'), message: 'services/ imports only streaming/ and core/.' },
+  // cli/ wires everything, so nothing imports it: bin/recon.js launches it and
+  // tests run it as a child process (test/helpers/cli.ts).
+  { target: allBut('cli'), from: './cli', message: 'nothing imports cli/: it wires everything; tests spawn it.' },
+  // test/ and bench/ may import any folder but cli/ (the zone above).
+];
+
+/**
+ * Deep imports that tests made before folders had to be imported through
+ * their faces. They may stay; new imports go through the face.
+ */
+const TEST_DEEP_IMPORTS = {
+  db: ['./shared/dead-letters.ts'], // test/streaming/dead-letter-text.test.ts
+  services: ['./local-kafka.ts'], // the broker tests and the chaos suite
+};
+
+/** `dir` and every folder below it that has a face (an `index.ts`), relative to the root. */
+function facedFolders(/** @type {string} */ dir) {
+  const below = readdirSync(join(ROOT, dir), { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .flatMap((e) => facedFolders(`${dir}/${e.name}`));
+  return existsSync(join(ROOT, dir, 'index.ts')) ? [dir, ...below] : below;
+}
+
+/**
+ * A folder with a face is imported only through it: `../db/index.js`, never
+ * `../db/recon/runs.js`. The zone's target is everything beside the folder
+ * (its siblings, or the other top-level folders); inside it, files import
+ * each other freely.
+ */
+function faceZones(/** @type {string} */ folder) {
+  const parent = folder.includes('/') ? folder.slice(0, folder.lastIndexOf('/')) : '';
+  const name = folder.slice(parent ? parent.length + 1 : 0);
+  const siblings = parent
+    ? readdirSync(join(ROOT, parent))
+        .filter((n) => n !== name)
+        .map((n) => `./${parent}/${n}`)
+    : allBut(folder);
+  const message = `import ${folder}/ through its face, ${folder}/index.ts.`;
+  const testDeep = parent ? undefined : TEST_DEEP_IMPORTS[/** @type {keyof typeof TEST_DEEP_IMPORTS} */ (folder)];
+  if (!testDeep) return [{ target: siblings, from: `./${folder}`, except: ['./index.ts'], message }];
+  return [
+    { target: siblings.filter((s) => s !== './test'), from: `./${folder}`, except: ['./index.ts'], message },
+    { target: './test', from: `./${folder}`, except: ['./index.ts', ...testDeep], message },
+  ];
+}
+
+const faces = FOLDERS.flatMap(facedFolders).flatMap(faceZones);
 
 export default defineConfig([
   globalIgnores(['node_modules/', '.cache/', 'dist/', 'reports/', 'bench/results/', 'test-artifacts/']),
@@ -48,10 +129,12 @@ export default defineConfig([
       //   knex results, and removing them means typing each query instead.
       '@typescript-eslint/no-unnecessary-type-assertion': 'off',
 
-      // No import cycles. eslint-plugin-import-x
-      // skips type-only imports here.
+      // No import cycles (see test/lint/boundaries.test.ts). eslint-plugin-import-x
+      // skips type-only imports here; between folders the zones below catch those.
       'import-x/no-cycle': 'error',
+      // The zones only see imports that resolve: an unresolved one would slip past them.
       'import-x/no-unresolved': 'error',
+      'import-x/no-restricted-paths': ['error', { basePath: ROOT, zones: [...directionZones, ...faces] }],
     },
   },
   {
