@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { localKafkaPaths, servicesDown, servicesStatus, servicesUp } from '../../services/local-kafka.js';
+import { localKafkaPaths, servicesDown, servicesStatus, servicesUp } from '../../services/index.js';
 import { commandContext } from '../context.js';
 
 export function register(program: Command): void {
