@@ -92,7 +92,20 @@ function faceZones(/** @type {string} */ folder) {
   ];
 }
 
-const faces = FOLDERS.flatMap(facedFolders).flatMap(faceZones);
+/**
+ * Inside a folder, files import each other, never the folder's own face (nor
+ * a parent's): the face re-exports them, so that import is a cycle. This
+ * catches the type-only cycles no-cycle does not follow.
+ */
+const ownFaceZone = (/** @type {string} */ folder) => ({
+  target: `./${folder}`,
+  from: `./${folder}/index.ts`,
+  message: `inside ${folder}/, import the file that declares it, not ${folder}/index.ts (a cycle through the face).`,
+});
+
+// bench/index.ts is the benchmark runner, not a face; test/ has none.
+const faced = FOLDERS.filter((f) => f !== 'bench' && f !== 'test').flatMap(facedFolders);
+const faces = [...faced.flatMap(faceZones), ...faced.map(ownFaceZone)];
 
 export default defineConfig([
   globalIgnores(['node_modules/', '.cache/', 'dist/', 'reports/', 'bench/results/', 'test-artifacts/']),
@@ -130,7 +143,8 @@ export default defineConfig([
       '@typescript-eslint/no-unnecessary-type-assertion': 'off',
 
       // No import cycles (see test/lint/boundaries.test.ts). eslint-plugin-import-x
-      // skips type-only imports here; between folders the zones below catch those.
+      // skips type-only imports here; the zones below catch those between folders
+      // and through a folder's own face.
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
       // The zones only see imports that resolve: an unresolved one would slip past them.
       'import-x/no-unresolved': 'error',

@@ -1,7 +1,7 @@
 /**
  * The lint guards can fail: ESLint's Node API, with the project's own
  * eslint.config.js, reports a boundary crossing, a deep import past a face
- * and an import cycle in probe files, and passes an import that is allowed.
+ * and import cycles in probe files, and passes imports that are allowed.
  */
 import { randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -71,6 +71,11 @@ describe('import boundaries', () => {
 });
 
 describe('import cycles', () => {
+  it("report a file importing its own folder's face, even for types only", async () => {
+    const messages = await lintAs(`streaming/${probe}.ts`, "export type { Admin } from './index.js';\n");
+    expect(messages.map((m) => m.message)).toEqual([expect.stringContaining('not streaming/index.ts (a cycle through the face)')]);
+  });
+
   it('report two files that import each other', async () => {
     // import-x follows imports on disk, so this probe is two real files (removed after the tests).
     const a = join(ROOT, 'core', `${probe}-a.ts`);
