@@ -66,6 +66,7 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
   } catch (err) {
     throw new Error(
       `integration tests need real services:\n  - Kafka does not answer at ${brokers}, and the local broker did not start: ${(err as Error).message}`,
+      { cause: err },
     );
   }
   if (up.action === 'reachable') return undefined;

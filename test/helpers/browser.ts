@@ -102,7 +102,7 @@ async function unpackPackaged(): Promise<FoundChromium> {
       if (!executable(join(target, 'chromium'))) throw err;
     }
   } catch (err) {
-    throw new Error(`could not unpack it: ${(err as Error).message}`);
+    throw new Error(`could not unpack it: ${(err as Error).message}`, { cause: err });
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
