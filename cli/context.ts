@@ -49,6 +49,7 @@ export function printTable(rows: Record<string, unknown>[], out: NodeJS.Writable
     return;
   }
   const keys = Object.keys(rows[0]!);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- rows hold scalars and dates (the commands build them)
   const cell = (v: unknown) => (v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v));
   const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => cell(r[k]).length)));
   const line = (values: string[]) =>

@@ -46,7 +46,7 @@ import {
   waitForCompensations,
   type RunSummary,
 } from '../batch/index.js';
-import { servicesDown, servicesUp } from '../services/local-kafka.js';
+import { servicesDown, servicesUp } from '../services/index.js';
 import { printTable } from './context.js';
 
 export interface DemoOptions {

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import cron from 'node-cron';
 import { ReconError } from './errors.js';
+import { ISO_INSTANT_HINT, parseIsoInstant } from './parse.js';
 
 const postgresUrl = z.string().refine((v) => /^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(v), 'must be a postgres://host:port/database URL');
 
@@ -34,8 +35,8 @@ const nonNegativeInt = z.string().regex(/^\d+$/, 'must be a whole number').trans
 
 const isoInstant = z
   .string()
-  .refine((v) => !Number.isNaN(Date.parse(v)) && /^\d{4}-\d{2}-\d{2}/.test(v), 'must be an ISO-8601 timestamp')
-  .transform((v) => new Date(v));
+  .refine((v) => parseIsoInstant(v) !== undefined, ISO_INSTANT_HINT)
+  .transform((v) => parseIsoInstant(v)!);
 
 const timeZone = z.string().refine((tz) => {
   try {

@@ -7,7 +7,8 @@ import { connect, type DatabaseName } from './connections.js';
 import { ensureDatabase } from './create-database.js';
 
 const MIGRATIONS_ROOT = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
-const MIGRATION_FILE = /^\d{4}_[a-z0-9_-]+\.ts$/;
+// `.js` once compiled into dist/; the recorded name has no extension either way.
+const MIGRATION_FILE = /^\d{4}_[a-z0-9_-]+\.[jt]s$/;
 
 /**
  * Migrations are numbered files `NNNN_name.ts` in `db/migrations/<database>/`,
@@ -19,7 +20,7 @@ class FolderMigrationSource implements Knex.MigrationSource<string> {
     return (await readdir(this.dir)).filter((f) => MIGRATION_FILE.test(f)).sort();
   }
   getMigrationName(file: string): string {
-    return file.replace(/\.ts$/, '');
+    return file.replace(/\.[jt]s$/, '');
   }
   async getMigration(file: string): Promise<Knex.Migration> {
     return (await import(pathToFileURL(join(this.dir, file)).href)) as Knex.Migration;

@@ -8,12 +8,19 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ReconError, sleep, type Config, type Logger, silentLogger } from '../core/index.js';
 import { brokerReachable } from '../streaming/index.js';
 
-const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The project folder (the nearest with a package.json), whether this runs from services/ or compiled into dist/services/. */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+const PROJECT_ROOT = projectRoot();
 /** Kafka version fetched; keep in step with services/kafka/pom.xml. */
 export const KAFKA_VERSION = '3.9.1';
 

@@ -3,7 +3,7 @@
  * between the group's committed offsets and the partitions' high watermarks.
  */
 import { SUBSCRIPTIONS, backoffDelay, isRetryable, namespaced, sleep, type Config } from '../core/index.js';
-import type { Admin } from './index.js';
+import type { Admin } from './kafka.js';
 
 export interface ConsumerLag {
   group: string;

@@ -1,15 +1,19 @@
 /**
- * Before any integration test: check that Postgres, Redis and Kafka answer,
- * and say plainly which one does not (and how to start it).
+ * Before any integration test: check that Postgres and Redis answer, and say
+ * plainly which one does not (and how to start it). When no Kafka broker
+ * answers at a local KAFKA_BROKERS, start the local broker the way
+ * `recon services up` does, and stop it after the tests; a broker that was
+ * already running is left alone.
  */
 import net from 'node:net';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../core/index.js';
 import { withDefaultUser } from '../db/index.js';
+import { localKafkaPaths, localListener, servicesDown, servicesUp } from '../services/local-kafka.js';
 import { brokerReachable } from '../streaming/index.js';
 
-export default async function setup(): Promise<void> {
+export default async function setup(): Promise<(() => Promise<void>) | undefined> {
   const config = loadConfig(process.env);
   const problems: string[] = [];
 
@@ -39,18 +43,43 @@ export default async function setup(): Promise<void> {
     redis.disconnect();
   }
 
-  if (!(await brokerReachable(config.kafkaBrokers))) {
-    const [host, port] = (config.kafkaBrokers[0] ?? '').split(':');
-    const open = await new Promise<boolean>((resolve) => {
-      const s = net.connect(Number(port), host ?? '127.0.0.1', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    problems.push(
-      `Kafka does not answer at ${config.kafkaBrokers.join(',')}${open ? ' (the port is open but the broker does not respond)' : ''}. Start it: npx recon services up`,
-    );
+  const brokers = config.kafkaBrokers.join(',');
+  const kafkaUp = await brokerReachable(config.kafkaBrokers);
+  const listener = localListener(config.kafkaBrokers);
+  if (!kafkaUp && !listener.local) {
+    problems.push(`Kafka does not answer at ${brokers}, and the tests start a broker only on this machine (KAFKA_BROKERS=127.0.0.1:<port>)`);
+  } else if (!kafkaUp && (await portOpen(listener.host, listener.port))) {
+    // Something holds the port (another broker still starting, another program): starting ours would only fail to bind.
+    problems.push(`Kafka does not answer at ${brokers}: the port is open but the broker does not respond`);
   }
 
   if (problems.length > 0) {
     throw new Error(`integration tests need real services:\n  - ${problems.join('\n  - ')}`);
   }
+  if (kafkaUp) return undefined;
+
+  const paths = localKafkaPaths();
+  process.stdout.write(`kafka: nothing answers at ${brokers}; starting the local broker (log: ${paths.logFile})\n`);
+  let up: Awaited<ReturnType<typeof servicesUp>>;
+  try {
+    up = await servicesUp(config, { paths });
+  } catch (err) {
+    throw new Error(
+      `integration tests need real services:\n  - Kafka does not answer at ${brokers}, and the local broker did not start: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  if (up.action === 'reachable') return undefined;
+  process.stdout.write(`kafka: local broker started at ${brokers} (pid ${up.pid}) in ${(up.ms / 1000).toFixed(1)} s; it stops after the tests\n`);
+  return async () => {
+    const down = await servicesDown({ paths });
+    if (down.action === 'stopped') process.stdout.write(`kafka: local broker (pid ${down.pid}) stopped\n`);
+  };
+}
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, host, () => (s.destroy(), resolve(true)));
+    s.on('error', () => resolve(false));
+  });
 }

@@ -38,8 +38,6 @@ const checks = z
   })
   .transform((v): CheckName[] => (v === 'all' ? [...ALL_CHECK_NAMES] : Array.isArray(v) ? [...new Set(v)] : [v]));
 
-const isDateOrAbsent = (v: unknown) => v === undefined || v instanceof Date;
-
 /** `POST /api/runs`; `windowSeconds` bounds the re-check range as the command line does. */
 export const startRunBody = (windowSeconds: number) =>
   z
@@ -54,8 +52,8 @@ export const startRunBody = (windowSeconds: number) =>
       { error: 'must be a JSON object' },
     )
     .superRefine((v, ctx) => {
-      // zod runs this even when a field failed, with that field's raw value: judge the range only once both parsed.
-      if (!isDateOrAbsent(v.from) || !isDateOrAbsent(v.to)) return;
+      // Zod runs this even when a field failed its own check: judge only well-formed instants.
+      if ((v.from !== undefined && !(v.from instanceof Date)) || (v.to !== undefined && !(v.to instanceof Date))) return;
       const problem = rangeProblem(v, windowSeconds);
       if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
     });

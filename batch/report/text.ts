@@ -1,4 +1,5 @@
 /** The report as plain text: the same content as the HTML, for the text part of the mail and for terminals. */
+import { DISCREPANCY_KIND_SPECS } from '../../core/index.js';
 import { reportSubject, type ReportData } from './data.js';
 import { formatInstant, formatSeconds, shortId } from './format.js';
 
@@ -19,6 +20,7 @@ export function renderReportText(data: ReportData): string {
       `${`${l.check} / ${l.kind}`.padEnd(40)} ${String(l.detected).padStart(8)} ${String(l.resolved).padStart(8)} ${String(l.failed).padStart(8)} ${(l.reportOnly ? 'report' : String(l.pending)).padStart(8)}`,
     );
   if (data.lines.length === 0) out.push('(none)');
+  for (const kind of new Set(data.lines.filter((l) => l.reportOnly).map((l) => l.kind))) out.push(`${kind}: ${DISCREPANCY_KIND_SPECS[kind].note}`);
   if (data.lines.some((l) => l.failed > 0)) out.push('Failed compensations keep their last error; once the cause is fixed, `recon retry` tries them again.');
   out.push('', 'Drift per run:');
   const max = Math.max(1, ...data.drift.map((p) => p.total));

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { createLogger } from '../../core/index.js';
-import { runDemo } from '../demo-scenario.js';
 import { commandContext, intOption } from '../context.js';
 
 export function register(program: Command): void {
@@ -24,6 +23,7 @@ export function register(program: Command): void {
       ].join('\n'),
     )
     .action(async (opts: { users: number; seed?: number }) => {
+      const { runDemo } = await import('../demo-scenario.js');
       const { config } = commandContext();
       // The demo's screen is its own output; routine info logs would only bury it.
       const log = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { namespaced, TOPICS, UsageError, type Config } from '../../core/index.js';
-import { connect, listDeadLetters } from '../../db/index.js';
-import { createKafka, createProducer, ensureTopics, replayDeadLetters, topicNames } from '../../streaming/index.js';
 import { commandContext, intOption, isoOption, printTable } from '../context.js';
 
 /** `user.created` or its full (namespaced) name → the full name; anything else is a usage error. */
@@ -33,6 +31,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON lines instead of a table')
     .addHelpText('after', '\nExample:\n  $ recon dlq list\n  $ recon dlq list --topic user.created --since 2026-11-21T00:00:00Z --json')
     .action(async (opts: { topic?: string; since?: Date; limit: number; json?: boolean }) => {
+      const { connect, listDeadLetters } = await import('../../db/index.js');
       const { config } = commandContext();
       const topics = resolveTopic(config, opts.topic);
       const dbs = [connect(config.databases.points, { max: 1 }), connect(config.databases.users, { max: 1 })];
@@ -72,6 +71,8 @@ export function register(program: Command): void {
       '\nFix the cause first (a consumer that can now decode the message); the consumers deduplicate replays by event id.\n\nExample:\n  $ recon dlq replay\n  $ recon dlq replay --topic user.created --since 2026-11-21T00:00:00Z',
     )
     .action(async (opts: { topic?: string; since?: Date }) => {
+      const { connect } = await import('../../db/index.js');
+      const { createKafka, createProducer, ensureTopics, replayDeadLetters, topicNames } = await import('../../streaming/index.js');
       const { config, log } = commandContext();
       const dltTopics = resolveTopic(config, opts.topic).map((t) => `${t}.DLT`);
       const kafka = createKafka(config, { clientId: 'recon-dlq', logger: log });

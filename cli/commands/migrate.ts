@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { migrateAll } from '../../db/index.js';
-import { createKafka, ensureTopics, topicNames } from '../../streaming/index.js';
 import { commandContext } from '../context.js';
 
 export function register(program: Command): void {
@@ -10,6 +8,8 @@ export function register(program: Command): void {
     .option('--no-topics', 'leave Kafka alone (databases only)')
     .addHelpText('after', '\nExample:\n  $ recon migrate\n  $ RECON_NAMESPACE=staging recon migrate')
     .action(async (opts: { topics: boolean }) => {
+      const { migrateAll } = await import('../../db/index.js');
+      const { createKafka, ensureTopics, topicNames } = await import('../../streaming/index.js');
       const { config } = commandContext();
       const results = await migrateAll(config);
       for (const r of results) {

@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
 import { UsageError, isUuid } from '../../core/index.js';
-import { buildReport, deliverReport } from '../../batch/index.js';
-import { closeDatabases, connectDatabases, listRuns } from '../../db/index.js';
-import { createKafka } from '../../streaming/index.js';
 import { commandContext } from '../context.js';
 
 export function register(program: Command): void {
@@ -17,6 +14,9 @@ export function register(program: Command): void {
     )
     .action(async (opts: { run?: string; email?: boolean }) => {
       if (opts.run !== undefined && !isUuid(opts.run)) throw new UsageError(`--run: must be a run id (UUID), got ${JSON.stringify(opts.run)}`);
+      const { buildReport, deliverReport } = await import('../../batch/index.js');
+      const { closeDatabases, connectDatabases, listRuns } = await import('../../db/index.js');
+      const { createKafka } = await import('../../streaming/index.js');
       const { config, log } = commandContext();
       if (opts.email && (!config.report.smtpUrl || config.report.to.length === 0)) throw new UsageError('--email needs SMTP_URL and REPORT_TO to be set');
       const dbs = connectDatabases(config, { max: 2, applicationName: 'recon-report' });

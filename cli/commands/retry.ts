@@ -1,9 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { createCompensationQueue, retryFailedCompensations, RETRY_DEFAULT_LIMIT, type WaitResult } from '../../batch/index.js';
-import { ALL_CHECK_NAMES, COMPENSABLE_KINDS, UsageError, type CheckName, type DiscrepancyKind, isCompensable } from '../../core/index.js';
-import { closeDatabases, connectDatabases } from '../../db/index.js';
+import type { WaitResult } from '../../batch/index.js';
+import { ALL_CHECK_NAMES, COMPENSABLE_KINDS, isCompensable, isDiscrepancyKind, UsageError, type CheckName, type DiscrepancyKind } from '../../core/index.js';
 import { abortOnSignal, commandContext, intOption, isoOption, printTable } from '../context.js';
-import { compensationsLine, waitForQueued } from '../compensation-wait.js';
 
 interface RetryCommandOptions {
   kind?: DiscrepancyKind[];
@@ -16,10 +14,13 @@ interface RetryCommandOptions {
   json?: boolean;
 }
 
+/** batch's RETRY_DEFAULT_LIMIT, written out so that `--help` loads no batch code (test/cli/lazy-commands.test.ts checks they agree). */
+const DEFAULT_LIMIT = 10_000;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function kindOption(value: string, previous: DiscrepancyKind[] = []): DiscrepancyKind[] {
-  if (!isCompensable(value as DiscrepancyKind)) throw new InvalidArgumentError(`must be one of ${[...COMPENSABLE_KINDS].join(', ')}.`);
+  if (!isDiscrepancyKind(value) || !isCompensable(value)) throw new InvalidArgumentError(`must be one of ${[...COMPENSABLE_KINDS].join(', ')}.`);
   return [...previous, value as DiscrepancyKind];
 }
 
@@ -36,7 +37,7 @@ export function register(program: Command): void {
     .addOption(new Option('--check <name>', 'only discrepancies of this check').choices(ALL_CHECK_NAMES))
     .option('--id <uuid>', 'only this discrepancy (repeatable)', idOption)
     .option('--since <iso>', 'only those that failed at or after this instant', isoOption)
-    .option('--limit <n>', 'at most this many, oldest failure first', intOption(1, 1_000_000), RETRY_DEFAULT_LIMIT)
+    .option('--limit <n>', 'at most this many, oldest failure first', intOption(1, 1_000_000), DEFAULT_LIMIT)
     .option('--dry-run', 'count what would be retried; change nothing')
     .option('--wait', 'return only when every retried compensation is resolved or failed (needs a running `recon worker`)')
     .option('--json', 'print the summary as JSON')
@@ -56,6 +57,9 @@ export function register(program: Command): void {
     )
     .action(async (opts: RetryCommandOptions) => {
       if (opts.wait && opts.dryRun) throw new UsageError('--wait has nothing to wait for with --dry-run');
+      const { createCompensationQueue, retryFailedCompensations } = await import('../../batch/index.js');
+      const { closeDatabases, connectDatabases } = await import('../../db/index.js');
+      const { compensationsLine, waitForQueued } = await import('../compensation-wait.js');
       const { config, log } = commandContext();
       const dbs = connectDatabases(config, { max: 2, applicationName: 'recon-retry' });
       const queue = opts.dryRun ? undefined : createCompensationQueue(config, log);

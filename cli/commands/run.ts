@@ -1,17 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import {
-  compensationEnqueuer,
-  createCompensationQueue,
-  executeRun,
-  reportAfterRun,
-  type RunProgressEvent,
-  type RunSummary,
-  type WaitResult,
-} from '../../batch/index.js';
+import type { RunProgressEvent, RunSummary, WaitResult } from '../../batch/index.js';
 import { ALL_CHECK_NAMES, ALL_DISCREPANCY_KINDS, rangeProblem, UsageError, type CheckName } from '../../core/index.js';
-import { closeDatabases, connectDatabases } from '../../db/index.js';
 import { abortOnSignal, commandContext, isoOption, printTable } from '../context.js';
-import { compensationsLine, waitForQueued } from '../compensation-wait.js';
 
 interface RunCommandOptions {
   check: CheckName[];
@@ -55,6 +45,9 @@ export function register(program: Command): void {
       ].join('\n'),
     )
     .action(async (opts: RunCommandOptions) => {
+      const { compensationEnqueuer, createCompensationQueue, executeRun, reportAfterRun } = await import('../../batch/index.js');
+      const { closeDatabases, connectDatabases } = await import('../../db/index.js');
+      const { compensationsLine, waitForQueued } = await import('../compensation-wait.js');
       const { config, log } = commandContext();
       const problem = rangeProblem(opts, config.windowSeconds);
       if (problem) throw new UsageError(`--${problem.field}: ${problem.message}`);

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { createRunQueue, startScheduler } from '../../batch/index.js';
-import { closeDatabases, connectDatabases } from '../../db/index.js';
 import { commandContext, untilSignal } from '../context.js';
 
 export function register(program: Command): void {
@@ -20,6 +18,8 @@ Example:
   $ RECON_CRON="*/15 * * * *" recon scheduler --no-catch-up`,
     )
     .action(async (opts: { catchUp: boolean }) => {
+      const { createRunQueue, startScheduler } = await import('../../batch/index.js');
+      const { closeDatabases, connectDatabases } = await import('../../db/index.js');
       const { config, log } = commandContext();
       const dbs = connectDatabases(config, { max: 1, applicationName: 'recon-scheduler' });
       const runQueue = createRunQueue(config, log);

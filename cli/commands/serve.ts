@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { compensationEnqueuer, createApiServer, createCompensationQueue, createRunQueue, executeRun, listenHost, reportHook } from '../../batch/index.js';
-import { closeDatabases, connectDatabases } from '../../db/index.js';
-import { createKafka } from '../../streaming/index.js';
 import { commandContext, intOption, untilSignal } from '../context.js';
 
 export function register(program: Command): void {
@@ -28,6 +25,10 @@ Example:
   $ curl -H "Authorization: Bearer $RECON_API_TOKEN" -d '{"checks":"all","dryRun":true}' -H 'content-type: application/json' localhost:9000/api/runs`,
     )
     .action(async (opts: { port?: number; runWorker: boolean }) => {
+      const { compensationEnqueuer, createApiServer, createCompensationQueue, createRunQueue, executeRun, listenHost, reportHook } =
+        await import('../../batch/index.js');
+      const { closeDatabases, connectDatabases } = await import('../../db/index.js');
+      const { createKafka } = await import('../../streaming/index.js');
       const { config, log } = commandContext();
       const dbs = connectDatabases(config, { max: 6, applicationName: 'recon-serve' });
       const admin = createKafka(config, { clientId: 'recon-serve', logger: log, retries: 2 }).admin();

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { localKafkaPaths, servicesDown, servicesStatus, servicesUp } from '../../services/local-kafka.js';
 import { commandContext } from '../context.js';
 
 export function register(program: Command): void {
@@ -14,6 +13,7 @@ export function register(program: Command): void {
     .option('--timeout <seconds>', 'how long to wait for the broker to answer', '120')
     .addHelpText('after', '\nExample:\n  $ recon services up')
     .action(async (opts: { timeout: string }) => {
+      const { localKafkaPaths, servicesUp } = await import('../../services/index.js');
       const { config, log } = commandContext();
       const result = await servicesUp(config, { log, timeoutMs: Number(opts.timeout) * 1000 });
       if (result.action === 'reachable') {
@@ -31,6 +31,7 @@ export function register(program: Command): void {
     .description('stop the broker that `recon services up` started (by its pid); nothing else')
     .addHelpText('after', '\nExample:\n  $ recon services down')
     .action(async () => {
+      const { servicesDown } = await import('../../services/index.js');
       const result = await servicesDown();
       process.stdout.write(
         result.action === 'stopped'
@@ -45,6 +46,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  $ recon services status --json')
     .action(async (opts: { json?: boolean }) => {
+      const { servicesStatus } = await import('../../services/index.js');
       const { config } = commandContext();
       const s = await servicesStatus(config);
       if (opts.json) {

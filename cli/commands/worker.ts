@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { closeDatabases, connectDatabases } from '../../db/index.js';
-import { compensationEnqueuer, createRunWorker, executeRun, reportHook, startCompensationWorker } from '../../batch/index.js';
-import { createKafka, createProducer, waitForBrokers } from '../../streaming/index.js';
 import { commandContext, intOption, untilSignal } from '../context.js';
 
 export function register(program: Command): void {
@@ -22,6 +19,9 @@ export function register(program: Command): void {
       '\nSIGTERM or SIGINT stops taking jobs and lets the ones in flight finish. Any number of workers may run, on any host.\n\nExample:\n  $ recon worker\n  $ RECON_NAMESPACE=staging recon worker --concurrency 8 --sweep-interval 30',
     )
     .action(async (opts: { concurrency?: number; sweepInterval?: number; progressInterval: number }) => {
+      const { closeDatabases, connectDatabases } = await import('../../db/index.js');
+      const { compensationEnqueuer, createRunWorker, executeRun, reportHook, startCompensationWorker } = await import('../../batch/index.js');
+      const { createKafka, createProducer, waitForBrokers } = await import('../../streaming/index.js');
       const { config, log } = commandContext();
       const concurrency = opts.concurrency ?? config.compensation.concurrency;
       // About one connection per job in flight on each database, plus the sweeper's and the status updates'.

@@ -34,7 +34,7 @@ describe('recon worker on SIGTERM during a run', () => {
       );
     } catch (err) {
       worker.kill('SIGKILL');
-      throw new Error(`${(err as Error).message}\n${worker.output()}`);
+      throw new Error(`${(err as Error).message}\n${worker.output()}`, { cause: err });
     }
     worker.kill('SIGTERM');
     const { code } = await done;

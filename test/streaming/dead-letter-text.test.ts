@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { storableText } from '../../db/shared/dead-letters.js';
+import { storableText } from '../../db/index.js';
 
 // Root cause: the JSON parse error of a poison message quoted its NUL byte;
 // Postgres text rejects NUL, so recording the dead letter failed and the

@@ -113,6 +113,11 @@ describe('HTTP API over real HTTP (injected executeRun)', () => {
       field: 'to',
       message: 'must be after from',
     });
+    expect((await post(JSON.stringify({ from: '2026-02-30T00:00:00Z', to: '2026-03-02T00:00:00Z' }))).body.field).toBe('from');
+    expect(await post(JSON.stringify({ from: '0001-01-01T00:00:00Z', to: '9999-12-31T00:00:00Z', dryRun: true }))).toMatchObject({
+      status: 400,
+      body: { field: 'from', message: expect.stringMatching(/windows of 3600 s; at most 100000 per run/) },
+    });
     expect((await post(JSON.stringify({ checks: ['users-vs-nothing'] }))).body.field).toBe('checks');
     expect((await post(JSON.stringify({ dryRun: 'yes' }))).body).toMatchObject({ field: 'dryRun', message: 'must be true or false' });
     expect((await post(JSON.stringify({ window: 3 }))).body).toMatchObject({ field: 'window', message: 'is not a known field' });

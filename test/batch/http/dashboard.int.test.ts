@@ -1,16 +1,15 @@
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer, createRunQueue, type RunQueue } from '../../../batch/index.js';
 import { silentLogger } from '../../../core/index.js';
 import { createTestEnv, type TestEnv } from '../../helpers/env.js';
+import { findChromium, launchChromium } from '../../helpers/browser.js';
 import { SIX_DISCREPANCIES, insertRunFixture, type FixtureRun } from '../../helpers/report-fixtures.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dashboard-test-token-0123456789';
 const ARTIFACTS = resolve('test-artifacts');
 
@@ -25,28 +24,14 @@ describe('dashboard in headless Chromium', () => {
 
   beforeAll(async () => {
     // Fail, do not skip: a dashboard nobody looked at is not tested.
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing: ${CHROMIUM} does not exist. Install Debian's package: apt-get install -y chromium`);
+    await findChromium();
     env = await createTestEnv({ topics: false, env: { RECON_API_TOKEN: TOKEN } });
     ({ run } = await insertRunFixture(env.dbs, { discrepancies: SIX_DISCREPANCIES }));
     queue = createRunQueue(env.config);
     app = await createApiServer({ config: env.config, dbs: env.dbs, log: silentLogger, runQueue: queue });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
     profile = await mkdtemp(join(tmpdir(), 'recon-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
+    browser = await launchChromium(profile, { viewport: { width: 1280, height: 900 } });
   });
 
   afterAll(async () => {
