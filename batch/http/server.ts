@@ -61,7 +61,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
       reply.header('x-request-id', req.id);
       setSecurityHeaders(req, reply, { secure: isSecure(req) });
-      return reply.code(400).send({ error: 'bad request', field: 'url', message: err.message });
+      void reply.code(400).send({ error: 'bad request', field: 'url', message: err.message });
     },
   });
   const routes: RegisteredRoute[] = [];
