@@ -7,6 +7,7 @@ export * from './connections.js';
 export * from './create-database.js';
 export * from './migrate.js';
 export * from './source-bounds.js';
+export * from './diagnostics.js';
 export * from './users/index.js';
 export * from './points/index.js';
 export * from './shared/index.js';

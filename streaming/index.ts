@@ -1,4 +1,5 @@
 export * from './kafka.js';
+export * from './diagnostics.js';
 export * from './publish.js';
 export * from './faults.js';
 export * from './user-service.js';

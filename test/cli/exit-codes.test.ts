@@ -23,13 +23,13 @@ describe('recon exit codes', { timeout: 120_000 }, () => {
   it('lists every command of DESIGN.md in --help and exits 0', () => {
     const r = run(['--help']);
     expect(r.status).toBe(0);
-    for (const c of ['migrate', 'services', 'stream', 'users', 'run', 'worker', 'scheduler', 'serve', 'report', 'dlq', 'demo']) {
+    for (const c of ['migrate', 'services', 'stream', 'users', 'run', 'worker', 'scheduler', 'serve', 'report', 'dlq', 'doctor', 'demo']) {
       expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
     }
   });
 
   it('answers --help with an example for subcommands', () => {
-    for (const args of [['migrate'], ['services', 'up'], ['run'], ['retry'], ['users', 'create'], ['dlq', 'replay']]) {
+    for (const args of [['migrate'], ['services', 'up'], ['run'], ['retry'], ['users', 'create'], ['dlq', 'replay'], ['doctor']]) {
       const r = run([...args, '--help']);
       expect(r.status, args.join(' ')).toBe(0);
       expect(r.stdout, args.join(' ')).toMatch(/Example:\n\s+\$ recon /);

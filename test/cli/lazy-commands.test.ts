@@ -1,13 +1,13 @@
 /**
  * `recon --help` answers in a fraction of a second because the command
  * modules import the database, Kafka, queue and HTTP code only when a command
- * runs. Three of them therefore write out values of another folder: the
+ * runs. Four of them therefore write out values of another folder: the
  * compiler checks the consumer groups and the user-service modes (complete
- * Records), the second test the retry limit.
+ * Records), the tests below the retry limit and doctor's time bound.
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { RETRY_DEFAULT_LIMIT } from '../../batch/index.js';
+import { DOCTOR_TIMEOUT_MS, RETRY_DEFAULT_LIMIT } from '../../batch/index.js';
 import { buildProgram } from '../../cli/main.js';
 
 /** Packages none of which building the command line may load. */
@@ -34,5 +34,10 @@ describe('the command line loads its dependencies when a command runs', () => {
   it('offers the retry limit batch applies by default', () => {
     const retry = buildProgram().commands.find((c) => c.name() === 'retry')!;
     expect(retry.options.find((o) => o.long === '--limit')?.defaultValue).toBe(RETRY_DEFAULT_LIMIT);
+  });
+
+  it("offers doctor's default time bound", () => {
+    const doctor = buildProgram().commands.find((c) => c.name() === 'doctor')!;
+    expect(doctor.options.find((o) => o.long === '--timeout')?.defaultValue).toBe(DOCTOR_TIMEOUT_MS / 1000);
   });
 });

@@ -1,0 +1,21 @@
+/**
+ * The checks `recon doctor` runs, in the order it prints them. Each is
+ * independent (its own questions, the context's shared clients); a check
+ * that needs another to pass first says so in `requires`. To add one, write
+ * a {@link DoctorCheck} beside the others of its service and list it here.
+ */
+import type { Config } from '../../core/index.js';
+import { kafkaChecks } from './kafka.js';
+import { databaseChecks } from './postgres.js';
+import { redisChecks } from './redis.js';
+import type { DoctorCheck } from './types.js';
+
+export function doctorChecks(config: Config): DoctorCheck[] {
+  return [
+    ...databaseChecks(config, 'users'),
+    ...databaseChecks(config, 'points'),
+    ...databaseChecks(config, 'recon'),
+    ...kafkaChecks(config),
+    ...redisChecks(config),
+  ];
+}

@@ -1,0 +1,217 @@
+/**
+ * `recon doctor` against the real services: a correct set-up passes (with at
+ * most warnings), and each broken one fails the check that names it, with
+ * the fix: a database URL that does not connect or does not answer, a role
+ * that cannot see other sessions, a dropped window index, a topic with the
+ * wrong partition count and a missing dead-letter topic, a broker that does
+ * not answer. Redis has its own file (it needs a server of its own).
+ */
+import { createServer, type Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createDoctorContext, doctorChecks, doctorExitCode, runDoctor, type DoctorResult } from '../../../batch/index.js';
+import { namespaced, SUBSCRIPTIONS, TOPIC_PARTITIONS, type Config } from '../../../core/index.js';
+import { connect } from '../../../db/index.js';
+import { ensureTopics, startConsumers, type ConsumersProcess } from '../../../streaming/index.js';
+import { createTestEnv, testConfig, unusedPort, waitFor, type TestEnv } from '../../helpers/env.js';
+
+async function doctor(config: Config, timeoutMs = 8000): Promise<Map<string, DoctorResult>> {
+  const ctx = createDoctorContext(config, { timeoutMs });
+  try {
+    return new Map((await runDoctor(doctorChecks(config), ctx)).map((r) => [r.name, r]));
+  } finally {
+    await ctx.close();
+  }
+}
+
+const withDatabase = (config: Config, name: 'users' | 'points' | 'recon', url: string): Config => ({
+  ...config,
+  databases: { ...config.databases, [name]: url },
+});
+
+describe('recon doctor on a correct set-up', () => {
+  let env: TestEnv;
+  let consumers: ConsumersProcess;
+
+  beforeAll(async () => {
+    env = await createTestEnv();
+    consumers = await startConsumers(env.config);
+    const groups = SUBSCRIPTIONS.map((s) => namespaced(env.config, s.group));
+    await waitFor('both consumer groups to be stable', async () => {
+      const { groups: described } = await env.admin.describeGroups(groups);
+      return described.every((g) => g.state === 'Stable' && g.members.length > 0);
+    });
+  });
+  afterAll(async () => {
+    await consumers?.stop();
+    await env?.cleanup();
+  });
+
+  it('passes every check but persistence (the shared Redis keeps nothing on disk), and measures small clock skews', async () => {
+    const results = await doctor(env.config);
+    const statuses = Object.fromEntries([...results].map(([name, r]) => [name, r.status]));
+    expect(statuses).toEqual({
+      'users.connect': 'pass',
+      'users.session-visibility': 'pass',
+      'users.commit-timestamps': 'pass',
+      'users.window-indexes': 'pass',
+      'users.clock': 'pass',
+      'points.connect': 'pass',
+      'points.session-visibility': 'pass',
+      'points.commit-timestamps': 'pass',
+      'points.window-indexes': 'pass',
+      'points.clock': 'pass',
+      'recon.connect': 'pass',
+      'recon.clock': 'pass',
+      'kafka.connect': 'pass',
+      'kafka.topics': 'pass',
+      'kafka.groups': 'pass',
+      'kafka.clock': 'pass',
+      'redis.connect': 'pass',
+      'redis.eviction': 'pass',
+      'redis.persistence': results.get('redis.persistence')!.status === 'pass' ? 'pass' : 'warn',
+    });
+    expect(doctorExitCode([...results.values()])).toBe(0);
+    // The window queries read through the window indexes (an empty table is planned as a bitmap or index scan of them).
+    expect(results.get('users.window-indexes')!.detail).toMatch(/users: .*users_created_at_idx/);
+    expect(results.get('points.window-indexes')!.detail).toMatch(/point_ledger: .*point_ledger_window_idx/);
+    expect(results.get('kafka.groups')!.detail).toContain(`${namespaced(env.config, 'point-service')}: Stable`);
+    // Every server here runs on this host's clock: the measured skews are tiny, and so are their bounds.
+    for (const name of ['users.clock', 'points.clock', 'recon.clock', 'kafka.clock']) {
+      const { skewMs, errorMs } = results.get(name)!.measured!;
+      expect(Math.abs(skewMs!), name).toBeLessThan(1000);
+      expect(errorMs, name).toBeLessThan(1000);
+    }
+  });
+
+  it('fails the window-index check of the database whose window index was dropped, with the statement that recreates it', async () => {
+    await env.dbs.users.raw('drop index users_created_at_idx');
+    try {
+      const results = await doctor(env.config);
+      const users = results.get('users.window-indexes')!;
+      expect(users.status).toBe('fail');
+      expect(users.detail).toMatch(/missing: an index on users \(created_at\)/);
+      expect(users.detail).toMatch(/users: Seq Scan/);
+      expect(users.fix).toBe('create index concurrently users_created_at_idx on users (created_at, id);');
+      expect(results.get('points.window-indexes')!.status).toBe('pass');
+      expect(doctorExitCode([...results.values()])).toBe(1);
+    } finally {
+      await env.dbs.users.raw('create index users_created_at_idx on users (created_at, id)');
+    }
+  });
+});
+
+describe('recon doctor on broken set-ups', () => {
+  const envs: TestEnv[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+    for (const e of envs.splice(0)) await e.cleanup();
+  });
+
+  it('fails each database that does not connect, naming the URL without its password and the fix, within the time bound', async () => {
+    const env = await createTestEnv({ topics: false });
+    envs.push(env);
+    // A server that accepts connections and never answers: a hung database.
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => sockets.push(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      sockets.forEach((s) => s.destroy());
+      await new Promise((resolve) => silent.close(resolve));
+    });
+    const missingDb = new URL(env.config.databases.users);
+    missingDb.pathname = `/${missingDb.pathname.slice(1)}_missing`;
+    let config = withDatabase(env.config, 'users', missingDb.toString());
+    config = withDatabase(config, 'points', `postgres://recon:s3cret@127.0.0.1:${await unusedPort()}/recon_points`);
+    config = withDatabase(config, 'recon', `postgres://recon@127.0.0.1:${(silent.address() as { port: number }).port}/recon_batch`);
+
+    const started = Date.now();
+    const results = await doctor(config, 2000);
+    expect(Date.now() - started).toBeLessThan(15_000);
+
+    const users = results.get('users.connect')!;
+    expect(users.status).toBe('fail');
+    expect(users.detail).toContain(`database "${missingDb.pathname.slice(1)}" does not exist`);
+    expect(users.fix).toMatch(/run `recon migrate`.*USERS_DATABASE_URL/);
+    const points = results.get('points.connect')!;
+    expect(points.status).toBe('fail');
+    expect(points.detail).toContain('postgres://recon:***@127.0.0.1:');
+    expect(points.detail).not.toContain('s3cret');
+    expect(points.fix).toMatch(/start Postgres, or correct host and port in POINTS_DATABASE_URL/);
+    const recon = results.get('recon.connect')!;
+    expect(recon.status).toBe('fail');
+    expect(recon.detail).toMatch(/^Postgres at postgres:\/\/recon@127\.0\.0\.1:\d+\/recon_batch \(RECON_DATABASE_URL\) did not answer within 2 s$/);
+    for (const name of ['users.session-visibility', 'users.window-indexes', 'users.clock', 'points.clock', 'recon.clock']) {
+      expect(results.get(name)).toMatchObject({ status: 'fail', detail: `not checked: ${name.split('.')[0]}.connect failed` });
+    }
+    // The services that do answer are still checked.
+    expect(results.get('kafka.connect')!.status).toBe('pass');
+    expect(results.get('redis.eviction')!.status).toBe('pass');
+  });
+
+  it("fails session visibility for a role that cannot see other sessions' transaction starts, naming the grant", async () => {
+    const env = await createTestEnv({ topics: false });
+    envs.push(env);
+    const role = `recon_doctor_${env.config.namespace!.replace(/\W/g, '_')}`;
+    await env.dbs.users.raw(`create role ${role} login`);
+    cleanups.push(async () => {
+      await env.dbs.users.raw(`drop role if exists ${role}`);
+    });
+    const url = new URL(env.config.databases.users);
+    url.username = role;
+    const config = withDatabase(env.config, 'users', url.toString());
+
+    const before = (await doctor(config)).get('users.session-visibility')!;
+    expect(before.status).toBe('fail');
+    expect(before.detail).toContain(`${role} sees only its own sessions in pg_stat_activity`);
+    expect(before.fix).toBe(`grant pg_read_all_stats to ${role};  (or pg_monitor)`);
+
+    // What the check promises: with the grant, the role sees the start of another role's open transaction.
+    await env.dbs.users.raw(`grant pg_read_all_stats to ${role}`);
+    expect((await doctor(config)).get('users.session-visibility')!).toMatchObject({
+      status: 'pass',
+      detail: `${role} has pg_read_all_stats: sees every session's transaction start`,
+    });
+    const asRole = connect(url.toString(), { max: 1 });
+    try {
+      await env.dbs.users.transaction(async (trx) => {
+        await trx.raw('select 1');
+        const { rows } = await asRole.raw<{ rows: { n: number }[] }>(
+          'select count(*)::int as n from pg_stat_activity where datname = current_database() and xact_start is not null and pid <> pg_backend_pid() and usename <> current_user',
+        );
+        expect(rows[0]!.n).toBeGreaterThan(0);
+      });
+    } finally {
+      await asRole.destroy();
+    }
+  });
+
+  it('fails the topic check on a wrong partition count and a missing dead-letter topic, and warns of groups never started', async () => {
+    const env = await createTestEnv({ topics: false });
+    envs.push(env);
+    await ensureTopics(env.admin, [env.topics.userCreated], 3);
+    await ensureTopics(env.admin, [env.topics.pointGranted, env.topics.userCreatedDlt], TOPIC_PARTITIONS);
+
+    const results = await doctor(env.config);
+    const topics = results.get('kafka.topics')!;
+    expect(topics.status).toBe('fail');
+    expect(topics.detail).toBe(`${env.topics.pointGrantedDlt} is missing; ${env.topics.userCreated} has 3 partitions, recon needs 6`);
+    expect(topics.fix).toMatch(/^run `recon migrate`.*recreate .*user\.created with 6 partitions/);
+    const groups = results.get('kafka.groups')!;
+    expect(groups.status).toBe('warn');
+    expect(groups.detail).toContain(`${namespaced(env.config, 'point-service')} is unknown to the broker (never started)`);
+    expect(groups.fix).toMatch(/recon stream consume/);
+  });
+
+  it('fails Kafka within the time bound when no broker answers, and does not run the checks that need it', async () => {
+    const config = testConfig({ KAFKA_BROKERS: `127.0.0.1:${await unusedPort()}` });
+    const started = Date.now();
+    const results = await doctor(config, 3000);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(results.get('kafka.connect')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/recon services up.*KAFKA_BROKERS/) });
+    expect(results.get('kafka.connect')!.detail).toMatch(/^Kafka at 127\.0\.0\.1:\d+ \(KAFKA_BROKERS\)/);
+    for (const name of ['kafka.topics', 'kafka.groups', 'kafka.clock']) {
+      expect(results.get(name)).toMatchObject({ status: 'fail', detail: 'not checked: kafka.connect failed' });
+    }
+  });
+});
