@@ -29,12 +29,29 @@ export function grantEntryId(userId: string): string {
 
 /**
  * Entry id of a revocation. `discriminator` identifies the step: the
- * compensations use `<discrepancy id>:<generation>:<revocations written so
- * far>`, so executing the same compensation twice writes one entry, while a
- * reopened discrepancy (a new generation) can revoke again.
+ * compensations use `ledger:<signup entries the user has>`, the state of the
+ * user's ledger the revocation is appended to. Two executions that plan on
+ * the same state derive the same id, so only one insert has an effect,
+ * whatever discrepancy or generation each one was started for; once it is in,
+ * the state has changed, and a revocation still needed gets a new id.
  */
 export function revocationEntryId(userId: string, discriminator: string): string {
   return uuidv5(`ledger:${userId}:${LEDGER_REASONS.revocation}:${discriminator}`);
+}
+
+/**
+ * Entry id of a re-grant: the correction that brings a committed user whose
+ * signup grant exists but was revoked back to the bonus. Keyed like a
+ * revocation, on the state of the user's ledger (`ledger:<signup entries>`),
+ * never on the grant's id, which the stream owns.
+ */
+export function regrantEntryId(userId: string, discriminator: string): string {
+  return uuidv5(`ledger:${userId}:${LEDGER_REASONS.grant}:regrant:${discriminator}`);
+}
+
+/** The discriminator of a revocation or re-grant appended to a user ledger holding `entries` signup entries. */
+export function ledgerStateDiscriminator(entries: number): string {
+  return `ledger:${entries}`;
 }
 
 /** Event id of the `point.granted` event announcing a ledger entry. */

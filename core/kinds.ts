@@ -43,6 +43,12 @@ export const DISCREPANCY_KIND_SPECS = {
     compensable: true,
     note: 'a committed user nets more than the signup bonus: the excess is revoked by an appended entry',
   },
+  grant_key_mismatch: {
+    check: CHECK_NAMES.usersVsPoints,
+    entity: 'user',
+    compensable: false,
+    note: "report only: a committed user's ledger entries are keyed at another time than its created_at (a producer whose occurredAt is not the user's); its net is judged over all its entries, so it is neither missing nor an orphan; fix the producer",
+  },
   unpublished_event: {
     check: CHECK_NAMES.outboxVsConsumed,
     entity: 'event',

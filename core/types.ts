@@ -20,7 +20,9 @@
  *   `users-vs-points`) that yields discrepancies.
  * - **discrepancy**: one broken invariant for one entity, with a deterministic
  *   id derived from (check, kind, entity); status
- *   `detected → queued → resolved | failed`.
+ *   `detected → queued → resolved | failed`. A later finding can supersede
+ *   one (a dead letter replaces an unconsumed event): it is then `resolved`
+ *   with a `resolution` saying by what.
  * - **compensation**: the idempotent write that restores the invariant for one
  *   discrepancy (grant, revocation, republish), run as a BullMQ job.
  * - **run**: one execution of one or more checks over their windows, started

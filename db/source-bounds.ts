@@ -1,4 +1,5 @@
 /** Where a check's windows may start and end on a source database: the earliest window key, the writers' horizon, late arrivals. */
+import type { SourceDatabase } from '../core/index.js';
 import type { Db } from './window-sql.js';
 
 /** The window-key columns a check can start from. */
@@ -38,7 +39,10 @@ export async function writerHorizon(db: Db): Promise<{ now: Date; oldestWriterSt
 }
 
 /** A table whose rows can be written long after their window-key time (a consumer catching up). */
-export interface LateSource {
+export type LateSource = LateRows | LateDeadLetters;
+
+/** Rows that carry their window key themselves. */
+export interface LateRows {
   table: 'point_ledger' | 'consumed_events';
   /** When the row was written (indexed). */
   insertedAt: 'created_at' | 'consumed_at';
@@ -47,13 +51,25 @@ export interface LateSource {
 }
 
 /**
+ * Dead letters: a consumer back after longer than the grace dead-letters an
+ * event whose window a run already closed (as `unconsumed_event`). A dead
+ * letter has no window key of its own: its window is its event's, read by
+ * event id from the outbox in `outboxDb` (the other database).
+ */
+export interface LateDeadLetters {
+  table: 'dead_letters';
+  insertedAt: 'dead_lettered_at';
+  outboxDb: SourceDatabase;
+}
+
+/**
  * Starts of the windows (aligned to multiples of `windowSeconds` since the
  * epoch) holding rows written at or after `since` whose key is before
  * `before`: the windows behind a watermark that received rows late. An index
  * range scan on the insert time; table and column names come from
- * {@link LateSource}, never from input.
+ * {@link LateRows}, never from input.
  */
-export async function lateWindowStarts(db: Db, source: LateSource, since: Date, before: Date, windowSeconds: number): Promise<Date[]> {
+export async function lateWindowStarts(db: Db, source: LateRows, since: Date, before: Date, windowSeconds: number): Promise<Date[]> {
   const { rows } = await db.raw<{ rows: { bucket: number }[] }>(
     `select distinct floor(extract(epoch from ${source.key}) / ?) as bucket
        from ${source.table}
@@ -61,5 +77,41 @@ export async function lateWindowStarts(db: Db, source: LateSource, since: Date, 
       order by 1`,
     [windowSeconds, since, before],
   );
-  return rows.map((r) => new Date(Number(r.bucket) * windowSeconds * 1000));
+  return rows.map((r) => bucketStart(r.bucket, windowSeconds));
+}
+
+function bucketStart(bucket: number | string, windowSeconds: number): Date {
+  return new Date(Number(bucket) * windowSeconds * 1000);
+}
+
+/**
+ * Event ids of the dead letters recorded at or after `since` (consuming
+ * database): an index range scan on `dead_letters_at_idx`. Dead letters
+ * without an event id are found in the window of their own insert time
+ * (`anonymousDeadLettersIn`), which is never behind the watermark.
+ */
+export async function deadLetteredEventIdsSince(db: Db, since: Date): Promise<string[]> {
+  const { rows } = await db.raw<{ rows: { event_id: string }[] }>(
+    'select distinct event_id from dead_letters where dead_lettered_at >= ? and event_id is not null',
+    [since],
+  );
+  return rows.map((r) => r.event_id);
+}
+
+/**
+ * Starts of the windows (aligned as in {@link lateWindowStarts}) of the outbox
+ * events among `eventIds` whose `occurred_at` is before `before` (outbox
+ * database): primary-key lookups, in chunks.
+ */
+export async function outboxWindowStarts(db: Db, eventIds: readonly string[], before: Date, windowSeconds: number): Promise<Date[]> {
+  const buckets = new Set<number>();
+  for (let i = 0; i < eventIds.length; i += 10_000) {
+    const { rows } = await db.raw<{ rows: { bucket: number }[] }>(
+      `select distinct floor(extract(epoch from occurred_at) / ?) as bucket
+         from outbox where event_id = any(?::uuid[]) and occurred_at < ?`,
+      [windowSeconds, eventIds.slice(i, i + 10_000), before],
+    );
+    for (const r of rows) buckets.add(Number(r.bucket));
+  }
+  return [...buckets].sort((a, b) => a - b).map((b) => bucketStart(b, windowSeconds));
 }

@@ -30,14 +30,18 @@ import {
   getWatermark,
   failInterruptedRuns,
   insertRun,
+  deadLetteredEventIdsSince,
   lateWindowStarts,
   openCheckLocks,
+  outboxWindowStarts,
   recordDiscrepancies,
   setLateScanFrom,
+  supersedeDiscrepancies,
   upsertRunWindow,
   writerHorizon,
   type CheckLocks,
   type DiscrepancyInput,
+  type Supersession,
 } from '../../db/index.js';
 import { CHECKS, type Check, type CheckContext } from '../../reconcile/index.js';
 import type { RunDeps, RunOptions, RunSummary } from './types.js';
@@ -145,6 +149,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
             segmentsCompared: cmp.segmentsCompared,
             durationMs: Math.round(performance.now() - t0),
             advance,
+            supersedes: cmp.supersedes ?? [],
           });
           // Phantom and dead-lettered events are reported, never compensated: nothing to queue or wait for.
           const compensable = fresh.filter((f) => isCompensable(f.kind));
@@ -216,7 +221,11 @@ async function lateWindows(deps: RunDeps, check: Check): Promise<{ windows: Wind
   if (!since || !watermark) return { windows: [], nextFrom };
   const starts = new Map<number, Date>();
   for (const { db, source } of check.lateSources) {
-    for (const start of await lateWindowStarts(dbs[db], source, since, watermark, config.windowSeconds)) starts.set(start.getTime(), start);
+    const found =
+      source.table === 'dead_letters'
+        ? await outboxWindowStarts(dbs[source.outboxDb], await deadLetteredEventIdsSince(dbs[db], since), watermark, config.windowSeconds)
+        : await lateWindowStarts(dbs[db], source, since, watermark, config.windowSeconds);
+    for (const start of found) starts.set(start.getTime(), start);
   }
   const size = config.windowSeconds * 1000;
   const windows = [...starts.values()]
@@ -227,7 +236,7 @@ async function lateWindows(deps: RunDeps, check: Check): Promise<{ windows: Wind
   return { windows, nextFrom };
 }
 
-/** One recon-DB transaction: discrepancies, the window record, the watermark, the run's counters. */
+/** One recon-DB transaction: discrepancies (and those they supersede), the window record, the watermark, the run's counters. */
 async function commitWindow(
   deps: RunDeps,
   runId: string,
@@ -235,10 +244,13 @@ async function commitWindow(
   window: Window,
   found: DiscrepancyInput[],
   counts: KindCounts,
-  o: { rowsCompared: number; segmentsCompared: number; durationMs: number; advance: boolean },
+  o: { rowsCompared: number; segmentsCompared: number; durationMs: number; advance: boolean; supersedes: readonly Supersession[] },
 ) {
   return deps.dbs.recon.transaction(async (trx) => {
     const fresh = await recordDiscrepancies(trx, runId, found);
+    // After recording: what replaces a discrepancy exists before it is closed.
+    const closed = await supersedeDiscrepancies(trx, o.supersedes);
+    if (closed.length) deps.log.info({ runId, check, superseded: closed.length }, 'closed discrepancies a finding of this window replaces');
     await upsertRunWindow(trx, {
       run_id: runId,
       check_name: check,

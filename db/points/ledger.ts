@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { pointGrantedEvent, pointGrantedEventId } from '../../core/index.js';
+import { LEDGER_REASONS, grantEntryId, pointGrantedEvent, pointGrantedEventId } from '../../core/index.js';
 import { insertOutboxEvents } from '../shared/index.js';
 
 export interface LedgerEntry {
@@ -89,36 +89,64 @@ export async function netSignupAmounts(db: Knex | Knex.Transaction, userIds: rea
 }
 
 /**
- * Per discrepancy id, how many revocation entries it has written already
- * (points DB). A revocation's entry id is derived from (discrepancy,
- * generation, this count): two executions that see the same state write the
- * same entry, so only one of them has an effect.
+ * Serialize ledger writes per user (points DB), for the rest of the caller's
+ * transaction: a transaction-scoped advisory lock per user id, taken in one
+ * statement in a fixed order (by the key), so two batches with users in
+ * common never deadlock. A compensation that takes these locks and only then
+ * reads the user's ledger sees every entry an earlier holder wrote: it plans
+ * its write on the state the write lands on.
+ *
+ * The key is (LEDGER_USER_LOCK_CLASS, the first 32 bits of the user id): the
+ * two-key form of the lock space keeps clear of single-key advisory locks, and
+ * two users sharing a key only wait for each other. Advisory locks need no
+ * privilege on any table.
  */
-export async function revocationCountsByDiscrepancy(db: Knex | Knex.Transaction, userIds: readonly string[]): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  if (userIds.length === 0) return out;
-  const { rows } = await db.raw<{ rows: { discrepancy_id: string; n: number }[] }>(
-    `select discrepancy_id, count(*)::int as n from point_ledger
-     where user_id = any(?::uuid[]) and reason = 'signup_bonus_revocation' and discrepancy_id is not null
-     group by discrepancy_id`,
-    [Array.from(userIds)],
-  );
-  for (const r of rows) out.set(r.discrepancy_id, r.n);
-  return out;
+export async function lockUserLedgers(trx: Knex.Transaction, userIds: readonly string[]): Promise<void> {
+  const keys = [...new Set(userIds.map(userLockKey))].sort((a, b) => a - b);
+  if (keys.length === 0) return;
+  // unnest yields the array in order, and each row's lock is taken as it is produced.
+  await trx.raw('select count(pg_advisory_xact_lock(?, k)) from unnest(?::int[]) as k', [LEDGER_USER_LOCK_CLASS, keys]);
+}
+
+/** First key of the per-user ledger locks ('rcnL' as an int4), so they share no key with other advisory locks. */
+export const LEDGER_USER_LOCK_CLASS = 0x72636e4c;
+
+/** Second key of a user's ledger lock: the first 32 bits of its id, as a signed int4. */
+export function userLockKey(userId: string): number {
+  return Number.parseInt(userId.slice(0, 8), 16) | 0;
+}
+
+/** What a compensation needs to know of one user's signup entries (all of them, whatever their window key). */
+export interface UserLedgerState {
+  /** Σ amount of the signup grants and revocations. */
+  net: number;
+  /** How many signup entries (grants and revocations) the user has: with the id, it names the ledger's state. */
+  entries: number;
+  /** Whether the stream's grant (`grantEntryId(userId)`) is among them. */
+  hasGrant: boolean;
+  /** The earliest window key its entries carry, or null when it has none. */
+  userCreatedAt: Date | null;
 }
 
 /**
- * Window key of ledger user ids (points DB): the `user_created_at` their
- * entries carry (the earliest, should they disagree). A revocation carries the
- * same key as what it revokes, so it lands in the same window.
+ * The signup-entry state of each user (points DB; users without entries come
+ * back with zeros): lookups by user id on `point_ledger_user_idx`.
  */
-export async function ledgerUserCreatedAt(db: Knex | Knex.Transaction, userIds: readonly string[]): Promise<Map<string, Date>> {
-  const out = new Map<string, Date>();
-  if (userIds.length === 0) return out;
-  const { rows } = await db.raw<{ rows: { user_id: string; at: Date }[] }>(
-    'select user_id, min(user_created_at) as at from point_ledger where user_id = any(?::uuid[]) group by user_id',
-    [Array.from(userIds)],
+export async function userLedgerStates(db: Knex | Knex.Transaction, userIds: readonly string[]): Promise<Map<string, UserLedgerState>> {
+  const out = new Map<string, UserLedgerState>();
+  const ids = [...new Set(userIds)];
+  if (ids.length === 0) return out;
+  const { rows } = await db.raw<{ rows: { user_id: string; net: string; entries: number; has_grant: boolean; user_created_at: Date | null }[] }>(
+    `select x.user_id,
+            coalesce(sum(l.amount), 0)::text as net,
+            count(l.entry_id)::int as entries,
+            coalesce(bool_or(l.entry_id = x.grant_id), false) as has_grant,
+            min(l.user_created_at) as user_created_at
+       from unnest(?::uuid[], ?::uuid[]) as x(user_id, grant_id)
+       left join point_ledger l on l.user_id = x.user_id and l.reason = any(?::text[])
+      group by x.user_id`,
+    [ids, ids.map(grantEntryId), [LEDGER_REASONS.grant, LEDGER_REASONS.revocation]],
   );
-  for (const r of rows) out.set(r.user_id, r.at);
+  for (const r of rows) out.set(r.user_id, { net: Number(r.net), entries: r.entries, hasGrant: r.has_grant, userCreatedAt: r.user_created_at });
   return out;
 }

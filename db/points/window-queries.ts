@@ -46,3 +46,26 @@ export async function ledgerNetsInRanges(
   );
   return rows;
 }
+
+/**
+ * Every signup entry of the given ledger user ids, netted per window key,
+ * whatever window the keys fall in (points DB): lookups by user id on
+ * `point_ledger_user_idx`, for the leaf rows that did not balance only. A
+ * user whose grant is keyed at another time than its `created_at` (a foreign
+ * producer's `occurredAt`) is then judged by all its entries.
+ */
+export async function ledgerNetsByKey(db: Db, userIds: readonly string[]): Promise<Map<string, { user_created_at: Date; net: number }[]>> {
+  const out = new Map<string, { user_created_at: Date; net: number }[]>();
+  const ids = [...new Set(userIds)];
+  if (ids.length === 0) return out;
+  const { rows } = await db.raw<{ rows: { user_id: string; user_created_at: Date; net: string }[] }>(
+    `select p.user_id, p.user_created_at, sum(p.amount)::text as net
+       from unnest(?::uuid[]) as u(id)
+       cross join lateral (select user_id, user_created_at, amount from point_ledger
+                            where user_id = u.id and reason = any(?::text[]) offset 0) p
+      group by p.user_id, p.user_created_at`,
+    [ids, SIGNUP_REASONS],
+  );
+  for (const r of rows) out.set(r.user_id, [...(out.get(r.user_id) ?? []), { user_created_at: r.user_created_at, net: Number(r.net) }]);
+  return out;
+}

@@ -31,6 +31,17 @@ export interface DiscrepancyRow extends DiscrepancyInput {
   updated_at: Date;
   /** How often this discrepancy was reopened after a resolution; part of its job id. */
   generation: number;
+  /** Set when something other than its own compensation resolved it (`superseded by ...`); cleared when it is reopened. */
+  resolution: string | null;
+}
+
+/** An earlier discrepancy a new finding replaces, and the note it is closed with. */
+export interface Supersession {
+  /** The discrepancy replaced. */
+  id: string;
+  /** The discrepancy that replaces it. */
+  by: string;
+  resolution: string;
 }
 
 /**
@@ -66,6 +77,7 @@ export async function recordDiscrepancies(
          details = excluded.details,
          status = case when d.status in ('resolved', 'failed') then 'detected' else d.status end,
          generation = case when d.status in ('resolved', 'failed') then d.generation + 1 else d.generation end,
+         resolution = case when d.status in ('resolved', 'failed') then null else d.resolution end,
          updated_at = case when d.status in ('resolved', 'failed') then now() else d.updated_at end
        returning d.id, d.kind, d.generation, (xmax = 0) as inserted, (select p.status from previous p where p.id = d.id) as old_status`,
       [JSON.stringify(chunk), runId, runId],
@@ -75,6 +87,26 @@ export async function recordDiscrepancies(
         out.push({ id: r.id, kind: r.kind, generation: r.generation, inserted: r.inserted });
   }
   return out;
+}
+
+/**
+ * Close discrepancies a finding of this window replaces (in the window's
+ * transaction): pending (`detected`, `queued`) or `failed` ones become
+ * `resolved` with their `resolution` note. A job holding one finds it settled
+ * and leaves it alone; `recon retry` no longer selects it; a later run that
+ * finds it again reopens it as usual. Returns the ids closed.
+ */
+export async function supersedeDiscrepancies(trx: Knex | Knex.Transaction, supersessions: readonly Supersession[]): Promise<string[]> {
+  if (supersessions.length === 0) return [];
+  const { rows } = await trx.raw<{ rows: { id: string }[] }>(
+    `update discrepancies d
+        set status = 'resolved', resolved_at = now(), updated_at = now(), resolution = x.resolution
+       from unnest(?::uuid[], ?::text[]) as x(id, resolution)
+      where d.id = x.id and d.status in ('detected', 'queued', 'failed')
+      returning d.id`,
+    [supersessions.map((s) => s.id), supersessions.map((s) => s.resolution)] as unknown as readonly Knex.Value[],
+  );
+  return rows.map((r) => r.id);
 }
 
 /** Move discrepancies to `status`, stamping the matching time column. */

@@ -3,7 +3,7 @@
  * windows), where its history starts, and a comparison of one window.
  */
 import type { CheckName, Config, SourceDatabase, Window } from '../../core/index.js';
-import type { Databases, DiscrepancyInput, LateSource } from '../../db/index.js';
+import type { Databases, DiscrepancyInput, LateSource, Supersession } from '../../db/index.js';
 import type { BisectionOptions } from './bisection.js';
 
 export interface CheckContext {
@@ -22,6 +22,12 @@ export interface WindowComparison {
   segmentsCompared: number;
   /** Rows actually fetched for row-by-row comparison (grows with the discrepancies, not the window). */
   rowsFetched: number;
+  /**
+   * Discrepancies recorded earlier that a finding of this window replaces
+   * (an `unconsumed_event` whose event has since been dead-lettered): the
+   * run closes them in the window's transaction.
+   */
+  supersedes?: Supersession[];
 }
 
 export interface Check {
@@ -30,8 +36,9 @@ export interface Check {
   sources: readonly SourceDatabase[];
   /**
    * Tables whose rows may be written long after their window-key time (by a
-   * consumer catching up). Each run re-checks the windows behind the
-   * watermark that received such rows since its previous run.
+   * consumer catching up, or dead-lettering what it finds poison when it
+   * comes back). Each run re-checks the windows behind the watermark that
+   * received such rows since its previous run.
    */
   lateSources: readonly { db: SourceDatabase; source: LateSource }[];
   /** Earliest window-key value over the check's sources, or null when they are empty. */

@@ -31,6 +31,7 @@ import {
   type DeadLetterFinding,
   type DiscrepancyInput,
   type Knex,
+  type Supersession,
 } from '../../db/index.js';
 import { bisect, dedupe, pairSegments, type BisectionTarget } from './bisection.js';
 import type { Check, CheckContext } from './check.js';
@@ -53,10 +54,12 @@ export function pipelines(config: CheckContext['config']): Pipeline[] {
 export const outboxVsConsumed: Check = {
   name: NAME,
   sources: ['users', 'points'],
-  // Events consumed late (a phantom, say) keep the event's old time.
+  // Events consumed late (a phantom, say) keep the event's old time; an event dead-lettered late (its consumer was
+  // down past the grace, then found it poison) belongs to its event's window, which may hold an unconsumed_event.
   lateSources: [
     { db: 'points', source: { table: 'consumed_events', insertedAt: 'consumed_at', key: 'event_occurred_at' } },
     { db: 'users', source: { table: 'consumed_events', insertedAt: 'consumed_at', key: 'event_occurred_at' } },
+    ...SUBSCRIPTIONS.map((s) => ({ db: s.consumedDb, source: { table: 'dead_letters', insertedAt: 'dead_lettered_at', outboxDb: s.outboxDb } as const })),
   ],
 
   async earliest(ctx) {
@@ -76,8 +79,10 @@ export const outboxVsConsumed: Check = {
         return { ...bisected, found: [...bisected.found, ...anonymous.map((dl) => deadLetterDiscrepancy(p, window, dl))] };
       }),
     );
+    const found = dedupe(results.flatMap((r) => r.found));
     return {
-      found: dedupe(results.flatMap((r) => r.found)),
+      found,
+      supersedes: supersededByDeadLetters(NAME, found),
       rowsCompared: results.reduce((s, r) => s + r.rowsCompared, 0),
       segmentsCompared: results.reduce((s, r) => s + r.segmentsCompared, 0),
       rowsFetched: results.reduce((s, r) => s + r.rowsFetched, 0),
@@ -180,4 +185,26 @@ export function deadLetterDiscrepancy(p: Pipeline, window: Window, dl: DeadLette
       deadLetteredAt: dl.dead_lettered_at.toISOString(),
     },
   };
+}
+
+/**
+ * The `unconsumed_event` each dead-lettered event of `found` replaces: the
+ * event was found unconsumed while its consumer was down, and dead-lettered
+ * when it came back. The dead letter outranks it; the run closes it
+ * (resolved, superseded) so it is never republished again.
+ */
+export function supersededByDeadLetters(check: string, found: readonly DiscrepancyInput[]): Supersession[] {
+  const out: Supersession[] = [];
+  for (const d of found) {
+    if (d.kind !== 'dead_lettered_event') continue;
+    const { eventId, sourceDb, group } = d.details as { eventId?: unknown; sourceDb?: unknown; group?: unknown };
+    if (typeof eventId !== 'string' || typeof group !== 'string' || (sourceDb !== 'users' && sourceDb !== 'points')) continue;
+    const unconsumed = encodeEntity({ type: 'event', sourceDb, eventId, group });
+    out.push({
+      id: discrepancyId(check, 'unconsumed_event', unconsumed.entity_id),
+      by: d.id,
+      resolution: `superseded by dead_lettered_event ${d.id}: event ${eventId} was dead-lettered by ${group}; fix the cause, then \`recon dlq replay\``,
+    });
+  }
+  return out;
 }

@@ -10,8 +10,10 @@
 import { CHECK_NAMES, discrepancyId, type DiscrepancyKind, type Window, encodeEntity } from '../../core/index.js';
 import {
   earliestWindowKey,
+  ledgerNetsByKey,
   ledgerNetsInRanges,
   ledgerSegmentSums,
+  usersCreatedAtById,
   usersInRanges,
   usersSegmentSums,
   type DiscrepancyInput,
@@ -66,26 +68,75 @@ function usersVsPointsTarget({ dbs, config }: CheckContext, window: Window): Bis
     },
     async compareRows(ranges) {
       const [users, nets] = await Promise.all([usersInRanges(dbs.users, ranges), ledgerNetsInRanges(dbs.points, ranges)]);
-      return { found: classifyGrants(config.signupBonusPoints, window, users, nets), rowsFetched: users.length + nets.length };
+      // Rows that do not balance here may balance with their other half keyed elsewhere: look those up by id.
+      const { userSide, ledgerSide } = unbalanced(config.signupBonusPoints, users, nets);
+      const elsewhereUsers = await usersCreatedAtById(dbs.users, ledgerSide);
+      const ledger = await ledgerNetsByKey(dbs.points, [...userSide, ...elsewhereUsers.keys()]);
+      return {
+        found: classifyGrants(config.signupBonusPoints, window, users, nets, { ranges, users: elsewhereUsers, ledger }),
+        rowsFetched: users.length + nets.length + elsewhereUsers.size + [...ledger.values()].reduce((n, keys) => n + keys.length, 0),
+      };
     },
   };
+}
+
+/** What classification knows beyond the leaf rows: lookups by id of the rows that did not balance. */
+export interface ElsewhereRows {
+  /** The leaf ranges compared: a ledger key outside them was not among the leaf rows. */
+  ranges: readonly Window[];
+  /** Committed users among the ledger user ids that had no user in the ranges, with their `created_at` (outside the ranges). */
+  users: ReadonlyMap<string, Date>;
+  /** All signup entries, netted per window key, of the unbalanced users and of those committed elsewhere. */
+  ledger: ReadonlyMap<string, readonly { user_created_at: Date; net: number }[]>;
+}
+
+const NOTHING_ELSEWHERE: ElsewhereRows = { ranges: [], users: new Map(), ledger: new Map() };
+
+/** Leaf rows that do not balance: users netting other than B in the ranges, and ledger user ids with a net but no user there. */
+export function unbalanced(
+  bonus: number,
+  users: readonly { id: string }[],
+  nets: readonly { user_id: string; net: number }[],
+): { userSide: string[]; ledgerSide: string[] } {
+  const netOf = new Map(nets.map((n) => [n.user_id, Number(n.net)]));
+  const userIds = new Set(users.map((u) => u.id));
+  return {
+    userSide: users.filter((u) => (netOf.get(u.id) ?? 0) !== bonus).map((u) => u.id),
+    ledgerSide: nets.filter((n) => !userIds.has(n.user_id) && Number(n.net) !== 0).map((n) => n.user_id),
+  };
+}
+
+function inAnyRange(at: Date, ranges: readonly Window[]): boolean {
+  const t = at.getTime();
+  return ranges.some((r) => t >= r.start.getTime() && t < r.end.getTime());
 }
 
 /**
  * Row-level classification: a user netting less than B misses (part of) its
  * grant, more than B has an excess; a ledger user id with no user and a
  * non-zero net is an orphan.
+ *
+ * A user's entries keyed at another time than its `created_at` (a foreign
+ * producer) are compared apart from it: its window sees a user without its
+ * grant, the other sees a grant without its user. With the lookups of
+ * `elsewhere`, both are judged by the user's whole ledger instead: the user's
+ * window reports a missing grant or an excess only when all its entries
+ * together are off B, and the window of the entries keyed elsewhere reports
+ * `grant_key_mismatch` (the same id from any window, so once), never an
+ * orphan, and the net too when it is off B (the user's window may have
+ * balanced without them).
  */
 export function classifyGrants(
   bonus: number,
   window: Window,
   users: readonly { id: string; created_at: Date }[],
   nets: readonly { user_id: string; net: number; user_created_at: Date }[],
+  elsewhere: ElsewhereRows = NOTHING_ELSEWHERE,
 ): DiscrepancyInput[] {
   const netOf = new Map(nets.map((n) => [n.user_id, n]));
   const userIds = new Set(users.map((u) => u.id));
   const found: DiscrepancyInput[] = [];
-  const add = (kind: DiscrepancyKind, userId: string, userCreatedAt: Date, net: number, expected: number) =>
+  const add = (kind: DiscrepancyKind, userId: string, userCreatedAt: Date, net: number, expected: number, extra: Record<string, unknown> = {}) =>
     found.push({
       id: discrepancyId(NAME, kind, userId),
       check_name: NAME,
@@ -94,16 +145,36 @@ export function classifyGrants(
       window_start: window.start,
       window_end: window.end,
       // `amount` is the signed correction: what to grant (positive) or revoke (negative).
-      details: { userId, userCreatedAt: userCreatedAt.toISOString(), net, expected, amount: expected - net },
+      details: { userId, userCreatedAt: userCreatedAt.toISOString(), net, expected, amount: expected - net, ...extra },
     });
+  const judge = (userId: string, userCreatedAt: Date, net: number) => {
+    if (net < bonus) add('missing_grant', userId, userCreatedAt, net, bonus);
+    else if (net > bonus) add('excess_grant', userId, userCreatedAt, net, bonus);
+  };
+  const whole = (userId: string) => {
+    const keys = elsewhere.ledger.get(userId) ?? [];
+    return { keys, net: keys.reduce((a, k) => a + k.net, 0) };
+  };
   for (const u of users) {
     const net = Number(netOf.get(u.id)?.net ?? 0);
-    if (net < bonus) add('missing_grant', u.id, u.created_at, net, bonus);
-    else if (net > bonus) add('excess_grant', u.id, u.created_at, net, bonus);
+    if (net === bonus) continue;
+    const all = whole(u.id);
+    const keyedElsewhere = all.keys.some((k) => k.net !== 0 && !inAnyRange(k.user_created_at, elsewhere.ranges));
+    judge(u.id, u.created_at, keyedElsewhere ? all.net : net);
   }
   for (const n of nets) {
     const net = Number(n.net);
-    if (!userIds.has(n.user_id) && net !== 0) add('orphan_grant', n.user_id, n.user_created_at, net, 0);
+    if (userIds.has(n.user_id) || net === 0) continue;
+    const createdAt = elsewhere.users.get(n.user_id);
+    if (!createdAt) {
+      add('orphan_grant', n.user_id, n.user_created_at, net, 0);
+      continue;
+    }
+    const all = whole(n.user_id);
+    add('grant_key_mismatch', n.user_id, createdAt, all.net, bonus, {
+      ledgerKeys: all.keys.filter((k) => k.net !== 0).map((k) => k.user_created_at.toISOString()),
+    });
+    judge(n.user_id, createdAt, all.net);
   }
   return found;
 }

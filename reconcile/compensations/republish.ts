@@ -12,9 +12,21 @@
  * (exponential backoff) only check again. When the attempts run out the
  * discrepancy is `failed` with the reason (consumer down, or the message
  * dead-lettered): the next run finds it again if it still is.
+ *
+ * An unconsumed event its group has dead-lettered meanwhile (the consumer
+ * came back and found it poison) is not sent again: it fails with the dead
+ * letter named, and the run that records its `dead_lettered_event` closes it.
  */
 import { SUBSCRIPTIONS, decodeEventEntity, sleep, type SourceDatabase } from '../../core/index.js';
-import { consumedEventIds, markRepublished, outboxRowsById, type DiscrepancyRow, type StoredOutboxRow } from '../../db/index.js';
+import {
+  consumedEventIds,
+  deadLettersForEvents,
+  markRepublished,
+  outboxRowsById,
+  type DeadLetterFinding,
+  type DiscrepancyRow,
+  type StoredOutboxRow,
+} from '../../db/index.js';
 import type { CompensationDeps, CompensationHandler, CompensationOutcome, MessageSender } from './types.js';
 
 interface EventRef {
@@ -157,6 +169,30 @@ async function consumedNow(deps: CompensationDeps, refs: readonly EventRef[]): P
   return done;
 }
 
+/** Dead letters of each event's group, by discrepancy id (matched by event id in the consuming database). */
+async function deadLetteredNow(deps: CompensationDeps, found: readonly { ref: EventRef; outbox: StoredOutboxRow }[]): Promise<Map<string, DeadLetterFinding>> {
+  const out = new Map<string, DeadLetterFinding>();
+  const byPlace = new Map<string, { ref: EventRef; outbox: StoredOutboxRow }[]>();
+  for (const f of found) {
+    const key = `${consumingDb(f.ref.sourceDb)}\u0000${f.ref.group}`;
+    byPlace.set(key, [...(byPlace.get(key) ?? []), f]);
+  }
+  for (const [key, mine] of byPlace) {
+    const [db, group] = key.split('\u0000') as [SourceDatabase, string];
+    const letters = await deadLettersForEvents(
+      deps.dbs[db],
+      group,
+      mine.map((m) => ({ event_id: m.ref.eventId, topic: m.outbox.topic, kafka_partition: null, kafka_offset: null })),
+    );
+    const byEvent = new Map(letters.map((l) => [l.event_id, l]));
+    for (const m of mine) {
+      const dl = byEvent.get(m.ref.eventId);
+      if (dl) out.set(m.ref.row.id, dl);
+    }
+  }
+  return out;
+}
+
 export const compensateUnconsumed: CompensationHandler = async (deps, rows, state) => {
   const outcomes: CompensationOutcome[] = [];
   const refs: EventRef[] = [];
@@ -167,7 +203,19 @@ export const compensateUnconsumed: CompensationHandler = async (deps, rows, stat
   const already = await consumedNow(deps, refs);
   for (const r of refs) if (already.has(r.row.id)) outcomes.push({ id: r.row.id, result: 'resolved', effect: false });
   const open = refs.filter((r) => !already.has(r.row.id));
-  const found = await loadRows(deps, open, outcomes);
+  const loaded = await loadRows(deps, open, outcomes);
+  // A dead-lettered event is reported, never republished: sending poison again only dead-letters it again.
+  const deadLettered = await deadLetteredNow(deps, loaded);
+  for (const { ref } of loaded) {
+    const dl = deadLettered.get(ref.row.id);
+    if (dl)
+      outcomes.push({
+        id: ref.row.id,
+        result: 'failed',
+        reason: `event ${ref.eventId} was dead-lettered by group ${ref.group} (dead letter ${dl.id}, ${dl.error_class}): not republished; a run reports it as dead_lettered_event; fix the cause, then \`recon dlq replay\``,
+      });
+  }
+  const found = loaded.filter((f) => !deadLettered.has(f.ref.row.id));
 
   const toSend = found.filter((f) => !state.resent.has(f.ref.eventId));
   for (const sourceDb of ['users', 'points'] as const) {

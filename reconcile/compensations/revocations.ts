@@ -3,71 +3,66 @@
  * a revocation entry bringing the user's net signup amount to its target (0
  * for a ledger user id with no committed user, `B` for a committed user).
  *
- * The revocation's entry id is `revocationEntryId(user, "<discrepancy id>:
- * <generation>:<n>")`, n = revocations this discrepancy has written so far.
- * Two executions that see the same state derive the same id, so only one
- * insert has an effect; an execution that runs after the first one's effect
- * finds the invariant holding and writes nothing. The amount is what the
- * ledger says now, never what the discrepancy's details say.
+ * The plan is made under the user's ledger lock, on the net read inside the
+ * writing transaction (see `planAndAppend`): an execution that runs after
+ * another one's revocation finds the invariant holding and writes nothing,
+ * whatever discrepancy or generation either was started for. The entry id is
+ * `revocationEntryId(user, "ledger:<signup entries>")`, keyed on the state of
+ * the user's ledger, so even a writer that planned on the same state without
+ * the lock would have one effect. The amount is what the ledger says now,
+ * never what the discrepancy's details say.
  */
-import { LEDGER_REASONS, revocationEntryId } from '../../core/index.js';
-import { ledgerUserCreatedAt, netSignupAmounts, revocationCountsByDiscrepancy, usersCreatedAtById } from '../../db/index.js';
-import { appendAndVerify, byUser, type LedgerWrite } from './ledger-writes.js';
+import { LEDGER_REASONS, ledgerStateDiscriminator, revocationEntryId } from '../../core/index.js';
+import { EMPTY_LEDGER, byUser, planAndAppend, type LedgerWrite } from './ledger-writes.js';
 import type { CompensationHandler, CompensationOutcome } from './types.js';
 
 export const compensateRevocations: CompensationHandler = async ({ dbs, config }, rows) => {
   const B = config.signupBonusPoints;
   const outcomes: CompensationOutcome[] = [];
   const todo = byUser(rows, outcomes);
-  const userIds = todo.map((t) => t.userId);
-  const users = await usersCreatedAtById(dbs.users, userIds);
-  // Net and revocation count from one snapshot: read apart, a concurrent
-  // execution's revocation could show in the count but not yet in the net, and
-  // this one would then revoke a second time under the next id.
-  const [before, windowKeys, revocations] = await dbs.points.transaction(
-    async (trx) => [await netSignupAmounts(trx, userIds), await ledgerUserCreatedAt(trx, userIds), await revocationCountsByDiscrepancy(trx, userIds)] as const,
-    { isolationLevel: 'repeatable read', readOnly: true },
-  );
-
-  const writes: LedgerWrite[] = [];
-  for (const { row, userId } of todo) {
-    const exists = users.has(userId);
-    const net = before.get(userId) ?? 0;
-    const orphan = row.kind === 'orphan_grant';
-    // An orphan whose user has committed since is held to invariant 1, an excess to B as well.
-    const target = orphan && !exists ? 0 : B;
-    if (!orphan && !exists) {
-      outcomes.push({ id: row.id, result: 'failed', reason: `user ${userId} has no committed user: an orphan, not an excess (a re-run classifies it)` });
-      continue;
+  const done = await planAndAppend({ dbs, config }, todo, 'revocation', (mine, { users, ledger }) => {
+    const writes: LedgerWrite[] = [];
+    const settled: CompensationOutcome[] = [];
+    for (const { row, userId } of mine) {
+      const exists = users.has(userId);
+      const state = ledger.get(userId) ?? EMPTY_LEDGER;
+      const { net } = state;
+      const orphan = row.kind === 'orphan_grant';
+      // An orphan whose user has committed since is held to invariant 1, an excess to B as well.
+      const target = orphan && !exists ? 0 : B;
+      if (!orphan && !exists) {
+        settled.push({ id: row.id, result: 'failed', reason: `user ${userId} has no committed user: an orphan, not an excess (a re-run classifies it)` });
+        continue;
+      }
+      if (net === target) {
+        settled.push({ id: row.id, result: 'resolved', effect: false });
+        continue;
+      }
+      if (net < target) {
+        settled.push({ id: row.id, result: 'failed', reason: `net signup amount of ${userId} is ${net}, below ${target}: a revocation cannot fix it` });
+        continue;
+      }
+      // A revocation carries the same window key as what it revokes, so it lands in the same window.
+      const createdAt = users.get(userId) ?? state.userCreatedAt;
+      if (!createdAt) {
+        settled.push({ id: row.id, result: 'failed', reason: `no ledger entry of ${userId} to take the window key from` });
+        continue;
+      }
+      writes.push({
+        row,
+        target,
+        entry: {
+          entry_id: revocationEntryId(userId, ledgerStateDiscriminator(state.entries)),
+          user_id: userId,
+          amount: target - net,
+          reason: LEDGER_REASONS.revocation,
+          user_created_at: createdAt,
+          source: 'compensation',
+          discrepancy_id: row.id,
+        },
+      });
     }
-    if (net === target) {
-      outcomes.push({ id: row.id, result: 'resolved', effect: false });
-      continue;
-    }
-    if (net < target) {
-      outcomes.push({ id: row.id, result: 'failed', reason: `net signup amount of ${userId} is ${net}, below ${target}: a revocation cannot fix it` });
-      continue;
-    }
-    const createdAt = users.get(userId) ?? windowKeys.get(userId);
-    if (!createdAt) {
-      outcomes.push({ id: row.id, result: 'failed', reason: `no ledger entry of ${userId} to take the window key from` });
-      continue;
-    }
-    const n = revocations.get(row.id) ?? 0;
-    writes.push({
-      row,
-      target,
-      entry: {
-        entry_id: revocationEntryId(userId, `${row.id}:${row.generation}:${n}`),
-        user_id: userId,
-        amount: target - net,
-        reason: LEDGER_REASONS.revocation,
-        user_created_at: createdAt,
-        source: 'compensation',
-        discrepancy_id: row.id,
-      },
-    });
-  }
-  outcomes.push(...(await appendAndVerify({ dbs, config }, writes, 'revocation')));
-  return outcomes;
+    return { writes, settled };
+  });
+  return [...outcomes, ...done];
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { discrepancyId, grantEntryId, isUuid, revocationEntryId, uuidv5 } from '../../core/index.js';
+import { discrepancyId, grantEntryId, isUuid, ledgerStateDiscriminator, regrantEntryId, revocationEntryId, uuidv5 } from '../../core/index.js';
 
 describe('uuidv5', () => {
   it('matches the RFC test vector (DNS namespace, www.example.com)', () => {
@@ -13,6 +13,14 @@ describe('uuidv5', () => {
     expect(grantEntryId(a)).not.toBe(grantEntryId(b));
     expect(isUuid(grantEntryId(a))).toBe(true);
     expect(revocationEntryId(a, '1000')).not.toBe(grantEntryId(a));
+  });
+
+  it('keys revocations and re-grants on the state of the user ledger, apart from each other and from the grant', () => {
+    const a = '2f0b7a43-8d65-4a8e-9c1d-3e9b1d1f7a10';
+    const at2 = ledgerStateDiscriminator(2);
+    expect(revocationEntryId(a, at2)).toBe(revocationEntryId(a, ledgerStateDiscriminator(2)));
+    expect(revocationEntryId(a, at2)).not.toBe(revocationEntryId(a, ledgerStateDiscriminator(3)));
+    expect(new Set([grantEntryId(a), revocationEntryId(a, at2), regrantEntryId(a, at2), regrantEntryId(a, ledgerStateDiscriminator(3))]).size).toBe(4);
   });
 
   it('keys discrepancies by check, kind and entity', () => {

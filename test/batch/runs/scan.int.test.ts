@@ -4,6 +4,7 @@
  * counters) and every query it sends to a source database is planned as an
  * index scan on the window key (EXPLAIN of the very statements it ran).
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../core/index.js';
 import { executeRun } from '../../../batch/index.js';
@@ -65,6 +66,8 @@ describe('a run never scans more than its windows', () => {
     await load(window.end, 5 * 3600_000, 5 * IN_WINDOW);
     // A little drift in the window, so the run descends and compares rows too.
     await insertUsers(env.dbs.users, spread(new Date(windowStart.getTime() + 1234), 3000_000, 3));
+    // And a grant without its user: both halves of an unbalanced leaf are looked up by id (primary key, user index).
+    await insertGrants(env.dbs.points, [{ id: randomUUID(), createdAt: new Date(windowStart.getTime() + 2345).toISOString() }], B);
     // Index-only scans need the visibility map, and the planner needs statistics.
     await env.dbs.users.raw('vacuum (analyze) users, outbox, consumed_events');
     await env.dbs.points.raw('vacuum (analyze) point_ledger, outbox, consumed_events');
@@ -85,7 +88,7 @@ describe('a run never scans more than its windows', () => {
     );
     env.dbs.users.off('query', onUsers);
     env.dbs.points.off('query', onPoints);
-    expect(summary.counts).toEqual({ 'users-vs-points': { missing_grant: 3 }, 'outbox-vs-consumed': {} });
+    expect(summary.counts).toEqual({ 'users-vs-points': { missing_grant: 3, orphan_grant: 1 }, 'outbox-vs-consumed': {} });
 
     const after = { users: await tableStats(env.dbs.users), points: await tableStats(env.dbs.points) };
     const checked: string[] = [];
