@@ -52,6 +52,9 @@ const cronExpression = z.string().refine((v) => cron.validate(v), 'must be a cro
 /** Kafka topic names allow [a-zA-Z0-9._-]; the namespace becomes a topic prefix, so it obeys the same rule. */
 const namespace = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of letters, digits, _ or -');
 
+/** Role names are `<prefix>reader`, `<prefix>writer`, `<prefix>owner`: plain lower-case identifiers, short enough for Postgres (63 bytes). */
+const rolePrefix = z.string().regex(/^[a-z_][a-z0-9_]{0,50}$/, 'must be 1-51 characters of lower-case letters, digits or _, not starting with a digit');
+
 const reportPolicy = z.enum(['always', 'drift', 'never']);
 
 const port = z
@@ -65,6 +68,9 @@ const schema = {
   USERS_DATABASE_URL: postgresUrl.default('postgres://127.0.0.1:5432/recon_users'),
   POINTS_DATABASE_URL: postgresUrl.default('postgres://127.0.0.1:5432/recon_points'),
   RECON_DATABASE_URL: postgresUrl.default('postgres://127.0.0.1:5432/recon_batch'),
+  USERS_WRITER_DATABASE_URL: postgresUrl.optional(),
+  POINTS_WRITER_DATABASE_URL: postgresUrl.optional(),
+  RECON_ROLE_PREFIX: rolePrefix.default('recon_'),
   REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
   KAFKA_BROKERS: brokerList.default(['127.0.0.1:9092']),
   RECON_NAMESPACE: namespace.optional(),
@@ -99,8 +105,20 @@ type Schema = typeof schema;
 type Parsed = { [K in keyof Schema]: z.output<Schema[K]> };
 
 export interface Config {
-  /** Connection URLs of the three databases. Code never joins across them. */
+  /**
+   * Connection URLs of the three databases. Code never joins across them.
+   * `users` and `points` are what runs read the sources with (the reader
+   * role); `recon` is the recon database's owner.
+   */
   databases: { users: string; points: string; recon: string };
+  /**
+   * What compensations write the source databases with (the writer role):
+   * `USERS_WRITER_DATABASE_URL` and `POINTS_WRITER_DATABASE_URL`, each
+   * defaulting to the reader's URL of the same database.
+   */
+  writerDatabases: { users: string; points: string };
+  /** Prefix of the roles `recon migrate --roles` creates: `<prefix>reader`, `<prefix>writer`, `<prefix>owner` (`RECON_ROLE_PREFIX`). Default `recon_`. */
+  rolePrefix: string;
   redisUrl: string;
   kafkaBrokers: string[];
   /** Prefix of every topic, consumer group and queue; `undefined` when unset. */
@@ -177,6 +195,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const p = parsed as Parsed;
   return {
     databases: { users: p.USERS_DATABASE_URL, points: p.POINTS_DATABASE_URL, recon: p.RECON_DATABASE_URL },
+    writerDatabases: { users: p.USERS_WRITER_DATABASE_URL ?? p.USERS_DATABASE_URL, points: p.POINTS_WRITER_DATABASE_URL ?? p.POINTS_DATABASE_URL },
+    rolePrefix: p.RECON_ROLE_PREFIX,
     redisUrl: p.REDIS_URL,
     kafkaBrokers: p.KAFKA_BROKERS,
     namespace: p.RECON_NAMESPACE,
@@ -220,6 +240,10 @@ export function configEnv(config: Config): Record<string, string> {
     USERS_DATABASE_URL: config.databases.users,
     POINTS_DATABASE_URL: config.databases.points,
     RECON_DATABASE_URL: config.databases.recon,
+    // Only when they differ: unset, each follows its reader's URL, as in the parent.
+    ...(config.writerDatabases.users !== config.databases.users ? { USERS_WRITER_DATABASE_URL: config.writerDatabases.users } : {}),
+    ...(config.writerDatabases.points !== config.databases.points ? { POINTS_WRITER_DATABASE_URL: config.writerDatabases.points } : {}),
+    RECON_ROLE_PREFIX: config.rolePrefix,
     REDIS_URL: config.redisUrl,
     KAFKA_BROKERS: config.kafkaBrokers.join(','),
     RECON_NAMESPACE: config.namespace ?? '',

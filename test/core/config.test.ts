@@ -47,6 +47,8 @@ describe('loadConfig', () => {
     ['RECON_API_TOKEN', 'short'],
     ['REPORT_TO', 'not-an-address'],
     ['RECON_START', 'yesterday'],
+    ['POINTS_WRITER_DATABASE_URL', 'http://x/y'],
+    ['RECON_ROLE_PREFIX', 'Recon-'],
   ])('rejects %s=%s with an error naming the variable', (name, value) => {
     let error: unknown;
     try {
@@ -79,8 +81,35 @@ describe('loadConfig', () => {
       RECON_START: '2026-01-01T00:00:00Z',
     });
     const again = loadConfig(configEnv(c));
-    for (const key of ['databases', 'redisUrl', 'kafkaBrokers', 'namespace', 'signupBonusPoints', 'windowSeconds', 'graceSeconds', 'start'] as const) {
+    for (const key of [
+      'databases',
+      'writerDatabases',
+      'rolePrefix',
+      'redisUrl',
+      'kafkaBrokers',
+      'namespace',
+      'signupBonusPoints',
+      'windowSeconds',
+      'graceSeconds',
+      'start',
+    ] as const) {
       expect(again[key], key).toEqual(c[key]);
     }
+  });
+
+  it('writer URLs default to the reader URL of the same database, and travel to a child only when they differ', () => {
+    const same = loadConfig({ USERS_DATABASE_URL: 'postgres://r@db1:5432/a', POINTS_DATABASE_URL: 'postgres://r@db2:5432/b' });
+    expect(same.writerDatabases).toEqual({ users: 'postgres://r@db1:5432/a', points: 'postgres://r@db2:5432/b' });
+    expect(same.rolePrefix).toBe('recon_');
+    expect(configEnv(same)).not.toHaveProperty('USERS_WRITER_DATABASE_URL');
+    const split = loadConfig({
+      POINTS_DATABASE_URL: 'postgres://r@db2:5432/b',
+      POINTS_WRITER_DATABASE_URL: 'postgres://w@db2:5432/b',
+      RECON_ROLE_PREFIX: 'prod_',
+    });
+    expect(split.writerDatabases.points).toBe('postgres://w@db2:5432/b');
+    expect(split.writerDatabases.users).toBe(split.databases.users);
+    expect(loadConfig(configEnv(split)).writerDatabases).toEqual(split.writerDatabases);
+    expect(loadConfig(configEnv(split)).rolePrefix).toBe('prod_');
   });
 });
