@@ -11,3 +11,4 @@ export * from './users/index.js';
 export * from './points/index.js';
 export * from './shared/index.js';
 export * from './recon/index.js';
+export * from './roles.js';
