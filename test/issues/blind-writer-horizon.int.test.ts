@@ -53,7 +53,7 @@ describe('a SELECT-only role that cannot see other sessions', () => {
     try {
       const user = randomUUID();
       const [{ created_at: createdAt }] = (await trx.raw('insert into users (id, email) values (?, ?) returning created_at', [user, `${user}@example.test`]))
-        .rows as { created_at: Date }[];
+        .rows as [{ created_at: Date }];
       await waitFor(
         'the open transaction to pass the grace',
         async () => (await serverNow(env.dbs.users)).getTime() > createdAt.getTime() + GRACE * 1000 + 1500,
