@@ -77,6 +77,7 @@ const schema = {
   SIGNUP_BONUS_POINTS: positiveInt(1_000_000_000).default(1000),
   RECON_WINDOW_SECONDS: positiveInt(31 * 24 * 3600).default(3600),
   RECON_GRACE_SECONDS: nonNegativeInt.default(300),
+  RECON_GRACE_FROM: z.enum(['commit', 'start']).default('commit'),
   RECON_START: isoInstant.optional(),
   RECON_CRON: cronExpression.default('0 3 * * *'),
   RECON_TZ: timeZone.default('UTC'),
@@ -129,6 +130,14 @@ export interface Config {
   windowSeconds: number;
   /** Rows younger than this are not reconciled yet: the stream is given time to deliver. Default 300 s. */
   graceSeconds: number;
+  /**
+   * What the grace is measured from (`RECON_GRACE_FROM`): `commit` (default)
+   * where the source database tracks commit timestamps, else the window key
+   * (the writing transaction's start); `start`: always the window key, for
+   * backfills and test fixtures that write rows keyed in the past (measured
+   * from commit they wait one grace after they commit).
+   */
+  graceFrom: 'commit' | 'start';
   /** Where a check with no watermark starts, instead of the earliest row of its sources. */
   start: Date | undefined;
   cron: string;
@@ -203,6 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signupBonusPoints: p.SIGNUP_BONUS_POINTS,
     windowSeconds: p.RECON_WINDOW_SECONDS,
     graceSeconds: p.RECON_GRACE_SECONDS,
+    graceFrom: p.RECON_GRACE_FROM,
     start: p.RECON_START,
     cron: p.RECON_CRON,
     timeZone: p.RECON_TZ,
@@ -250,6 +260,7 @@ export function configEnv(config: Config): Record<string, string> {
     SIGNUP_BONUS_POINTS: String(config.signupBonusPoints),
     RECON_WINDOW_SECONDS: String(config.windowSeconds),
     RECON_GRACE_SECONDS: String(config.graceSeconds),
+    RECON_GRACE_FROM: config.graceFrom,
     ...(config.start ? { RECON_START: config.start.toISOString() } : {}),
   };
 }
