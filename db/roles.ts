@@ -390,3 +390,26 @@ export async function inspectRole(db: Knex, database: DatabaseName, purpose: Rol
   }
   return result;
 }
+
+/** One configured URL judged for its purpose: its inspection, or why it could not be inspected (it does not connect, say). */
+export type RoleCheck = { purpose: RolePurpose; database: DatabaseName; url: string } & ({ inspection: RoleInspection } | { error: unknown });
+
+/**
+ * Connect with each URL of `config` in turn ({@link roleConnections}) and
+ * judge its role for its purpose: what `recon doctor` reports. Never throws
+ * for a URL that fails; its error is in the result.
+ */
+export async function inspectRoles(config: Pick<Config, 'databases' | 'writerDatabases'>): Promise<RoleCheck[]> {
+  return Promise.all(
+    roleConnections(config).map(async ({ purpose, database, url }): Promise<RoleCheck> => {
+      const db = connect(url, { max: 1, applicationName: 'recon-doctor' });
+      try {
+        return { purpose, database, url, inspection: await inspectRole(db, database, purpose) };
+      } catch (error) {
+        return { purpose, database, url, error };
+      } finally {
+        await db.destroy();
+      }
+    }),
+  );
+}

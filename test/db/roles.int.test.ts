@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyRoles, connect, inspectRole, roleUrl, type Knex, type RoleInspection } from '../../db/index.js';
-import { createTestEnv, type TestEnv } from '../helpers/env.js';
+import { applyRoles, connect, inspectRole, inspectRoles, roleUrl, type Knex, type RoleInspection } from '../../db/index.js';
+import { createTestEnv, unusedPort, type TestEnv } from '../helpers/env.js';
 
 describe('least-privilege roles: one definition for --roles, --print-grants and the inspection doctor uses', () => {
   let env: TestEnv;
@@ -101,5 +101,15 @@ describe('least-privilege roles: one definition for --roles, --print-grants and 
     const superuser = await inspectRole(env.dbs.points, 'points', 'writer');
     expect(superuser).toMatchObject({ superuser: true, seesOtherSessions: true, missing: [] });
     expect(privileges(superuser.excess)).toEqual(['superuser (every privilege, the ledger included)']);
+  });
+
+  it('inspectRoles judges every configured URL for its purpose, and names the URL that does not connect', async () => {
+    const checks = await inspectRoles(env.config);
+    expect(checks.map((c) => `${c.purpose}@${c.database}`)).toEqual(['reader@users', 'reader@points', 'writer@users', 'writer@points', 'owner@recon']);
+    for (const c of checks) expect('inspection' in c && c.inspection.missing.length + c.inspection.excess.length).toBe(0);
+    const port = await unusedPort();
+    const down = { ...env.config.writerDatabases, points: env.config.writerDatabases.points.replace(/:\d+\//, `:${port}/`) };
+    const broken = await inspectRoles({ ...env.config, writerDatabases: down });
+    expect(broken.find((c) => c.purpose === 'writer' && c.database === 'points')).toMatchObject({ error: expect.objectContaining({ code: 'ECONNREFUSED' }) });
   });
 });
