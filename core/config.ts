@@ -114,10 +114,12 @@ export interface Config {
   databases: { users: string; points: string; recon: string };
   /**
    * What compensations write the source databases with (the writer role):
-   * `USERS_WRITER_DATABASE_URL` and `POINTS_WRITER_DATABASE_URL`, each
-   * defaulting to the reader's URL of the same database.
+   * `USERS_WRITER_DATABASE_URL` and `POINTS_WRITER_DATABASE_URL`. Absent,
+   * the reader's URL of the same database, so a configuration whose
+   * `databases` are replaced (the demo's, a benchmark's) follows them;
+   * {@link writerDatabaseUrls} resolves them.
    */
-  writerDatabases: { users: string; points: string };
+  writerDatabases: { users?: string; points?: string };
   /** Prefix of the roles `recon migrate --roles` creates: `<prefix>reader`, `<prefix>writer`, `<prefix>owner` (`RECON_ROLE_PREFIX`). Default `recon_`. */
   rolePrefix: string;
   redisUrl: string;
@@ -204,7 +206,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const p = parsed as Parsed;
   return {
     databases: { users: p.USERS_DATABASE_URL, points: p.POINTS_DATABASE_URL, recon: p.RECON_DATABASE_URL },
-    writerDatabases: { users: p.USERS_WRITER_DATABASE_URL ?? p.USERS_DATABASE_URL, points: p.POINTS_WRITER_DATABASE_URL ?? p.POINTS_DATABASE_URL },
+    writerDatabases: {
+      ...(p.USERS_WRITER_DATABASE_URL !== undefined ? { users: p.USERS_WRITER_DATABASE_URL } : {}),
+      ...(p.POINTS_WRITER_DATABASE_URL !== undefined ? { points: p.POINTS_WRITER_DATABASE_URL } : {}),
+    },
     rolePrefix: p.RECON_ROLE_PREFIX,
     redisUrl: p.REDIS_URL,
     kafkaBrokers: p.KAFKA_BROKERS,
@@ -235,6 +240,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+/** The writer URLs of `config`, each its reader's URL when not set. */
+export function writerDatabaseUrls(config: Pick<Config, 'databases'> & { writerDatabases?: Config['writerDatabases'] }): { users: string; points: string } {
+  return { users: config.writerDatabases?.users ?? config.databases.users, points: config.writerDatabases?.points ?? config.databases.points };
+}
+
 /** Full name of a topic, consumer group or queue under the configured namespace. */
 export function namespaced(config: Pick<Config, 'namespace'>, name: string): string {
   return config.namespace ? `${config.namespace}.${name}` : name;
@@ -250,9 +260,9 @@ export function configEnv(config: Config): Record<string, string> {
     USERS_DATABASE_URL: config.databases.users,
     POINTS_DATABASE_URL: config.databases.points,
     RECON_DATABASE_URL: config.databases.recon,
-    // Only when they differ: unset, each follows its reader's URL, as in the parent.
-    ...(config.writerDatabases.users !== config.databases.users ? { USERS_WRITER_DATABASE_URL: config.writerDatabases.users } : {}),
-    ...(config.writerDatabases.points !== config.databases.points ? { POINTS_WRITER_DATABASE_URL: config.writerDatabases.points } : {}),
+    // Only when set: unset, each follows its reader's URL, as in the parent.
+    ...(config.writerDatabases.users !== undefined ? { USERS_WRITER_DATABASE_URL: config.writerDatabases.users } : {}),
+    ...(config.writerDatabases.points !== undefined ? { POINTS_WRITER_DATABASE_URL: config.writerDatabases.points } : {}),
     RECON_ROLE_PREFIX: config.rolePrefix,
     REDIS_URL: config.redisUrl,
     KAFKA_BROKERS: config.kafkaBrokers.join(','),

@@ -1,7 +1,7 @@
 import knexFactory, { type Knex } from 'knex';
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import { silentLogger, type Config, type Logger, type SourceDatabase } from '../core/index.js';
+import { silentLogger, writerDatabaseUrls, type Config, type Logger, type SourceDatabase } from '../core/index.js';
 
 export type { Knex };
 export type DatabaseName = SourceDatabase | 'recon';
@@ -69,7 +69,7 @@ export function connect(url: string, { max = 4, applicationName = 'recon', log =
 export function connectDatabases(config: Pick<Config, 'databases'> & Partial<Pick<Config, 'writerDatabases'>>, options: PoolOptions = {}): Databases {
   const users = connect(config.databases.users, options);
   const points = connect(config.databases.points, options);
-  const writers = config.writerDatabases ?? { users: config.databases.users, points: config.databases.points };
+  const writers = writerDatabaseUrls(config);
   return {
     users,
     points,

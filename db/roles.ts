@@ -19,7 +19,7 @@
  *   (runs, windows, watermarks, discrepancies, reports, its migrations).
  */
 import type { Knex } from 'knex';
-import { ReconError, type Config } from '../core/index.js';
+import { ReconError, writerDatabaseUrls, type Config } from '../core/index.js';
 import { connect, withDefaultUser, type DatabaseName } from './connections.js';
 import { parseDatabaseUrl } from './create-database.js';
 
@@ -113,11 +113,12 @@ export function roleNames(config: Pick<Config, 'rolePrefix'>): Record<RolePurpos
 
 /** Which URL of the configuration serves which purpose on which database (what `recon doctor` inspects). */
 export function roleConnections(config: Pick<Config, 'databases' | 'writerDatabases'>): { purpose: RolePurpose; database: DatabaseName; url: string }[] {
+  const writers = writerDatabaseUrls(config);
   return [
     { purpose: 'reader', database: 'users', url: config.databases.users },
     { purpose: 'reader', database: 'points', url: config.databases.points },
-    { purpose: 'writer', database: 'users', url: config.writerDatabases.users },
-    { purpose: 'writer', database: 'points', url: config.writerDatabases.points },
+    { purpose: 'writer', database: 'users', url: writers.users },
+    { purpose: 'writer', database: 'points', url: writers.points },
     { purpose: 'owner', database: 'recon', url: config.databases.recon },
   ];
 }

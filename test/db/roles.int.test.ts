@@ -108,7 +108,7 @@ describe('least-privilege roles: one definition for --roles, --print-grants and 
     expect(checks.map((c) => `${c.purpose}@${c.database}`)).toEqual(['reader@users', 'reader@points', 'writer@users', 'writer@points', 'owner@recon']);
     for (const c of checks) expect('inspection' in c && c.inspection.missing.length + c.inspection.excess.length).toBe(0);
     const port = await unusedPort();
-    const down = { ...env.config.writerDatabases, points: env.config.writerDatabases.points.replace(/:\d+\//, `:${port}/`) };
+    const down = { ...env.config.writerDatabases, points: env.config.writerDatabases.points!.replace(/:\d+\//, `:${port}/`) };
     const broken = await inspectRoles({ ...env.config, writerDatabases: down });
     expect(broken.find((c) => c.purpose === 'writer' && c.database === 'points')).toMatchObject({ error: expect.objectContaining({ code: 'ECONNREFUSED' }) });
   });

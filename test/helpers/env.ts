@@ -50,6 +50,9 @@ export function testConfig(env: Record<string, string> = {}): Config {
     USERS_DATABASE_URL: databaseUrl(base.databases.users, `recon_t${id}_users`),
     POINTS_DATABASE_URL: databaseUrl(base.databases.points, `recon_t${id}_points`),
     RECON_DATABASE_URL: databaseUrl(base.databases.recon, `recon_t${id}_batch`),
+    // Compensations write the test's own databases, whatever the environment names (empty means unset).
+    USERS_WRITER_DATABASE_URL: '',
+    POINTS_WRITER_DATABASE_URL: '',
     RECON_NAMESPACE: `test-${id}`,
     // Roles are global to the cluster: each test's are its own.
     RECON_ROLE_PREFIX: `t${id}_`,
