@@ -52,7 +52,7 @@ export function validateRunOptions(options: RunOptions, windowSeconds: number): 
   if (problem) throw new UsageError(`--${problem.field}: ${problem.message}`);
 }
 
-/** The safe upper bound of a check, from its source databases' clocks and writers. */
+/** The safe upper bound of a check, from its source databases' clocks and writers. Fails closed (`MISSING_PRIVILEGE`) where the role cannot see other sessions. */
 export async function checkSafeBound(deps: Pick<RunDeps, 'dbs' | 'config'>, check: Check): Promise<Date> {
   const horizons = await Promise.all(check.sources.map((s) => writerHorizon(deps.dbs[s])));
   return safeUpperBound(horizons, deps.config.graceSeconds);
