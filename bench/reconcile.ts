@@ -36,6 +36,7 @@ function benchConfig(base: Config, scenario: Scenario): Config {
   return {
     ...base,
     databases: { users: db(base.databases.users, 'users'), points: db(base.databases.points, 'points'), recon: db(base.databases.recon, 'batch') },
+    writerDatabases: {},
     namespace: `bench-${id}`,
     windowSeconds: 3600,
     graceSeconds: 60,

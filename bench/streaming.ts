@@ -43,6 +43,7 @@ function benchConfig(base: Config): Config {
     ...base,
     namespace: `bench-${id}`,
     databases: { users: url(base.databases.users, 'users'), points: url(base.databases.points, 'points'), recon: url(base.databases.recon, 'batch') },
+    writerDatabases: {},
   };
 }
 

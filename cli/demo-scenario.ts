@@ -86,6 +86,8 @@ export function demoConfig(base: Config): Config {
       points: demoDatabaseUrl(base.databases.points),
       recon: demoDatabaseUrl(base.databases.recon),
     },
+    // The demo's own databases, written by the same (administrator's) credentials: no writer URL of the estate's.
+    writerDatabases: {},
     namespace: `${base.namespace ? `${base.namespace}-` : ''}demo-${randomUUID().slice(0, 6)}`,
     graceSeconds: 2,
     start: undefined,

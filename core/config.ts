@@ -52,6 +52,9 @@ const cronExpression = z.string().refine((v) => cron.validate(v), 'must be a cro
 /** Kafka topic names allow [a-zA-Z0-9._-]; the namespace becomes a topic prefix, so it obeys the same rule. */
 const namespace = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of letters, digits, _ or -');
 
+/** Role names are `<prefix>reader`, `<prefix>writer`, `<prefix>owner`: plain lower-case identifiers, short enough for Postgres (63 bytes). */
+const rolePrefix = z.string().regex(/^[a-z_][a-z0-9_]{0,50}$/, 'must be 1-51 characters of lower-case letters, digits or _, not starting with a digit');
+
 const reportPolicy = z.enum(['always', 'drift', 'never']);
 
 /**
@@ -82,12 +85,16 @@ const schema = {
   USERS_DATABASE_URL: postgresUrl.default('postgres://127.0.0.1:5432/recon_users'),
   POINTS_DATABASE_URL: postgresUrl.default('postgres://127.0.0.1:5432/recon_points'),
   RECON_DATABASE_URL: postgresUrl.default('postgres://127.0.0.1:5432/recon_batch'),
+  USERS_WRITER_DATABASE_URL: postgresUrl.optional(),
+  POINTS_WRITER_DATABASE_URL: postgresUrl.optional(),
+  RECON_ROLE_PREFIX: rolePrefix.default('recon_'),
   REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
   KAFKA_BROKERS: brokerList.default(['127.0.0.1:9092']),
   RECON_NAMESPACE: namespace.optional(),
   SIGNUP_BONUS_POINTS: positiveInt(1_000_000_000).default(1000),
   RECON_WINDOW_SECONDS: positiveInt(31 * 24 * 3600).default(3600),
   RECON_GRACE_SECONDS: nonNegativeInt.default(300),
+  RECON_GRACE_FROM: z.enum(['commit', 'start']).default('commit'),
   RECON_START: isoInstant.optional(),
   RECON_CRON: cronExpression.default('0 3 * * *'),
   RECON_TZ: timeZone.default('UTC'),
@@ -118,8 +125,22 @@ type Schema = typeof schema;
 type Parsed = { [K in keyof Schema]: z.output<Schema[K]> };
 
 export interface Config {
-  /** Connection URLs of the three databases. Code never joins across them. */
+  /**
+   * Connection URLs of the three databases. Code never joins across them.
+   * `users` and `points` are what runs read the sources with (the reader
+   * role); `recon` is the recon database's owner.
+   */
   databases: { users: string; points: string; recon: string };
+  /**
+   * What compensations write the source databases with (the writer role):
+   * `USERS_WRITER_DATABASE_URL` and `POINTS_WRITER_DATABASE_URL`. Absent,
+   * the reader's URL of the same database, so a configuration whose
+   * `databases` are replaced (the demo's, a benchmark's) follows them;
+   * {@link writerDatabaseUrls} resolves them.
+   */
+  writerDatabases: { users?: string; points?: string };
+  /** Prefix of the roles `recon migrate --roles` creates: `<prefix>reader`, `<prefix>writer`, `<prefix>owner` (`RECON_ROLE_PREFIX`). Default `recon_`. */
+  rolePrefix: string;
   redisUrl: string;
   kafkaBrokers: string[];
   /** Prefix of every topic, consumer group and queue; `undefined` when unset. */
@@ -130,6 +151,14 @@ export interface Config {
   windowSeconds: number;
   /** Rows younger than this are not reconciled yet: the stream is given time to deliver. Default 300 s. */
   graceSeconds: number;
+  /**
+   * What the grace is measured from (`RECON_GRACE_FROM`): `commit` (default)
+   * where the source database tracks commit timestamps, else the window key
+   * (the writing transaction's start); `start`: always the window key, for
+   * backfills and test fixtures that write rows keyed in the past (measured
+   * from commit they wait one grace after they commit).
+   */
+  graceFrom: 'commit' | 'start';
   /** Where a check with no watermark starts, instead of the earliest row of its sources. */
   start: Date | undefined;
   cron: string;
@@ -207,12 +236,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const p = parsed as Parsed;
   return {
     databases: { users: p.USERS_DATABASE_URL, points: p.POINTS_DATABASE_URL, recon: p.RECON_DATABASE_URL },
+    writerDatabases: {
+      ...(p.USERS_WRITER_DATABASE_URL !== undefined ? { users: p.USERS_WRITER_DATABASE_URL } : {}),
+      ...(p.POINTS_WRITER_DATABASE_URL !== undefined ? { points: p.POINTS_WRITER_DATABASE_URL } : {}),
+    },
+    rolePrefix: p.RECON_ROLE_PREFIX,
     redisUrl: p.REDIS_URL,
     kafkaBrokers: p.KAFKA_BROKERS,
     namespace: p.RECON_NAMESPACE,
     signupBonusPoints: p.SIGNUP_BONUS_POINTS,
     windowSeconds: p.RECON_WINDOW_SECONDS,
     graceSeconds: p.RECON_GRACE_SECONDS,
+    graceFrom: p.RECON_GRACE_FROM,
     start: p.RECON_START,
     cron: p.RECON_CRON,
     timeZone: p.RECON_TZ,
@@ -235,6 +270,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+/** The writer URLs of `config`, each its reader's URL when not set. */
+export function writerDatabaseUrls(config: Pick<Config, 'databases'> & { writerDatabases?: Config['writerDatabases'] }): { users: string; points: string } {
+  return { users: config.writerDatabases?.users ?? config.databases.users, points: config.writerDatabases?.points ?? config.databases.points };
+}
+
 /** Full name of a topic, consumer group or queue under the configured namespace. */
 export function namespaced(config: Pick<Config, 'namespace'>, name: string): string {
   return config.namespace ? `${config.namespace}.${name}` : name;
@@ -250,12 +290,17 @@ export function configEnv(config: Config): Record<string, string> {
     USERS_DATABASE_URL: config.databases.users,
     POINTS_DATABASE_URL: config.databases.points,
     RECON_DATABASE_URL: config.databases.recon,
+    // Only when set: unset, each follows its reader's URL, as in the parent.
+    ...(config.writerDatabases.users !== undefined ? { USERS_WRITER_DATABASE_URL: config.writerDatabases.users } : {}),
+    ...(config.writerDatabases.points !== undefined ? { POINTS_WRITER_DATABASE_URL: config.writerDatabases.points } : {}),
+    RECON_ROLE_PREFIX: config.rolePrefix,
     REDIS_URL: config.redisUrl,
     KAFKA_BROKERS: config.kafkaBrokers.join(','),
     RECON_NAMESPACE: config.namespace ?? '',
     SIGNUP_BONUS_POINTS: String(config.signupBonusPoints),
     RECON_WINDOW_SECONDS: String(config.windowSeconds),
     RECON_GRACE_SECONDS: String(config.graceSeconds),
+    RECON_GRACE_FROM: config.graceFrom,
     ...(config.start ? { RECON_START: config.start.toISOString() } : {}),
   };
 }

@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   'NOT_FOUND',
   /** An existing topic has another shape than recon needs (partition count). */
   'TOPIC_MISCONFIGURED',
+  /** A database role lacks a privilege a guarantee depends on: recon stops instead of guessing (the message names the grant). */
+  'MISSING_PRIVILEGE',
   /** The connection holding a run's check locks died: the run stops before another takes its windows. */
   'LOCK_LOST',
   /** A compensation wrote, but its invariant does not hold yet (the stream may still catch up): retried. */
@@ -111,6 +113,9 @@ export function operatorHint(err: unknown): string | undefined {
       return 'a database does not exist: `recon migrate` creates missing databases; or check USERS_DATABASE_URL, POINTS_DATABASE_URL and RECON_DATABASE_URL';
     }
     if (code === '42P01') return 'a table is missing: run `recon migrate`';
+    if (code === 'MISSING_PRIVILEGE' || code === '42501') {
+      return "a database role lacks a privilege: `recon migrate --print-grants` prints what each of recon's roles needs, `recon migrate --roles` applies it (README: Least privilege)";
+    }
     if (code === '28P01' || code === '28000') return 'the database refused the credentials: check the user and password in the *_DATABASE_URL variables';
     if (code === 'ECONNREFUSED' && typeof address === 'string') {
       return `nothing listens at ${address}${typeof port === 'number' ? `:${port}` : ''}: is the service running, and do the URL variables point at it?`;

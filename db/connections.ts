@@ -1,16 +1,24 @@
 import knexFactory, { type Knex } from 'knex';
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import { silentLogger, type Config, type Logger, type SourceDatabase } from '../core/index.js';
+import { silentLogger, writerDatabaseUrls, type Config, type Logger, type SourceDatabase } from '../core/index.js';
 
 export type { Knex };
 export type DatabaseName = SourceDatabase | 'recon';
 
-/** One knex handle per database. Code never joins across them. */
+/**
+ * One knex handle per database and purpose. Code never joins across them.
+ * `users` and `points` read the sources (runs, reports: the reader role);
+ * `usersWriter` and `pointsWriter` are what compensations write them with
+ * (the writer role), the very same handles when the URLs are the same;
+ * `recon` is the recon database (its owner).
+ */
 export interface Databases {
   users: Knex;
   points: Knex;
   recon: Knex;
+  usersWriter: Knex;
+  pointsWriter: Knex;
 }
 
 // bigint (int8) and numeric come back as strings by default; our counts,
@@ -52,17 +60,36 @@ export function connect(url: string, { max = 4, applicationName = 'recon', log =
   });
 }
 
-/** Connect to the three databases of `config`, each pool sized by `options`. */
-export function connectDatabases(config: Pick<Config, 'databases'>, options: PoolOptions = {}): Databases {
+/**
+ * Connect to the three databases of `config`, each pool sized by `options`.
+ * A writer URL equal to its reader's (the default) shares the reader's pool;
+ * pools open connections only when used, so a process that never
+ * compensates never connects as the writer.
+ */
+export function connectDatabases(config: Pick<Config, 'databases'> & Partial<Pick<Config, 'writerDatabases'>>, options: PoolOptions = {}): Databases {
+  const users = connect(config.databases.users, options);
+  const points = connect(config.databases.points, options);
+  const writers = writerDatabaseUrls(config);
   return {
-    users: connect(config.databases.users, options),
-    points: connect(config.databases.points, options),
+    users,
+    points,
     recon: connect(config.databases.recon, options),
+    usersWriter: writers.users === config.databases.users ? users : connect(writers.users, options),
+    pointsWriter: writers.points === config.databases.points ? points : connect(writers.points, options),
   };
 }
 
+/**
+ * The databases as compensations use them: `users` and `points` are the
+ * writer handles. The handlers read and write through `dbs.users` and
+ * `dbs.points`, so they run as the writer role without knowing it.
+ */
+export function compensationDatabases(dbs: Databases): Databases {
+  return { ...dbs, users: dbs.usersWriter, points: dbs.pointsWriter };
+}
+
 export async function closeDatabases(dbs: Databases): Promise<void> {
-  await Promise.all([dbs.users.destroy(), dbs.points.destroy(), dbs.recon.destroy()]);
+  await Promise.all([...new Set([dbs.users, dbs.points, dbs.recon, dbs.usersWriter, dbs.pointsWriter])].map((db) => db.destroy()));
 }
 
 /** One round trip: the database answers (health checks). */

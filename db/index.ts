@@ -12,3 +12,5 @@ export * from './users/index.js';
 export * from './points/index.js';
 export * from './shared/index.js';
 export * from './recon/index.js';
+export * from './roles.js';
+export * from './commit-times.js';

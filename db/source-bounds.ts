@@ -1,5 +1,5 @@
 /** Where a check's windows may start and end on a source database: the earliest window key, the writers' horizon, late arrivals. */
-import type { SourceDatabase } from '../core/index.js';
+import { ReconError, type SourceDatabase } from '../core/index.js';
 import type { Db } from './window-sql.js';
 
 /** The window-key columns a check can start from. */
@@ -26,15 +26,29 @@ export async function earliestWindowKey(db: Db, key: WindowKeyName, group?: stri
  * Every open transaction counts, not only those that already hold a write
  * xid: Postgres assigns one at the first write, and a transaction may read or
  * wait for a long time before it writes rows keyed by its start time.
+ *
+ * Fails closed: `pg_stat_activity` shows a role without the privileges of
+ * `pg_read_all_stats` (superuser, or membership of it or of `pg_monitor`)
+ * other roles' sessions with `xact_start` (and `backend_type`) NULL, so the
+ * oldest writer would silently come back as "none" and a window could close
+ * over a transaction still open. Without the privilege this throws a
+ * `MISSING_PRIVILEGE` error naming the grant instead of guessing.
  */
 export async function writerHorizon(db: Db): Promise<{ now: Date; oldestWriterStart: Date | null }> {
-  const { rows } = await db.raw<{ rows: { now: Date; oldest: Date | null }[] }>(
-    `select now() as now,
+  const { rows } = await db.raw<{ rows: { now: Date; oldest: Date | null; sees: boolean; role: string; database: string }[] }>(
+    `select now() as now, pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') as sees, current_user as role, current_database() as database,
             (select min(xact_start) from pg_stat_activity
               where datname = current_database() and backend_type = 'client backend'
                 and xact_start is not null and pid <> pg_backend_pid()) as oldest`,
   );
   const row = rows[0]!;
+  if (!row.sees) {
+    throw new ReconError(
+      'MISSING_PRIVILEGE',
+      `role "${row.role}" cannot see other sessions' transaction starts on database "${row.database}", so the safe upper bound is unknown: ` +
+        `grant pg_read_all_stats (or pg_monitor) to "${row.role}" (a superuser runs: grant pg_read_all_stats to "${row.role}")`,
+    );
+  }
   return { now: row.now, oldestWriterStart: row.oldest };
 }
 

@@ -44,6 +44,7 @@ import {
   type Supersession,
 } from '../../db/index.js';
 import { CHECKS, type Check, type CheckContext } from '../../reconcile/index.js';
+import { NO_COMMIT_TIMES, commitTimeTracking, deferRecentCommits } from './recent-commits.js';
 import type { RunDeps, RunOptions, RunSummary } from './types.js';
 import { planWindows, safeUpperBound, walkRange } from './windows.js';
 
@@ -55,7 +56,7 @@ export function validateRunOptions(options: RunOptions, windowSeconds: number): 
   if (problem) throw new UsageError(`--${problem.field}: ${problem.message}`);
 }
 
-/** The safe upper bound of a check, from its source databases' clocks and writers. */
+/** The safe upper bound of a check, from its source databases' clocks and writers. Fails closed (`MISSING_PRIVILEGE`) where the role cannot see other sessions. */
 export async function checkSafeBound(deps: Pick<RunDeps, 'dbs' | 'config'>, check: Check): Promise<Date> {
   const horizons = await Promise.all(check.sources.map((s) => writerHorizon(deps.dbs[s])));
   return safeUpperBound(horizons, deps.config.graceSeconds);
@@ -121,6 +122,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
     }
 
     const ctx: CheckContext = { dbs, config };
+    const tracking = config.graceFrom === 'commit' ? await commitTimeTracking(dbs) : NO_COMMIT_TIMES;
     for (const name of held) {
       const check = CHECKS[name];
       counts[name] = {};
@@ -133,6 +135,8 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
       ];
       log.debug({ runId, check: name, range, late: late?.windows.length ?? 0, windows: planned.length }, 'check planned');
       let done = 0;
+      // Set once a window had rows committed less than the grace ago: the watermark stays before it for the rest of the run.
+      let holding = false;
       for (const { window, advance } of planned) {
         if (options.signal?.aborted) {
           if (!dryRun) await finishRun(dbs.recon, runId, 'failed', 'aborted');
@@ -140,15 +144,25 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
         }
         const t0 = performance.now();
         const cmp = await check.compare(ctx, window);
-        const found = countByKind(cmp.found);
+        // The grace counts from commit: what committed less than it ago waits for a later run, behind a held watermark.
+        // Only on the forward walk: behind the watermark every source row was visible when it passed.
+        const { kept, deferred } = advance ? await deferRecentCommits(dbs, tracking, cmp.found, config.graceSeconds) : { kept: cmp.found, deferred: [] };
+        if (deferred.length && !holding) {
+          holding = true;
+          log.info(
+            { runId, check: name, window, deferred: deferred.length },
+            'rows committed less than the grace ago: the watermark stays before this window, a later run checks it again',
+          );
+        }
+        const found = countByKind(kept);
         if (!dryRun) {
           // Single flight holds only while the lock connection lives.
           await locks?.assertHeld();
-          const fresh = await commitWindow(deps, runId, check.name, window, cmp.found, found, {
+          const fresh = await commitWindow(deps, runId, check.name, window, kept, found, {
             rowsCompared: cmp.rowsCompared,
             segmentsCompared: cmp.segmentsCompared,
             durationMs: Math.round(performance.now() - t0),
-            advance,
+            advance: advance && !holding,
             supersedes: cmp.supersedes ?? [],
           });
           // Phantom and dead-lettered events are reported, never compensated: nothing to queue or wait for.

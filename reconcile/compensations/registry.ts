@@ -6,7 +6,7 @@
  * deterministic ids, so executing a compensation twice has one effect.
  */
 import { isCompensable, type CompensableKind, type DiscrepancyKind } from '../../core/index.js';
-import type { DiscrepancyRow } from '../../db/index.js';
+import { compensationDatabases, type DiscrepancyRow } from '../../db/index.js';
 import { compensateMissingGrants } from './grants.js';
 import { compensateUnconsumed, compensateUnpublished } from './republish.js';
 import { compensateRevocations } from './revocations.js';
@@ -38,12 +38,14 @@ export async function compensate(
     else byKind.set(row.kind, [row]);
   }
   const outcomes: CompensationOutcome[] = [];
+  // The handlers read and write the sources as the writer role (INSERT on the ledger and the points outbox, no more).
+  const writing: CompensationDeps = { ...deps, dbs: compensationDatabases(deps.dbs) };
   for (const [kind, mine] of byKind) {
     if (!isCompensable(kind)) {
       for (const r of mine) outcomes.push({ id: r.id, result: 'failed', reason: `${kind} is reported, not compensated` });
       continue;
     }
-    outcomes.push(...(await COMPENSATION_HANDLERS[kind](deps, mine, state)));
+    outcomes.push(...(await COMPENSATION_HANDLERS[kind](writing, mine, state)));
   }
   return outcomes;
 }

@@ -16,7 +16,7 @@ async function discrepancyRows(env: TestEnv) {
 describe('recon retry', () => {
   let env: TestEnv;
   beforeAll(async () => {
-    env = await createTestEnv();
+    env = await createTestEnv({ roles: true });
   });
   afterAll(async () => env?.cleanup());
 

@@ -8,7 +8,7 @@ import { exited, runCli, spawnCli } from '../helpers/cli.js';
 describe('recon run --wait', () => {
   let env: TestEnv;
   beforeAll(async () => {
-    env = await createTestEnv();
+    env = await createTestEnv({ roles: true });
   });
   afterAll(async () => env?.cleanup());
 

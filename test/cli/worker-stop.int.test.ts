@@ -7,7 +7,7 @@ import { exited, spawnCli } from '../helpers/cli.js';
 describe('recon worker on SIGTERM during a run', () => {
   let env: TestEnv;
   beforeAll(async () => {
-    env = await createTestEnv({ topics: false, env: { RECON_WINDOW_SECONDS: '1', RECON_GRACE_SECONDS: '0' } });
+    env = await createTestEnv({ topics: false, roles: true, env: { RECON_WINDOW_SECONDS: '1', RECON_GRACE_SECONDS: '0' } });
   });
   afterAll(async () => env?.cleanup());
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configEnv, loadConfig, namespaced } from '../../core/index.js';
+import { ConfigError, configEnv, loadConfig, namespaced, writerDatabaseUrls } from '../../core/index.js';
 
 describe('loadConfig', () => {
   it('applies the defaults of DESIGN.md to an empty environment', () => {
@@ -56,6 +56,8 @@ describe('loadConfig', () => {
     ['RECON_API_RUNS_PER_MINUTE', '0'],
     ['REPORT_TO', 'not-an-address'],
     ['RECON_START', 'yesterday'],
+    ['POINTS_WRITER_DATABASE_URL', 'http://x/y'],
+    ['RECON_ROLE_PREFIX', 'Recon-'],
   ])('rejects %s=%s with an error naming the variable', (name, value) => {
     let error: unknown;
     try {
@@ -88,8 +90,37 @@ describe('loadConfig', () => {
       RECON_START: '2026-01-01T00:00:00Z',
     });
     const again = loadConfig(configEnv(c));
-    for (const key of ['databases', 'redisUrl', 'kafkaBrokers', 'namespace', 'signupBonusPoints', 'windowSeconds', 'graceSeconds', 'start'] as const) {
+    for (const key of [
+      'databases',
+      'writerDatabases',
+      'rolePrefix',
+      'redisUrl',
+      'kafkaBrokers',
+      'namespace',
+      'signupBonusPoints',
+      'windowSeconds',
+      'graceSeconds',
+      'start',
+    ] as const) {
       expect(again[key], key).toEqual(c[key]);
     }
+  });
+
+  it('writer URLs default to the reader URL of the same database, and travel to a child only when they differ', () => {
+    const same = loadConfig({ USERS_DATABASE_URL: 'postgres://r@db1:5432/a', POINTS_DATABASE_URL: 'postgres://r@db2:5432/b' });
+    expect(same.writerDatabases).toEqual({});
+    expect(writerDatabaseUrls(same)).toEqual({ users: 'postgres://r@db1:5432/a', points: 'postgres://r@db2:5432/b' });
+    expect(same.rolePrefix).toBe('recon_');
+    expect(configEnv(same)).not.toHaveProperty('USERS_WRITER_DATABASE_URL');
+    const split = loadConfig({
+      POINTS_DATABASE_URL: 'postgres://r@db2:5432/b',
+      POINTS_WRITER_DATABASE_URL: 'postgres://w@db2:5432/b',
+      RECON_ROLE_PREFIX: 'prod_',
+    });
+    expect(writerDatabaseUrls(split)).toEqual({ users: split.databases.users, points: 'postgres://w@db2:5432/b' });
+    // A configuration whose databases are replaced (the demo's) keeps following its readers where no writer was set.
+    expect(writerDatabaseUrls({ ...split, databases: { ...split.databases, users: 'postgres://r@db9:5432/z' } }).users).toBe('postgres://r@db9:5432/z');
+    expect(loadConfig(configEnv(split)).writerDatabases).toEqual(split.writerDatabases);
+    expect(loadConfig(configEnv(split)).rolePrefix).toBe('prod_');
   });
 });

@@ -60,6 +60,8 @@ describe('operatorHint', () => {
     expect(operatorHint(Object.assign(new Error('refused'), { code: 'ECONNREFUSED', address: '127.0.0.1', port: 5499 }))).toMatch(
       /^nothing listens at 127\.0\.0\.1:5499/,
     );
+    expect(operatorHint(new ReconError('MISSING_PRIVILEGE', 'role "r" cannot see other sessions'))).toContain('`recon migrate --print-grants`');
+    expect(operatorHint(Object.assign(new Error('permission denied for table point_ledger'), { code: '42501' }))).toContain('`recon migrate --roles`');
   });
   it('gives none for anything else, and never loops', () => {
     expect(operatorHint(new Error('boom'))).toBeUndefined();

@@ -23,7 +23,7 @@ describe('compensating jobs on the real services', () => {
   const B = 1000;
 
   beforeAll(async () => {
-    env = await createTestEnv({ pool: { max: 8 } });
+    env = await createTestEnv({ roles: true, pool: { max: 8 } });
     producer = createProducer(env.kafka);
     await producer.connect();
     queue = createCompensationQueue(env.config);
@@ -34,7 +34,7 @@ describe('compensating jobs on the real services', () => {
     await env?.cleanup();
   });
 
-  const deps = () => ({ dbs: env.dbs, config: env.config, producer: producer as MessageSender });
+  const deps = () => ({ dbs: env.app, config: env.config, producer: producer as MessageSender });
 
   it('a missing grant executed twice (in sequence and at once) leaves exactly one entry and one event', async () => {
     const { ids } = await insertUsers(env.dbs, 6);
@@ -157,7 +157,7 @@ describe('compensating jobs on the real services', () => {
     );
     expect([...st.values()].every((s) => s.status === 'queued')).toBe(true);
 
-    const running = await startCompensationWorker({ config: env.config, dbs: env.dbs, producer }, { concurrency: 2, sweepIntervalSeconds: 0 });
+    const running = await startCompensationWorker({ config: env.config, dbs: env.app, producer }, { concurrency: 2, sweepIntervalSeconds: 0 });
     try {
       const done = await waitForCompensations(
         { db: env.dbs.recon },
@@ -196,7 +196,7 @@ describe('compensating jobs on the real services', () => {
         saved = d;
       },
     });
-    const workerDeps = { config: env.config, dbs: env.dbs, producer, consumeWaitMs: 300 };
+    const workerDeps = { config: env.config, dbs: env.app, producer, consumeWaitMs: 300 };
     // No consumer runs here: the first attempt re-sends, then asks for a retry.
     await expect(processCompensationJob(workerDeps, job(0))).rejects.toMatchObject({ retryable: true });
     expect(saved.resent).toEqual([eventId]);
@@ -220,7 +220,7 @@ describe('compensating jobs on the real services', () => {
     };
     await expect(
       processCompensationJob(
-        { config: env.config, dbs: env.dbs, producer: broken },
+        { config: env.config, dbs: env.app, producer: broken },
         {
           id: 'x',
           data: { kind: 'unpublished_event' as const, items: [{ id: found[0]!.id, generation: 0 }] },
@@ -237,7 +237,7 @@ describe('compensating jobs on the real services', () => {
 
   async function processJob(found: { id: string; generation: number }[]) {
     return processCompensationJob(
-      { config: env.config, dbs: env.dbs, producer },
+      { config: env.config, dbs: env.app, producer },
       {
         id: 'test',
         data: { kind: 'unpublished_event' as const, items: found.map((f) => ({ id: f.id, generation: f.generation })) },

@@ -27,7 +27,7 @@ describe('recon run --wait end to end: drift of every kind is compensated', () =
   const B = 1000;
 
   beforeAll(async () => {
-    env = await createTestEnv({ env: { RECON_GRACE_SECONDS: '60' }, pool: { max: 6 } });
+    env = await createTestEnv({ roles: true, env: { RECON_GRACE_SECONDS: '60' }, pool: { max: 6 } });
     producer = createProducer(env.kafka);
     await producer.connect();
     queue = createCompensationQueue(env.config);
@@ -88,12 +88,13 @@ describe('recon run --wait end to end: drift of every kind is compensated', () =
     await outboxFor(unpublished, false);
     await outboxFor(unconsumed, true);
 
-    consumers = await startConsumers(env.config, { groups: [CONSUMER_GROUPS.pointService], concurrency: 1 });
-    const running = await startCompensationWorker({ config: env.config, dbs: env.dbs, producer }, { concurrency: 2, sweepIntervalSeconds: 0 });
+    // The point service itself, with its own (here the superuser's) credentials.
+    consumers = await startConsumers(env.adminConfig, { groups: [CONSUMER_GROUPS.pointService], concurrency: 1 });
+    const running = await startCompensationWorker({ config: env.config, dbs: env.app, producer }, { concurrency: 2, sweepIntervalSeconds: 0 });
     try {
       const to = new Date(Date.now() - 120_000);
       const summary = await executeRun(
-        { config: env.config, dbs: env.dbs, log: silentLogger, enqueue: compensationEnqueuer({ db: env.dbs.recon, queue, config: env.config }) },
+        { config: env.config, dbs: env.app, log: silentLogger, enqueue: compensationEnqueuer({ db: env.app.recon, queue, config: env.config }) },
         { checks: [...ALL_CHECK_NAMES], trigger: 'test' },
       );
       expect(summary.status).toBe('completed');
@@ -137,7 +138,7 @@ describe('recon run --wait end to end: drift of every kind is compensated', () =
 
       // A second run over the same range finds nothing.
       const again = await executeRun(
-        { config: env.config, dbs: env.dbs, log: silentLogger, enqueue: compensationEnqueuer({ db: env.dbs.recon, queue, config: env.config }) },
+        { config: env.config, dbs: env.app, log: silentLogger, enqueue: compensationEnqueuer({ db: env.app.recon, queue, config: env.config }) },
         { checks: [...ALL_CHECK_NAMES], trigger: 'test', from, to },
       );
       const foundAgain = Object.values(again.counts).flatMap((byKind) => Object.values(byKind ?? {}));

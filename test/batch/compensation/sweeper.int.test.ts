@@ -17,7 +17,7 @@ describe('the sweeper keeps Redis in line with the recon DB', () => {
   let queue: CompensationQueue;
 
   beforeAll(async () => {
-    env = await createTestEnv({ pool: { max: 6 } });
+    env = await createTestEnv({ roles: true, pool: { max: 6 } });
     producer = createProducer(env.kafka);
     await producer.connect();
     queue = createCompensationQueue(env.config);
@@ -50,7 +50,7 @@ describe('the sweeper keeps Redis in line with the recon DB', () => {
     expect(await queue.getJobCounts('waiting')).toMatchObject({ waiting: 0 });
 
     const all = [...queued, ...detectedOnly].map((f) => f.id);
-    const running = await startCompensationWorker({ config: env.config, dbs: env.dbs, producer }, { concurrency: 2, sweepIntervalSeconds: 1, staleSeconds: 0 });
+    const running = await startCompensationWorker({ config: env.config, dbs: env.app, producer }, { concurrency: 2, sweepIntervalSeconds: 1, staleSeconds: 0 });
     try {
       const done = await waitForCompensations({ db: env.dbs.recon }, all, { timeoutMs: 60_000, intervalMs: 200 });
       expect(done).toMatchObject({ settled: true, counts: { resolved: 27, failed: 0 } });
@@ -72,7 +72,7 @@ describe('the sweeper keeps Redis in line with the recon DB', () => {
     const deps = { db: env.dbs.recon, queue, config: env.config };
     // The sweeper leaves the phantom alone; the missing grant of a user that does not exist fails.
     expect(await sweepCompensations(deps, { staleSeconds: 3600 })).toMatchObject({ detected: 1, jobs: 1 });
-    const running = await startCompensationWorker({ config: env.config, dbs: env.dbs, producer }, { concurrency: 1, sweepIntervalSeconds: 0 });
+    const running = await startCompensationWorker({ config: env.config, dbs: env.app, producer }, { concurrency: 1, sweepIntervalSeconds: 0 });
     try {
       const done = await waitForCompensations(
         { db: env.dbs.recon },
@@ -92,7 +92,7 @@ describe('the sweeper keeps Redis in line with the recon DB', () => {
       env.dbs,
       ids.map((u) => ({ kind: 'missing_grant' as const, entityId: u })),
     );
-    const running = await startCompensationWorker({ config: env.config, dbs: env.dbs, producer }, { concurrency: 1, sweepIntervalSeconds: 0 });
+    const running = await startCompensationWorker({ config: env.config, dbs: env.app, producer }, { concurrency: 1, sweepIntervalSeconds: 0 });
     try {
       const deps = { db: env.dbs.recon, queue, config: env.config };
       await enqueueCompensations(deps, found);

@@ -23,7 +23,7 @@ describe('recon worker killed mid-job', () => {
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
-    env = await createTestEnv({ topics: false });
+    env = await createTestEnv({ topics: false, roles: true });
     queue = createCompensationQueue(env.config);
   });
   afterAll(async () => {

@@ -38,6 +38,7 @@ describe('a run started by POST /api/runs, executed by the real executeRun', () 
   beforeAll(async () => {
     reportsDir = await mkdtemp(join(tmpdir(), 'recon-api-run-'));
     env = await createTestEnv({
+      roles: true,
       env: { RECON_API_TOKEN: TOKEN, RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60', REPORT_POLICY: 'drift', RECON_REPORTS_DIR: reportsDir },
     });
     // Two hours of users: 5 granted, 3 never granted (missing_grant), and 1 grant of a user that does not exist (orphan_grant).
@@ -50,20 +51,20 @@ describe('a run started by POST /api/runs, executed by the real executeRun', () 
     producer = createProducer(env.kafka);
     await producer.connect();
     compensations = await startCompensationWorker(
-      { config: env.config, dbs: env.dbs, producer, log: silentLogger },
+      { config: env.config, dbs: env.app, producer, log: silentLogger },
       { concurrency: 2, sweepIntervalSeconds: 0 },
     );
     app = await createApiServer({
       config: env.config,
-      dbs: env.dbs,
+      dbs: env.app,
       log: silentLogger,
       runQueue,
       queues: [compensationQueue],
       admin: env.admin,
       executeRun,
       // As `recon serve` wires it: the run layer calls the report through this hook.
-      afterRun: reportHook({ config: env.config, dbs: env.dbs, log: silentLogger, admin: env.admin }),
-      enqueue: compensationEnqueuer({ db: env.dbs.recon, queue: compensationQueue, config: env.config }),
+      afterRun: reportHook({ config: env.config, dbs: env.app, log: silentLogger, admin: env.admin }),
+      enqueue: compensationEnqueuer({ db: env.app.recon, queue: compensationQueue, config: env.config }),
     });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
   });

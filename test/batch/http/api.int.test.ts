@@ -65,9 +65,9 @@ describe('HTTP API over real HTTP (injected executeRun)', () => {
   const auth = { authorization: `Bearer ${TOKEN}` };
 
   beforeAll(async () => {
-    env = await createTestEnv({ env: { RECON_API_TOKEN: TOKEN, REPORT_POLICY: 'never' } });
+    env = await createTestEnv({ roles: true, env: { RECON_API_TOKEN: TOKEN, REPORT_POLICY: 'never' } });
     queue = createRunQueue(env.config);
-    app = await createApiServer({ config: env.config, dbs: env.dbs, log: silentLogger, runQueue: queue, admin: env.admin, executeRun: fakeExecuteRun });
+    app = await createApiServer({ config: env.config, dbs: env.app, log: silentLogger, runQueue: queue, admin: env.admin, executeRun: fakeExecuteRun });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
   });
 

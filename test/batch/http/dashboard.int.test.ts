@@ -25,10 +25,10 @@ describe('dashboard in headless Chromium', () => {
   beforeAll(async () => {
     // Fail, do not skip: a dashboard nobody looked at is not tested.
     await findChromium();
-    env = await createTestEnv({ topics: false, env: { RECON_API_TOKEN: TOKEN } });
+    env = await createTestEnv({ topics: false, roles: true, env: { RECON_API_TOKEN: TOKEN } });
     ({ run } = await insertRunFixture(env.dbs, { discrepancies: SIX_DISCREPANCIES }));
     queue = createRunQueue(env.config);
-    app = await createApiServer({ config: env.config, dbs: env.dbs, log: silentLogger, runQueue: queue });
+    app = await createApiServer({ config: env.config, dbs: env.app, log: silentLogger, runQueue: queue });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
     profile = await mkdtemp(join(tmpdir(), 'recon-chromium-'));
     browser = await launchChromium(profile, { viewport: { width: 1280, height: 900 } });

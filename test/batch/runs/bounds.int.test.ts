@@ -25,8 +25,8 @@ describe('the safe upper bound', () => {
   let env: TestEnv;
   let deps: RunDeps;
   beforeAll(async () => {
-    env = await createTestEnv({ topics: false, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: String(GRACE) } });
-    deps = { config: env.config, dbs: env.dbs, log: createLogger(env.config) };
+    env = await createTestEnv({ topics: false, roles: true, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: String(GRACE) } });
+    deps = { config: env.config, dbs: env.app, log: createLogger(env.config) };
     // Some clean history, so both checks have a place to start.
     const users = await insertUsers(env.dbs.users, spread(hoursAgo(2), 3600_000, 20));
     await insertGrants(env.dbs.points, users, env.config.signupBonusPoints);

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv } from '../../helpers/cli.js';
 import { createTestEnv, type TestEnv } from '../../helpers/env.js';
 import { hoursAgo, insertUsers, spread } from '../../helpers/drift.js';
 
@@ -10,17 +11,8 @@ describe('recon run', () => {
   const run = (args: string[]) => spawnSync(process.execPath, ['bin/recon.js', 'run', ...args], { env: childEnv, encoding: 'utf8', timeout: 60_000 });
 
   beforeAll(async () => {
-    env = await createTestEnv({ topics: false });
-    childEnv = {
-      ...process.env,
-      USERS_DATABASE_URL: env.config.databases.users,
-      POINTS_DATABASE_URL: env.config.databases.points,
-      RECON_DATABASE_URL: env.config.databases.recon,
-      RECON_NAMESPACE: env.config.namespace!,
-      RECON_WINDOW_SECONDS: '3600',
-      RECON_GRACE_SECONDS: '60',
-      LOG_LEVEL: 'warn',
-    };
+    env = await createTestEnv({ topics: false, roles: true });
+    childEnv = cliEnv(env.config, { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60' });
     await insertUsers(env.dbs.users, spread(start, 2 * 3600_000, 5));
   });
   afterAll(async () => env?.cleanup());

@@ -9,7 +9,7 @@ import { hoursAgo, insertUsers, spread } from '../../helpers/drift.js';
 describe('a run whose lock connection dies', () => {
   let env: TestEnv;
   beforeAll(async () => {
-    env = await createTestEnv({ topics: false, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60' } });
+    env = await createTestEnv({ topics: false, roles: true, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60' } });
     // Users without grants in several hourly windows: every window finds something and calls enqueue.
     await insertUsers(env.dbs.users, spread(hoursAgo(4), 3 * 3600_000, 6));
   });
@@ -20,7 +20,7 @@ describe('a run whose lock connection dies', () => {
     const run = executeRun(
       {
         config: env.config,
-        dbs: env.dbs,
+        dbs: env.app,
         log: createLogger(env.config),
         enqueue: async () => {
           windowsCommitted += 1;
@@ -45,7 +45,7 @@ describe('a run whose lock connection dies', () => {
     expect((await getWatermark(env.dbs.recon, 'users-vs-points'))?.getTime()).toBe(windows[0]!.window_end.getTime());
 
     // The next run takes the check and finishes the rest.
-    const next = await executeRun({ config: env.config, dbs: env.dbs, log: createLogger(env.config) }, { checks: ['users-vs-points'], trigger: 'test' });
+    const next = await executeRun({ config: env.config, dbs: env.app, log: createLogger(env.config) }, { checks: ['users-vs-points'], trigger: 'test' });
     expect(next.status).toBe('completed');
     expect(next.counts['users-vs-points']?.missing_grant ?? 0).toBeGreaterThan(0);
   });

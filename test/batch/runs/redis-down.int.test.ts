@@ -7,7 +7,7 @@ import { exited, runCli, spawnCli } from '../../helpers/cli.js';
 describe('recon run while Redis does not answer', () => {
   let env: TestEnv;
   beforeAll(async () => {
-    env = await createTestEnv();
+    env = await createTestEnv({ roles: true });
   });
   afterAll(async () => env?.cleanup());
 

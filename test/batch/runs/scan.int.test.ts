@@ -50,7 +50,7 @@ describe('a run never scans more than its windows', () => {
 
   beforeAll(async () => {
     // One connection per source pool: the statistics of what the run did are then this connection's, and it flushes them on demand.
-    env = await createTestEnv({ topics: false, pool: { max: 1 }, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60' } });
+    env = await createTestEnv({ topics: false, roles: true, pool: { max: 1 }, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60' } });
     const B = env.config.signupBonusPoints;
     const load = async (from: Date, spanMs: number, n: number) => {
       const users = await insertUsers(env.dbs.users, spread(from, spanMs, n));
@@ -75,22 +75,22 @@ describe('a run never scans more than its windows', () => {
   afterAll(async () => env?.cleanup());
 
   it('reads only rows of the window, through the window indexes, never a sequential scan', async () => {
-    const before = { users: await tableStats(env.dbs.users), points: await tableStats(env.dbs.points) };
+    const before = { users: await tableStats(env.app.users), points: await tableStats(env.app.points) };
     const listen = (name: 'users' | 'points') => (q: { sql: string; bindings?: unknown[] }) =>
       captured.push({ db: name, sql: q.sql, bindings: q.bindings ?? [] });
     const onUsers = listen('users');
     const onPoints = listen('points');
-    env.dbs.users.on('query', onUsers);
-    env.dbs.points.on('query', onPoints);
+    env.app.users.on('query', onUsers);
+    env.app.points.on('query', onPoints);
     const summary = await executeRun(
-      { config: env.config, dbs: env.dbs, log: createLogger(env.config) },
+      { config: env.config, dbs: env.app, log: createLogger(env.config) },
       { checks: ['users-vs-points', 'outbox-vs-consumed'], trigger: 'test', from: window.start, to: window.end },
     );
-    env.dbs.users.off('query', onUsers);
-    env.dbs.points.off('query', onPoints);
+    env.app.users.off('query', onUsers);
+    env.app.points.off('query', onPoints);
     expect(summary.counts).toEqual({ 'users-vs-points': { missing_grant: 3, orphan_grant: 1 }, 'outbox-vs-consumed': {} });
 
-    const after = { users: await tableStats(env.dbs.users), points: await tableStats(env.dbs.points) };
+    const after = { users: await tableStats(env.app.users), points: await tableStats(env.app.points) };
     const checked: string[] = [];
     for (const side of ['users', 'points'] as const) {
       for (const [table, b] of before[side]) {

@@ -21,7 +21,7 @@ describe('scheduler through the real Redis run queue', () => {
   let queueB: RunQueue;
 
   beforeAll(async () => {
-    env = await createTestEnv({ topics: false, env: { RECON_CRON: '* * * * * *', RECON_TZ: 'UTC', REPORT_POLICY: 'never' } });
+    env = await createTestEnv({ topics: false, roles: true, env: { RECON_CRON: '* * * * * *', RECON_TZ: 'UTC', REPORT_POLICY: 'never' } });
     queueA = createRunQueue(env.config);
     queueB = createRunQueue(env.config);
   });
@@ -50,7 +50,7 @@ describe('scheduler through the real Redis run queue', () => {
         finishedAt: now,
       };
     };
-    const worker = createRunWorker({ config: env.config, dbs: env.dbs, log: silentLogger, executeRun });
+    const worker = createRunWorker({ config: env.config, dbs: env.app, log: silentLogger, executeRun });
     const seen: Record<'A' | 'B', Map<string, QueuedRun>> = { A: new Map(), B: new Map() };
     const schedulers: RunningScheduler[] = [];
     try {
@@ -60,7 +60,7 @@ describe('scheduler through the real Redis run queue', () => {
       ] as const) {
         schedulers.push(
           await startScheduler(
-            { config: env.config, dbs: env.dbs, log: silentLogger, runQueue },
+            { config: env.config, dbs: env.app, log: silentLogger, runQueue },
             { catchUp: false, onQueued: (tick, queued) => void seen[name].set(tick.toISOString(), queued) },
           ),
         );
@@ -97,9 +97,9 @@ describe('scheduler through the real Redis run queue', () => {
       .recon('runs')
       .insert({ id: randomUUID(), trigger: 'cron', checks: ['users-vs-points'], status: 'completed', started_at: twoDaysAgo, finished_at: twoDaysAgo });
 
-    const first = await startScheduler({ config: daily, dbs: env.dbs, log: silentLogger, runQueue: queueA });
+    const first = await startScheduler({ config: daily, dbs: env.app, log: silentLogger, runQueue: queueA });
     const queued: QueuedRun[] = [];
-    const second = await startScheduler({ config: daily, dbs: env.dbs, log: silentLogger, runQueue: queueB }, { onQueued: (_t, q) => void queued.push(q) });
+    const second = await startScheduler({ config: daily, dbs: env.app, log: silentLogger, runQueue: queueB }, { onQueued: (_t, q) => void queued.push(q) });
     await first.stop();
     await second.stop();
 
@@ -113,7 +113,7 @@ describe('scheduler through the real Redis run queue', () => {
 
     // A scheduled run that started after the latest tick: nothing to catch up.
     await env.dbs.recon('runs').insert({ id: randomUUID(), trigger: 'cron', checks: ['users-vs-points'], status: 'running', started_at: new Date() });
-    const third = await startScheduler({ config: daily, dbs: env.dbs, log: silentLogger, runQueue: queueA });
+    const third = await startScheduler({ config: daily, dbs: env.app, log: silentLogger, runQueue: queueA });
     await third.stop();
     expect(third.caughtUp).toBeUndefined();
   });

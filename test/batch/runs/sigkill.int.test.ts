@@ -13,7 +13,7 @@ describe('a run killed between windows', () => {
 
   beforeAll(async () => {
     // Ten-second windows over an hour of history: a few hundred windows, so the kill lands mid-run.
-    env = await createTestEnv({ topics: false, env: { RECON_WINDOW_SECONDS: '10', RECON_GRACE_SECONDS: '60' } });
+    env = await createTestEnv({ topics: false, roles: true, env: { RECON_WINDOW_SECONDS: '10', RECON_GRACE_SECONDS: '60' } });
     const users = await insertUsers(env.dbs.users, spread(start, 3600_000, 720));
     const granted = users.filter((_, i) => i % 9 !== 0);
     await insertGrants(env.dbs.points, granted, env.config.signupBonusPoints);
@@ -52,7 +52,7 @@ describe('a run killed between windows', () => {
     expect(windowsBefore).toBeLessThan(360);
 
     // Run again (the watermark-less re-check re-walks the range; the windows already committed find only known discrepancies).
-    const deps = { config: env.config, dbs: env.dbs, log: createLogger(env.config) };
+    const deps = { config: env.config, dbs: env.app, log: createLogger(env.config) };
     const again = await executeRun(deps, { checks: ['users-vs-points'], trigger: 'test', from: start, to: new Date(start.getTime() + 3600_000) });
     expect(again.status).toBe('completed');
     expect(again.counts['users-vs-points']).toEqual({ missing_grant: injected.missing, orphan_grant: injected.orphan });
@@ -87,7 +87,7 @@ describe('a run killed between windows', () => {
     await locksReleased(env);
     const wm: Date = (await env.dbs.recon('watermarks').first('watermark')).watermark;
     expect(wm.getTime()).toBeGreaterThan(start.getTime());
-    const deps = { config: { ...env.config, start, windowSeconds: 30 }, dbs: env.dbs, log: createLogger(env.config) };
+    const deps = { config: { ...env.config, start, windowSeconds: 30 }, dbs: env.app, log: createLogger(env.config) };
     const resumed = await executeRun(deps, { checks: ['users-vs-points'], trigger: 'test' });
     expect(resumed.status).toBe('completed');
     const windows = await env.dbs.recon('run_windows').where({ run_id: resumed.runId }).orderBy('window_start');

@@ -8,7 +8,7 @@ describe('a check is never run by two runs at once', () => {
   let env: TestEnv;
   let log: RunDeps['log'];
   beforeAll(async () => {
-    env = await createTestEnv({ topics: false, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60' } });
+    env = await createTestEnv({ topics: false, roles: true, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60' } });
     log = createLogger(env.config);
     // Users without grants: the first window finds something, so the first run calls enqueue.
     await insertUsers(env.dbs.users, spread(hoursAgo(3), 2 * 3600_000, 6));
@@ -23,7 +23,7 @@ describe('a check is never run by two runs at once', () => {
     const first = executeRun(
       {
         config: env.config,
-        dbs: env.dbs,
+        dbs: env.app,
         log,
         // Holds the first run inside its first window (after its commit) until the second has tried.
         enqueue: async () => {
@@ -36,8 +36,8 @@ describe('a check is never run by two runs at once', () => {
     await firstInWindow;
     let second: RunSummary;
     try {
-      second = await executeRun({ config: env.config, dbs: env.dbs, log }, { checks: ['users-vs-points'], trigger: 'api' });
-      const both = await executeRun({ config: env.config, dbs: env.dbs, log }, { checks: ['users-vs-points', 'outbox-vs-consumed'], trigger: 'api' });
+      second = await executeRun({ config: env.config, dbs: env.app, log }, { checks: ['users-vs-points'], trigger: 'api' });
+      const both = await executeRun({ config: env.config, dbs: env.app, log }, { checks: ['users-vs-points', 'outbox-vs-consumed'], trigger: 'api' });
       expect(both.status).toBe('completed');
       expect(both.reason).toMatch(/users-vs-points already running/);
       expect(both.counts['users-vs-points']).toBeUndefined();
@@ -53,7 +53,7 @@ describe('a check is never run by two runs at once', () => {
     expect(done.status).toBe('completed');
     expect(done.counts['users-vs-points']).toEqual({ missing_grant: 6 });
     // The lock went with the first run: the next one runs.
-    const third = await executeRun({ config: env.config, dbs: env.dbs, log }, { checks: ['users-vs-points'], trigger: 'cron' });
+    const third = await executeRun({ config: env.config, dbs: env.app, log }, { checks: ['users-vs-points'], trigger: 'cron' });
     expect(third.status).toBe('completed');
   });
 });
