@@ -7,6 +7,7 @@
 import type { Config } from '../../core/index.js';
 import { kafkaChecks } from './kafka.js';
 import { databaseChecks } from './postgres.js';
+import { privilegeChecks } from './privileges.js';
 import { redisChecks } from './redis.js';
 import type { DoctorCheck } from './types.js';
 
@@ -15,6 +16,7 @@ export function doctorChecks(config: Config): DoctorCheck[] {
     ...databaseChecks(config, 'users'),
     ...databaseChecks(config, 'points'),
     ...databaseChecks(config, 'recon'),
+    ...privilegeChecks(config),
     ...kafkaChecks(config),
     ...redisChecks(config),
   ];

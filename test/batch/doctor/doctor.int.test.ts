@@ -33,8 +33,9 @@ describe('recon doctor on a correct set-up', () => {
   let consumers: ConsumersProcess;
 
   beforeAll(async () => {
-    env = await createTestEnv();
-    consumers = await startConsumers(env.config);
+    // recon's own URLs name the least-privilege roles; the consumers are the point service and use its credentials.
+    env = await createTestEnv({ roles: true });
+    consumers = await startConsumers(env.adminConfig);
     const groups = SUBSCRIPTIONS.map((s) => namespaced(env.config, s.group));
     await waitFor('both consumer groups to be stable', async () => {
       const { groups: described } = await env.admin.describeGroups(groups);
@@ -62,6 +63,11 @@ describe('recon doctor on a correct set-up', () => {
       'points.clock': 'pass',
       'recon.connect': 'pass',
       'recon.clock': 'pass',
+      'users.reader-privileges': 'pass',
+      'points.reader-privileges': 'pass',
+      'users.writer-privileges': 'pass',
+      'points.writer-privileges': 'pass',
+      'recon.owner-privileges': 'pass',
       'kafka.connect': 'pass',
       'kafka.topics': 'pass',
       'kafka.groups': 'pass',
@@ -184,6 +190,30 @@ describe('recon doctor on broken set-ups', () => {
     } finally {
       await asRole.destroy();
     }
+  });
+
+  it("judges each URL's role against its purpose: too few privileges fail, more than needed warn, superuser warns", async () => {
+    const env = await createTestEnv({ topics: false, roles: true });
+    envs.push(env);
+    const { reader, writer } = env.roles!;
+    // The points reader cannot read the ledger (the check would fail), the points writer may rewrite it.
+    await env.dbs.points.raw(`revoke select on point_ledger from "${reader}"`);
+    await env.dbs.points.raw(`grant update, delete on point_ledger to "${writer}"`);
+    const results = await doctor(env.config);
+    expect(results.get('points.reader-privileges')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('lacks SELECT on point_ledger'),
+      fix: expect.stringContaining(`grant select on "point_ledger" to "${reader}"`),
+    });
+    expect(results.get('points.writer-privileges')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining('UPDATE, DELETE on point_ledger'),
+      fix: expect.stringContaining(`revoke update, delete on "point_ledger" from "${writer}"`),
+    });
+    expect(results.get('users.reader-privileges')!.status).toBe('pass');
+    expect(doctorExitCode([...results.values()])).toBe(1);
+    // Recon's code connecting as a superuser works, but is not least privilege.
+    expect((await doctor(env.adminConfig)).get('recon.owner-privileges')).toMatchObject({ status: 'warn', detail: expect.stringContaining('superuser') });
   });
 
   it('fails the topic check on a wrong partition count and a missing dead-letter topic, and warns of groups never started', async () => {
