@@ -3,24 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEDGER_REASONS, grantEntryId, revocationEntryId, type DiscrepancyKind } from '../../../core/index.js';
 import { appendLedgerEntries, getDiscrepancies, type DiscrepancyRow } from '../../../db/index.js';
 import { compensate, type CompensationOutcome, type MessageSender } from '../../../reconcile/index.js';
+import { seededRandom } from '../../../streaming/index.js';
 import { createTestEnv, type TestEnv } from '../../helpers/env.js';
 import { extraEntry, insertUsers, record, streamGrant } from '../../helpers/compensation-fixtures.js';
 
 const noSends: MessageSender = {
   send: () => Promise.reject(new Error('no message is sent by a ledger compensation')),
 };
-
-/** A small seeded generator, so a failure can be replayed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Every kind of ledger compensation (missing, orphan, excess), executed many
@@ -59,7 +48,7 @@ describe('ledger compensations racing each other', () => {
 
   it('leave every committed user at exactly B and every orphan at 0, with one event per entry', async () => {
     const seed = Number(process.env.RACE_SEED ?? Date.now() % 100_000);
-    const rnd = random(seed);
+    const rnd = seededRandom(seed); // seeded, so a failure can be replayed
     const topic = env.topics.pointGranted;
     const committed = await insertUsers(env.dbs, PER_STATE * 5);
     const createdAt = committed.createdAt;
