@@ -17,6 +17,7 @@
  * `recon dlq replay` sends a dead letter back to `x-original-topic` with its
  * original key, value and headers, plus `x-replayed-at`.
  */
+import { isUuid } from '../core/index.js';
 import type { IHeaders, KafkaMessage, Message } from './kafka.js';
 import { headerString } from './kafka.js';
 import type { Outgoing } from './publish.js';
@@ -32,6 +33,9 @@ export const DLT_HEADERS = {
   attempts: 'x-attempts',
   deadLetteredAt: 'x-dead-lettered-at',
 } as const;
+
+/** The header that carries the event id (DESIGN.md: header `id` = event id). */
+export const EVENT_ID_HEADER = 'id';
 
 /** Added by `recon dlq replay` to the message it sends back. */
 export const REPLAYED_AT_HEADER = 'x-replayed-at';
@@ -50,11 +54,26 @@ export interface DeadLetterInfo {
   errorMessage: string;
   attempts: number;
   /**
-   * The event id of a message that decoded but could never be processed. Undecodable
-   * messages have none: their headers cannot be trusted, and the batch layer
-   * reports them on their own rather than against an outbox event.
+   * The event id the message carries, when it carries a valid one (see
+   * {@link deadLetterEventId}): it ties the dead letter to its outbox event, so
+   * the batch layer reports it as dead-lettered instead of unconsumed. Only a
+   * message with no valid id anywhere has none; the batch layer reports those
+   * on their own.
    */
-  eventId?: string;
+  eventId?: string | undefined;
+}
+
+/**
+ * The event id of a message that failed validation: the payload's `eventId`
+ * when it is a valid UUID (`decodedEventId`, what a valid message would be
+ * recorded under in `consumed_events`), else the `id` header when it is one
+ * (the outbox's event id, which the relay puts there), else none. One bad
+ * field elsewhere in the message does not make a valid id untrustworthy.
+ */
+export function deadLetterEventId(message: Pick<KafkaMessage, 'headers'>, decodedEventId: string | undefined): string | undefined {
+  if (isUuid(decodedEventId)) return decodedEventId.toLowerCase();
+  const header = headerString(message.headers, EVENT_ID_HEADER);
+  return isUuid(header) ? header.toLowerCase() : undefined;
 }
 
 /** The `.DLT` message for one consumed message. */

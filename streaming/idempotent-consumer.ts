@@ -4,7 +4,8 @@
  * commits, dead letters for what can never succeed.
  *
  * Per batch:
- * 1. decode every message; an undecodable or invalid one is dead-lettered;
+ * 1. decode every message; an undecodable or invalid one is dead-lettered
+ *    (with the event id it carries, when its payload or `id` header has a valid one);
  * 2. in ONE transaction: record the valid ones in `consumed_events`
  *    (`on conflict do nothing`: an event seen before is a no-op), apply the
  *    effect of the new ones, record the dead letters;
@@ -20,7 +21,7 @@
 import type { Knex } from 'knex';
 import { backoffDelay, describeError, isRetryable, silentLogger, sleep, type DecodeResult, type Logger } from '../core/index.js';
 import { insertConsumedEvents, insertDeadLetters } from '../db/index.js';
-import { deadLetterMessage, INVALID_MESSAGE_CLASS, type DeadLetterInfo } from './dead-letter.js';
+import { deadLetterEventId, deadLetterMessage, INVALID_MESSAGE_CLASS, type DeadLetterInfo } from './dead-letter.js';
 import { createConsumer, type Consumer, type EachBatchPayload, type KafkaClient, type KafkaMessage, type Producer } from './kafka.js';
 import { sendLocated } from './publish.js';
 
@@ -174,7 +175,7 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
         const { eventId, occurredAt } = handler.identify(decoded.event);
         valid.push({ event: decoded.event, eventId, occurredAt, partition: batch.partition, offset: Number(message.offset), message });
       } else {
-        dead.push(deadInfo(message, INVALID_MESSAGE_CLASS, decoded.reason, 1));
+        dead.push({ ...deadInfo(message, INVALID_MESSAGE_CLASS, decoded.reason, 1), eventId: deadLetterEventId(message, decoded.eventId) });
       }
     }
     try {
