@@ -16,7 +16,8 @@
  * committing: kafkajs restarts the consumer and redelivery is deduplicated.
  * A non-retryable failure falls back to one transaction per message to find
  * the culprit, dead-letters it with its error, and moves on, so one poison
- * message never holds a partition back.
+ * message never holds a partition back. Nor does a dead letter the DLT can
+ * never take (too large): it stays in `dead_letters` with `dlt_error`.
  */
 import type { Knex } from 'knex';
 import { backoffDelay, describeError, isRetryable, silentLogger, sleep, type DecodeResult, type Logger } from '../core/index.js';
@@ -68,6 +69,8 @@ export interface ConsumerStats {
   /** Deliveries of events consumed before (deduplicated). */
   duplicates: number;
   deadLettered: number;
+  /** Dead letters the DLT could never take (too large, ...): kept in `dead_letters` with `dlt_error` only. */
+  dltSendFailures: number;
   batches: number;
 }
 
@@ -81,7 +84,7 @@ export interface ConsumerHandle {
 /** Connect, subscribe (new groups start at the earliest offset) and run until `stop()`. */
 export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHandler<T>, options: BatchConsumerOptions): Promise<ConsumerHandle> {
   const { concurrency = 1, maxAttempts = 5, backoffBaseMs = 100, backoffMaxMs = 5000, producer, log = silentLogger } = options;
-  const stats: ConsumerStats = { consumed: 0, duplicates: 0, deadLettered: 0, batches: 0 };
+  const stats: ConsumerStats = { consumed: 0, duplicates: 0, deadLettered: 0, dltSendFailures: 0, batches: 0 };
   const consumer: Consumer = createConsumer(kafka, handler.group, { maxWaitTimeInMs: 200 });
 
   /** Run `fn`, retrying retryable failures with backoff; a non-retryable one is thrown at once. */
@@ -102,17 +105,52 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
     }
   }
 
-  /** Step 2 of the module comment for `valid` and `dead`. */
-  async function commitEffect(valid: readonly ConsumedMessage<T>[], dead: readonly DeadLetterInfo[], sent: Set<string>): Promise<void> {
-    // A retried batch, or the isolation of a culprit, must not put the same dead letter on the DLT twice.
-    const unsent = dead.filter((d) => !sent.has(d.message.offset));
-    if (unsent.length) {
+  /**
+   * Put `unsent` on the DLT and note each one's outcome in `sent` (offset →
+   * null when sent, else why it can never be). A retryable failure (broker
+   * down) is thrown, to be retried: the dead letter must reach the DLT. A send
+   * that fails for good (non-retryable, e.g. MESSAGE_TOO_LARGE) must not hold
+   * the partition back: the dead letter is kept in `dead_letters` with the
+   * reason, the consumer moves on, and it says so (error log, `dltSendFailures`).
+   */
+  async function sendDeadLetters(unsent: readonly DeadLetterInfo[], sent: Map<string, string | null>): Promise<void> {
+    try {
       await sendLocated(
         producer,
         unsent.map((d) => deadLetterMessage(d)),
       );
-      for (const d of unsent) sent.add(d.message.offset);
+      for (const d of unsent) sent.set(d.message.offset, null);
+      return;
+    } catch (err) {
+      if (isRetryable(err)) throw err;
+      if (unsent.length === 1) return dltFailedForGood(unsent[0]!, err, sent);
     }
+    // One request failed for good: find which of them the DLT cannot take, one at a time.
+    for (const d of unsent) {
+      try {
+        await sendLocated(producer, [deadLetterMessage(d)]);
+        sent.set(d.message.offset, null);
+      } catch (err) {
+        if (isRetryable(err)) throw err;
+        dltFailedForGood(d, err, sent);
+      }
+    }
+  }
+
+  function dltFailedForGood(d: DeadLetterInfo, err: unknown, sent: Map<string, string | null>): void {
+    const { errorClass, message } = describeError(err);
+    sent.set(d.message.offset, `${errorClass}: ${message}`);
+    log.error(
+      { group: handler.group, topic: d.topic, partition: d.partition, offset: d.message.offset, err: { errorClass, message } },
+      'consumer: a dead letter could not be sent to the dead-letter topic; kept in dead_letters (dlt_error) only, moving on',
+    );
+  }
+
+  /** Step 2 of the module comment for `valid` and `dead`. */
+  async function commitEffect(valid: readonly ConsumedMessage<T>[], dead: readonly DeadLetterInfo[], sent: Map<string, string | null>): Promise<void> {
+    // A retried batch, or the isolation of a culprit, must not put the same dead letter on the DLT twice.
+    const unsent = dead.filter((d) => !sent.has(d.message.offset));
+    if (unsent.length) await sendDeadLetters(unsent, sent);
     if (valid.length === 0 && dead.length === 0) return;
     let fresh: ConsumedMessage<T>[] = [];
     await handler.db.transaction(async (trx) => {
@@ -145,6 +183,7 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
             error_message: d.errorMessage,
             attempts: d.attempts,
             message_timestamp: d.message.timestamp ? new Date(Number(d.message.timestamp)) : null,
+            dlt_error: sent.get(d.message.offset) ?? null,
           })),
         );
       }
@@ -152,14 +191,15 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
     stats.consumed += fresh.length;
     stats.duplicates += valid.length - fresh.length;
     stats.deadLettered += dead.length;
+    stats.dltSendFailures += dead.filter((d) => sent.get(d.message.offset)).length;
   }
 
   async function eachBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0) return;
     const valid: ConsumedMessage<T>[] = [];
     const dead: DeadLetterInfo[] = [];
-    /** Offsets (of this partition) already sent to the DLT while handling this batch. */
-    const sentDead = new Set<string>();
+    /** Offsets (of this partition) already sent to the DLT while handling this batch → null, or why the DLT can never take it. */
+    const sentDead = new Map<string, string | null>();
     const deadInfo = (message: KafkaMessage, errorClass: string, errorMessage: string, attempts: number): DeadLetterInfo => ({
       topic: batch.topic,
       partition: batch.partition,

@@ -85,7 +85,8 @@ export function register(program: Command): void {
             const now = consumers.stats();
             const parts = Object.entries(now).map(([g, s]) => {
               const rate = (s.consumed - (previous[g]?.consumed ?? 0)) / secs;
-              return `${g} ${rate.toFixed(0)}/s (consumed ${s.consumed}, duplicates ${s.duplicates}, dead-lettered ${s.deadLettered})`;
+              const notSent = s.dltSendFailures ? `, not on the DLT ${s.dltSendFailures}` : '';
+              return `${g} ${rate.toFixed(0)}/s (consumed ${s.consumed}, duplicates ${s.duplicates}, dead-lettered ${s.deadLettered}${notSent})`;
             });
             previous = now;
             return `consume: ${parts.join('; ')}`;
