@@ -87,6 +87,7 @@ const schema = {
   RECON_REPORTS_DIR: z.string().min(1).default('reports'),
   RECON_API_PORT: port.default(8080),
   RECON_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  RECON_CONSUME_HEALTH_PORT: port.optional(),
   RECON_WORKER_CONCURRENCY: positiveInt(256).default(4),
   RECON_COMPENSATION_BATCH: positiveInt(2000).default(250),
   RECON_SWEEP_SECONDS: positiveInt(24 * 3600).default(60),
@@ -123,6 +124,11 @@ export interface Config {
     dir: string;
   };
   api: { port: number; token: string | undefined };
+  /**
+   * Port of `recon stream consume`'s `/healthz` and `/metrics`
+   * (`RECON_CONSUME_HEALTH_PORT`); unset: no endpoint.
+   */
+  consumeHealthPort: number | undefined;
   compensation: {
     /** Compensation jobs one `recon worker` runs at once (`RECON_WORKER_CONCURRENCY`). Default 4. */
     concurrency: number;
@@ -194,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dir: p.RECON_REPORTS_DIR,
     },
     api: { port: p.RECON_API_PORT, token: p.RECON_API_TOKEN },
+    consumeHealthPort: p.RECON_CONSUME_HEALTH_PORT,
     compensation: {
       concurrency: p.RECON_WORKER_CONCURRENCY,
       batchSize: p.RECON_COMPENSATION_BATCH,

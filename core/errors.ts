@@ -25,6 +25,8 @@ export const ERROR_CODES = [
   'LOCK_LOST',
   /** A compensation wrote, but its invariant does not hold yet (the stream may still catch up): retried. */
   'NOT_RESOLVED_YET',
+  /** A Kafka consumer stopped for good (kafkajs will not restart it): the process exits for its supervisor to restart it. */
+  'CONSUMER_CRASHED',
   /** A bounded wait ran out. */
   'TIMEOUT',
   /** A run failed for a reason of its own (the cause says which). */

@@ -14,6 +14,8 @@
  * A retryable failure (`isRetryable`) retries the batch with exponential
  * backoff and full jitter, `maxAttempts` times, then throws without
  * committing: kafkajs restarts the consumer and redelivery is deduplicated.
+ * A failure even dead-lettering cannot get past stops the consumer for good
+ * ({@link BatchFailure}); its handle's `crashed` settles.
  * A non-retryable failure falls back to one transaction per message to find
  * the culprit, dead-letters it with its error, and moves on, so one poison
  * message never holds a partition back. Nor does a dead letter the DLT can
@@ -23,7 +25,7 @@ import type { Knex } from 'knex';
 import { backoffDelay, describeError, isRetryable, silentLogger, sleep, type DecodeResult, type Logger } from '../core/index.js';
 import { insertConsumedEvents, insertDeadLetters } from '../db/index.js';
 import { deadLetterEventId, deadLetterMessage, INVALID_MESSAGE_CLASS, type DeadLetterInfo } from './dead-letter.js';
-import { createConsumer, type Consumer, type EachBatchPayload, type KafkaClient, type KafkaMessage, type Producer } from './kafka.js';
+import { createConsumer, isKafkaError, type Consumer, type EachBatchPayload, type KafkaClient, type KafkaMessage, type Producer } from './kafka.js';
 import { sendLocated } from './publish.js';
 
 /** A decoded message, with where it came from. */
@@ -74,11 +76,65 @@ export interface ConsumerStats {
   batches: number;
 }
 
+/**
+ * Where a consumer is: `starting` until it first joins its group, `running`,
+ * `restarting` while kafkajs restarts it after a failure a retry may fix,
+ * `crashed` once kafkajs gave up on it for good (it will not consume again in
+ * this process), `stopped` after `stop()`.
+ */
+export type ConsumerState = 'starting' | 'running' | 'restarting' | 'crashed' | 'stopped';
+
+export interface ConsumerHealth extends ConsumerStats {
+  group: string;
+  state: ConsumerState;
+  /** When it entered `state`. */
+  since: Date;
+  /** When it last committed a batch; null before the first. */
+  lastBatchAt: Date | null;
+  /** The failure that made it restart or crash. */
+  error?: { errorClass: string; message: string };
+}
+
+/** A consumer kafkajs will not restart: the failure that stopped it. */
+export interface ConsumerCrash {
+  group: string;
+  error: unknown;
+}
+
 export interface ConsumerHandle {
   group: string;
   stats(): ConsumerStats;
+  health(): ConsumerHealth;
+  /**
+   * Settles when kafkajs gave up on the consumer for good (a crash it will not
+   * restart from); never, otherwise. The process should then exit non-zero so
+   * that its supervisor restarts it: staying alive and idle hides growing lag.
+   */
+  crashed: Promise<ConsumerCrash>;
   /** Finish the batch in hand, commit, disconnect. */
   stop(): Promise<void>;
+}
+
+/**
+ * What a batch's failure is thrown to kafkajs as: its class name and message,
+ * and `retriable` as {@link isRetryable} judges it. kafkajs retries a batch and
+ * then restarts the consumer after any failure not flagged `retriable: false`,
+ * so a failure no retry can fix (the dead-letter table missing, a privilege
+ * refused) restarted it in a loop for ever, consuming nothing. With the flag,
+ * a retryable failure (a database outage) is still retried and restarted
+ * from, and a permanent one stops the consumer for good at once (kafkajs's
+ * crash with `restart: false`): `recon stream consume` then exits non-zero for
+ * its supervisor to restart it. No `cause`: kafkajs judges a crash by the
+ * innermost cause's flag; the original stays in `failure`.
+ */
+export class BatchFailure extends Error {
+  readonly retriable: boolean;
+  constructor(readonly failure: unknown) {
+    const { errorClass, message } = describeError(failure);
+    super(message);
+    this.name = errorClass;
+    this.retriable = isRetryable(failure);
+  }
 }
 
 /** Connect, subscribe (new groups start at the earliest offset) and run until `stop()`. */
@@ -86,6 +142,29 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
   const { concurrency = 1, maxAttempts = 5, backoffBaseMs = 100, backoffMaxMs = 5000, producer, log = silentLogger } = options;
   const stats: ConsumerStats = { consumed: 0, duplicates: 0, deadLettered: 0, dltSendFailures: 0, batches: 0 };
   const consumer: Consumer = createConsumer(kafka, handler.group, { maxWaitTimeInMs: 200 });
+  let state: ConsumerState = 'starting';
+  let since = new Date();
+  let lastBatchAt: Date | null = null;
+  let lastError: { errorClass: string; message: string } | undefined;
+  const enter = (next: ConsumerState) => {
+    if (state === next || state === 'stopped' || state === 'crashed') return;
+    state = next;
+    since = new Date();
+  };
+  let onCrash: (crash: ConsumerCrash) => void = () => undefined;
+  const crashed = new Promise<ConsumerCrash>((resolve) => (onCrash = resolve));
+  consumer.on(consumer.events.GROUP_JOIN, () => enter('running'));
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    lastError = describeError(payload.error);
+    if (payload.restart) {
+      log.warn({ group: handler.group, err: lastError }, 'consumer: failed; kafkajs restarts it');
+      enter('restarting');
+      return;
+    }
+    log.fatal({ group: handler.group, err: lastError }, 'consumer: stopped for good; kafkajs will not restart it');
+    enter('crashed');
+    onCrash({ group: handler.group, error: payload.error });
+  });
 
   /** Run `fn`, retrying retryable failures with backoff; a non-retryable one is thrown at once. */
   async function withRetry(what: string, fn: () => Promise<void>): Promise<number> {
@@ -194,7 +273,19 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
     stats.dltSendFailures += dead.filter((d) => sent.get(d.message.offset)).length;
   }
 
-  async function eachBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
+  /**
+   * What kafkajs runs. kafkajs's own errors (a rebalance met by `heartbeat`, a commit) go back
+   * to it as they are, it knows them; any other failure as a {@link BatchFailure}.
+   */
+  async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    try {
+      await handleBatch(payload);
+    } catch (err) {
+      throw isKafkaError(err) ? err : new BatchFailure(err);
+    }
+  }
+
+  async function handleBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0) return;
     const valid: ConsumedMessage<T>[] = [];
     const dead: DeadLetterInfo[] = [];
@@ -240,6 +331,7 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
     resolveOffset(last);
     await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) }]);
     stats.batches += 1;
+    lastBatchAt = new Date();
     await heartbeat();
   }
 
@@ -250,7 +342,10 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
   return {
     group: handler.group,
     stats: () => ({ ...stats }),
+    health: () => ({ group: handler.group, state, since, lastBatchAt, ...(lastError ? { error: lastError } : {}), ...stats }),
+    crashed,
     stop() {
+      enter('stopped');
       // kafkajs lets the batch in hand finish (and commit) before it leaves the group.
       stopped ??= consumer.disconnect();
       return stopped;

@@ -2,6 +2,8 @@
  * Root cause: `isRetryable` did not know `25006` (read-only transaction, as during a failover) nor `57014` (statement
  * timeout), so the consumer took them for poison and dead-lettered good messages; and a connection opened while the
  * database refused writes stayed read-only after it accepted them again, so even a retry on it could never succeed.
+ * (The last case guards that a transient condition outlasting every retry of a batch still never stops the consumer
+ * for good, now that a permanent failure does.)
  */
 import pg from 'pg';
 import { pino } from 'pino';
@@ -77,5 +79,27 @@ describe('a transient Postgres condition on the consumer database', () => {
     expect(await count('dead_letters')).toBe(0);
     expect(await count('point_ledger')).toBe(15);
     expect(await dltMessages()).toBe(0);
+  });
+  it('longer than every retry of the batch: kafkajs restarts the consumer (not stopped for good), and the messages are applied', async () => {
+    lines.length = 0;
+    await setAndTerminate("statement_timeout = '300ms'");
+    const holder = new pg.Client({ connectionString: withDefaultUser(env.config.databases.points) });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('lock table point_ledger in share mode');
+      await createUsersOutbox({ db: env.dbs.users, userCreatedTopic: env.topics.userCreated }, 5);
+      await waitFor('kafkajs to restart the consumer', () => lines.some((l) => l.includes('kafkajs restarts it')), { timeoutMs: 90_000 });
+    } finally {
+      await holder.end();
+      await env.dbs.recon.raw(`alter database "${pointsDb}" reset statement_timeout`);
+    }
+    await waitFor('each message granted or dead-lettered', async () => (await count('point_ledger')) + (await count('dead_letters')) >= 20, {
+      timeoutMs: 90_000,
+    });
+    expect(await count('dead_letters')).toBe(0);
+    expect(await count('point_ledger')).toBe(20);
+    expect(lines.some((l) => l.includes('stopped for good'))).toBe(false);
+    expect(consumers.health()[0]).toMatchObject({ state: 'running' });
   });
 });
