@@ -19,6 +19,7 @@ describe('loadConfig', () => {
     expect(c.timeZone).toBe('UTC');
     expect(c.report.smtpUrl).toBeUndefined();
     expect(c.api).toEqual({ port: 8080, token: undefined });
+    expect(c.consumeHealthPort).toBeUndefined();
   });
 
   it('parses lists and numbers', () => {
@@ -27,6 +28,7 @@ describe('loadConfig', () => {
     expect(c.signupBonusPoints).toBe(250);
     expect(c.start?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
     expect(c.report.to).toEqual(['a@x.io', 'b@y.io']);
+    expect(loadConfig({ RECON_CONSUME_HEALTH_PORT: '9464' }).consumeHealthPort).toBe(9464);
   });
 
   it('treats an empty variable as unset', () => {
@@ -45,6 +47,7 @@ describe('loadConfig', () => {
     ['RECON_NAMESPACE', 'has space'],
     ['RECON_API_PORT', '70000'],
     ['RECON_API_TOKEN', 'short'],
+    ['RECON_CONSUME_HEALTH_PORT', 'http'],
     ['REPORT_TO', 'not-an-address'],
     ['RECON_START', 'yesterday'],
   ])('rejects %s=%s with an error naming the variable', (name, value) => {
