@@ -14,18 +14,18 @@
  * A retryable failure (`isRetryable`) retries the batch with exponential
  * backoff and full jitter, `maxAttempts` times, then throws without
  * committing: kafkajs restarts the consumer and redelivery is deduplicated.
- * A failure even dead-lettering cannot get past stops the consumer for good
- * ({@link BatchFailure}); its handle's `crashed` settles.
  * A non-retryable failure falls back to one transaction per message to find
  * the culprit, dead-letters it with its error, and moves on, so one poison
  * message never holds a partition back. Nor does a dead letter the DLT can
  * never take (too large): it stays in `dead_letters` with `dlt_error`.
+ * A failure even dead-lettering cannot get past stops the consumer for good
+ * ({@link BatchFailure}); its handle's `crashed` settles.
  */
 import type { Knex } from 'knex';
 import { backoffDelay, describeError, isRetryable, silentLogger, sleep, type DecodeResult, type Logger } from '../core/index.js';
 import { insertConsumedEvents, insertDeadLetters } from '../db/index.js';
 import { deadLetterEventId, deadLetterMessage, INVALID_MESSAGE_CLASS, type DeadLetterInfo } from './dead-letter.js';
-import { createConsumer, isKafkaError, type Consumer, type EachBatchPayload, type KafkaClient, type KafkaMessage, type Producer } from './kafka.js';
+import { createConsumer, type Consumer, type EachBatchPayload, type KafkaClient, type KafkaMessage, type Producer } from './kafka.js';
 import { sendLocated } from './publish.js';
 
 /** A decoded message, with where it came from. */
@@ -273,19 +273,7 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
     stats.dltSendFailures += dead.filter((d) => sent.get(d.message.offset)).length;
   }
 
-  /**
-   * What kafkajs runs. kafkajs's own errors (a rebalance met by `heartbeat`, a commit) go back
-   * to it as they are, it knows them; any other failure as a {@link BatchFailure}.
-   */
-  async function eachBatch(payload: EachBatchPayload): Promise<void> {
-    try {
-      await handleBatch(payload);
-    } catch (err) {
-      throw isKafkaError(err) ? err : new BatchFailure(err);
-    }
-  }
-
-  async function handleBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
+  async function eachBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0) return;
     const valid: ConsumedMessage<T>[] = [];
     const dead: DeadLetterInfo[] = [];
@@ -309,24 +297,30 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
         dead.push({ ...deadInfo(message, INVALID_MESSAGE_CLASS, decoded.reason, 1), eventId: deadLetterEventId(message, decoded.eventId) });
       }
     }
-    try {
-      await withRetry('batch', () => commitEffect(valid, dead, sentDead));
-    } catch (err) {
-      if (isRetryable(err)) throw err;
-      // Something in the batch can never succeed: find it, one message per transaction.
-      log.warn({ group: handler.group, partition: batch.partition, err: describeError(err) }, 'consumer: batch failed for good; isolating the culprit');
-      const culprits: DeadLetterInfo[] = [...dead];
-      for (const v of valid) {
-        try {
-          await withRetry('message', () => commitEffect([v], [], sentDead));
-        } catch (one) {
-          if (isRetryable(one)) throw one;
-          const { errorClass, message } = describeError(one);
-          culprits.push({ ...deadInfo(v.message, errorClass, message, (one as { attempts?: number }).attempts ?? 1), eventId: v.eventId });
+    const commitBatch = async () => {
+      try {
+        await withRetry('batch', () => commitEffect(valid, dead, sentDead));
+      } catch (err) {
+        if (isRetryable(err)) throw err;
+        // Something in the batch can never succeed: find it, one message per transaction.
+        log.warn({ group: handler.group, partition: batch.partition, err: describeError(err) }, 'consumer: batch failed for good; isolating the culprit');
+        const culprits: DeadLetterInfo[] = [...dead];
+        for (const v of valid) {
+          try {
+            await withRetry('message', () => commitEffect([v], [], sentDead));
+          } catch (one) {
+            if (isRetryable(one)) throw one;
+            const { errorClass, message } = describeError(one);
+            culprits.push({ ...deadInfo(v.message, errorClass, message, (one as { attempts?: number }).attempts ?? 1), eventId: v.eventId });
+          }
         }
+        await withRetry('dead letters', () => commitEffect([], culprits, sentDead));
       }
-      await withRetry('dead letters', () => commitEffect([], culprits, sentDead));
-    }
+    };
+    // Our failures reach kafkajs judged by isRetryable; its own (the commit and heartbeat below: a rebalance) as they are.
+    await commitBatch().catch((err: unknown) => {
+      throw new BatchFailure(err);
+    });
     const last = batch.messages[batch.messages.length - 1]!.offset;
     resolveOffset(last);
     await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) }]);

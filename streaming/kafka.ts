@@ -144,11 +144,6 @@ export async function waitForTopicLeaders(admin: Admin, topics: readonly string[
   }
 }
 
-/** Whether `err` is one of kafkajs's own errors (which kafkajs's consumer handles itself: rebalances, its retries). */
-export function isKafkaError(err: unknown): boolean {
-  return err instanceof kafkajs.KafkaJSError;
-}
-
 /** Header value as a string (kafkajs gives Buffers, strings, arrays or undefined). */
 export function headerString(headers: IHeaders | undefined, name: string): string | undefined {
   const v = headers?.[name];
