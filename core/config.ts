@@ -113,6 +113,7 @@ const schema = {
   RECON_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   RECON_PUBLIC_URL: publicUrl.optional(),
   RECON_API_RUNS_PER_MINUTE: positiveInt(10_000).default(6),
+  RECON_CONSUME_HEALTH_PORT: port.optional(),
   RECON_WORKER_CONCURRENCY: positiveInt(256).default(4),
   RECON_COMPENSATION_BATCH: positiveInt(2000).default(250),
   RECON_SWEEP_SECONDS: positiveInt(24 * 3600).default(60),
@@ -182,6 +183,11 @@ export interface Config {
     /** Runs one client may start with `POST /api/runs` per minute (`RECON_API_RUNS_PER_MINUTE`). Default 6. */
     runsPerMinute: number;
   };
+  /**
+   * Port of `recon stream consume`'s `/healthz` and `/metrics`
+   * (`RECON_CONSUME_HEALTH_PORT`); unset: no endpoint.
+   */
+  consumeHealthPort: number | undefined;
   compensation: {
     /** Compensation jobs one `recon worker` runs at once (`RECON_WORKER_CONCURRENCY`). Default 4. */
     concurrency: number;
@@ -259,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dir: p.RECON_REPORTS_DIR,
     },
     api: { port: p.RECON_API_PORT, token: p.RECON_API_TOKEN, publicUrl: p.RECON_PUBLIC_URL, runsPerMinute: p.RECON_API_RUNS_PER_MINUTE },
+    consumeHealthPort: p.RECON_CONSUME_HEALTH_PORT,
     compensation: {
       concurrency: p.RECON_WORKER_CONCURRENCY,
       batchSize: p.RECON_COMPENSATION_BATCH,

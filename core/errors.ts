@@ -27,6 +27,8 @@ export const ERROR_CODES = [
   'LOCK_LOST',
   /** A compensation wrote, but its invariant does not hold yet (the stream may still catch up): retried. */
   'NOT_RESOLVED_YET',
+  /** A Kafka consumer stopped for good (kafkajs will not restart it): the process exits for its supervisor to restart it. */
+  'CONSUMER_CRASHED',
   /** A bounded wait ran out. */
   'TIMEOUT',
   /** A run failed for a reason of its own (the cause says which). */
@@ -59,10 +61,42 @@ export class UsageError extends ReconError {
 }
 
 /**
- * Postgres SQLSTATEs a retry can fix: serialization failure, deadlock,
- * the server starting up or shutting down, connection failures, lock timeouts.
+ * Postgres SQLSTATEs a retry can fix: the same statement, run again later,
+ * may succeed. A good message must never be dead-lettered for one of these.
  */
-const RETRYABLE_PG_CODES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '55P03', '53300', '08000', '08001', '08003', '08006']);
+const RETRYABLE_PG_CODES = new Set([
+  // serialization_failure: a concurrent transaction won; run again, this one sees its result.
+  '40001',
+  // deadlock_detected: Postgres aborted this side of a deadlock; run again, the other side has finished.
+  '40P01',
+  // admin_shutdown: the server is shutting down or the backend was terminated; a new connection (to it or a new primary) works.
+  '57P01',
+  // crash_shutdown: another backend crashed and the server is restarting; it accepts connections again after recovery.
+  '57P02',
+  // cannot_connect_now: the server is starting up or recovering; it accepts connections again in a moment.
+  '57P03',
+  // query_canceled: a statement_timeout (or an operator's pg_cancel_backend) stopped the statement, e.g. behind a lock
+  // or on an overloaded server; the same statement usually finishes once the load or the lock is gone.
+  '57014',
+  // lock_not_available: a lock_timeout expired; the lock holder finishes and the retry gets the lock.
+  '55P03',
+  // read_only_sql_transaction: the session refuses writes (during a failover, connected to a demoted primary or a standby,
+  // or `default_transaction_read_only` turned on for maintenance). db/connections.ts discards such a connection, so the
+  // retry opens a new one, which reaches the new primary or no longer inherits the read-only default.
+  '25006',
+  // disk_full: the server could not extend a file or write WAL; space comes back (WAL archived, logs rotated, volume grown).
+  '53100',
+  // out_of_memory: the server could not allocate memory for this statement; it succeeds once other work has released it.
+  '53200',
+  // too_many_connections: every connection slot is taken; slots free up as other clients disconnect.
+  '53300',
+  // connection_exception, sqlclient_unable_to_establish_sqlconnection, connection_does_not_exist, connection_failure:
+  // the connection broke or could not be made (network, restart); a new one works once the server answers.
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+]);
 
 /** Node socket errors that mean "the other side is not there right now". */
 const RETRYABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'EHOSTUNREACH']);

@@ -4,6 +4,7 @@
  * returns a reason, which is what a dead letter carries.
  */
 import { z } from 'zod';
+import { isUuid } from './ids.js';
 import type { PointGrantedEvent, UserCreatedEvent } from './types.js';
 
 const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a UUID');
@@ -30,7 +31,12 @@ const pointGrantedSchema = z.object({
   userCreatedAt: isoTime,
 });
 
-export type DecodeResult<T> = { ok: true; event: T } | { ok: false; reason: string };
+/**
+ * A decoded event, or why not. A message that is JSON with a valid `eventId`
+ * but fails validation elsewhere still carries that id, so its dead letter can
+ * be tied to its outbox event.
+ */
+export type DecodeResult<T> = { ok: true; event: T } | { ok: false; reason: string; eventId?: string };
 
 function decode<T>(schema: z.ZodType<T>, value: Buffer | string | null | undefined): DecodeResult<T> {
   if (value === null || value === undefined) return { ok: false, reason: 'empty message value' };
@@ -43,7 +49,9 @@ function decode<T>(schema: z.ZodType<T>, value: Buffer | string | null | undefin
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    return { ok: false, reason: `invalid ${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'schema mismatch'}` };
+    const reason = `invalid ${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'schema mismatch'}`;
+    const eventId = json !== null && typeof json === 'object' ? (json as { eventId?: unknown }).eventId : undefined;
+    return isUuid(eventId) ? { ok: false, reason, eventId: eventId.toLowerCase() } : { ok: false, reason };
   }
   return { ok: true, event: parsed.data };
 }

@@ -48,16 +48,51 @@ export function withDefaultUser(url: string): string {
   return u.toString();
 }
 
+/**
+ * SQLSTATEs after which a connection is not used again: a retry on the same
+ * session would fail the same way for ever, a fresh one may not.
+ * - `25006` read_only_sql_transaction: the session refuses writes. After a
+ *   failover it talks to a demoted primary or a standby (a new connection
+ *   reaches the new primary); with `default_transaction_read_only` turned on
+ *   for a while, the sessions opened meanwhile keep it after it is turned off.
+ */
+const DISCARD_CONNECTION_CODES = new Set(['25006']);
+
+/** What knex puts on each raw connection of its pool (`__knex__disposed` set: destroyed instead of reused). */
+interface PooledConnection {
+  __knexUid?: string;
+  __knex__disposed?: unknown;
+}
+
 export function connect(url: string, { max = 4, applicationName = 'recon', log = silentLogger }: PoolOptions = {}): Knex {
   // knex prints failed connection attempts with their stacks to the console by default.
   const quiet = (message: unknown) => log.debug({ database: new URL(url).pathname.slice(1) }, `knex: ${String(message).split('\n')[0]}`);
-  return knexFactory({
+  /** The pool's live connections by knex's id, to discard one after a DISCARD_CONNECTION_CODES error. */
+  const live = new Map<string, PooledConnection>();
+  const db = knexFactory({
     client: 'pg',
     connection: { connectionString: withDefaultUser(url), application_name: applicationName },
-    pool: { min: 0, max, idleTimeoutMillis: 10_000 },
+    pool: {
+      min: 0,
+      max,
+      idleTimeoutMillis: 10_000,
+      afterCreate(connection: PooledConnection, done: (err: Error | null, connection: PooledConnection) => void) {
+        if (connection.__knexUid) live.set(connection.__knexUid, connection);
+        done(null, connection);
+      },
+    },
     acquireConnectionTimeout: 30_000,
     log: { warn: quiet, error: quiet, deprecate: quiet, debug: quiet },
   });
+  (db.client as { pool?: { on(event: 'destroySuccess', fn: (id: number, c: PooledConnection) => void): void } }).pool?.on('destroySuccess', (_, c) => {
+    if (c.__knexUid) live.delete(c.__knexUid);
+  });
+  db.on('query-error', (err: { code?: unknown }, query: { __knexUid?: string }) => {
+    const connection = query.__knexUid === undefined ? undefined : live.get(query.__knexUid);
+    // The pool validates a connection before handing it out again, and destroys a disposed one.
+    if (connection && typeof err.code === 'string' && DISCARD_CONNECTION_CODES.has(err.code)) connection.__knex__disposed = `SQLSTATE ${err.code}`;
+  });
+  return db;
 }
 
 /**

@@ -2,21 +2,26 @@
  * Dead-letter topics: `<topic>.DLT`, same partition as the original, key and
  * value untouched, original headers kept, plus these headers:
  *
- * | header                 | value                                                |
- * |------------------------|------------------------------------------------------|
- * | `x-original-topic`     | topic the message was consumed from                  |
- * | `x-original-partition` | its partition                                        |
- * | `x-original-offset`    | its offset                                           |
- * | `x-original-timestamp` | its broker timestamp (ms since the epoch)            |
- * | `x-consumer-group`     | the group that gave up on it                         |
- * | `x-error-class`        | e.g. `InvalidMessage`, `error` class name            |
- * | `x-error-message`      | why (decode failure, constraint violated, ...)       |
- * | `x-attempts`           | how many times the group tried it                    |
- * | `x-dead-lettered-at`   | ISO-8601 instant it was dead-lettered                |
+ * | header                 | value                                                       |
+ * |------------------------|-------------------------------------------------------------|
+ * | `x-original-topic`     | topic the message was consumed from                         |
+ * | `x-original-partition` | its partition                                               |
+ * | `x-original-offset`    | its offset                                                  |
+ * | `x-original-timestamp` | its broker timestamp (ms since the epoch)                   |
+ * | `x-consumer-group`     | the group that gave up on it                                |
+ * | `x-error-class`        | e.g. `InvalidMessage`, `error` class name (≤ 128 bytes)     |
+ * | `x-error-message`      | why: decode failure, constraint violated, … (≤ 512 bytes)   |
+ * | `x-attempts`           | how many times the group tried it                           |
+ * | `x-dead-lettered-at`   | ISO-8601 instant it was dead-lettered                       |
+ *
+ * A dead letter the DLT can never take (too large, ...) stays in `dead_letters`
+ * with `dlt_error` and is not on the DLT; its message is still in the
+ * original topic at the recorded partition and offset (until retention).
  *
  * `recon dlq replay` sends a dead letter back to `x-original-topic` with its
  * original key, value and headers, plus `x-replayed-at`.
  */
+import { isUuid } from '../core/index.js';
 import type { IHeaders, KafkaMessage, Message } from './kafka.js';
 import { headerString } from './kafka.js';
 import type { Outgoing } from './publish.js';
@@ -32,6 +37,30 @@ export const DLT_HEADERS = {
   attempts: 'x-attempts',
   deadLetteredAt: 'x-dead-lettered-at',
 } as const;
+
+/** The header that carries the event id (DESIGN.md: header `id` = event id). */
+export const EVENT_ID_HEADER = 'id';
+
+/**
+ * Most bytes (UTF-8) of the headers whose values recon does not bound
+ * otherwise. With the others (topic and group names of at most 249 bytes,
+ * numbers, an instant) recon adds at most about 1.3 KB to a dead letter.
+ */
+export const DLT_HEADER_LIMITS = { errorClass: 128, errorMessage: 512 } as const;
+
+/** `value` cut to at most `maxBytes` bytes of UTF-8, on a character boundary, ending in `…` when cut. */
+export function capBytes(value: string, maxBytes: number): string {
+  if (Buffer.byteLength(value) <= maxBytes) return value;
+  const ellipsis = '…';
+  let room = maxBytes - Buffer.byteLength(ellipsis);
+  let out = '';
+  for (const ch of value) {
+    room -= Buffer.byteLength(ch);
+    if (room < 0) break;
+    out += ch;
+  }
+  return out + ellipsis;
+}
 
 /** Added by `recon dlq replay` to the message it sends back. */
 export const REPLAYED_AT_HEADER = 'x-replayed-at';
@@ -50,11 +79,26 @@ export interface DeadLetterInfo {
   errorMessage: string;
   attempts: number;
   /**
-   * The event id of a message that decoded but could never be processed. Undecodable
-   * messages have none: their headers cannot be trusted, and the batch layer
-   * reports them on their own rather than against an outbox event.
+   * The event id the message carries, when it carries a valid one (see
+   * {@link deadLetterEventId}): it ties the dead letter to its outbox event, so
+   * the batch layer reports it as dead-lettered instead of unconsumed. Only a
+   * message with no valid id anywhere has none; the batch layer reports those
+   * on their own.
    */
-  eventId?: string;
+  eventId?: string | undefined;
+}
+
+/**
+ * The event id of a message that failed validation: the payload's `eventId`
+ * when it is a valid UUID (`decodedEventId`, what a valid message would be
+ * recorded under in `consumed_events`), else the `id` header when it is one
+ * (the outbox's event id, which the relay puts there), else none. One bad
+ * field elsewhere in the message does not make a valid id untrustworthy.
+ */
+export function deadLetterEventId(message: Pick<KafkaMessage, 'headers'>, decodedEventId: string | undefined): string | undefined {
+  if (isUuid(decodedEventId)) return decodedEventId.toLowerCase();
+  const header = headerString(message.headers, EVENT_ID_HEADER);
+  return isUuid(header) ? header.toLowerCase() : undefined;
 }
 
 /** The `.DLT` message for one consumed message. */
@@ -65,9 +109,10 @@ export function deadLetterMessage(info: DeadLetterInfo, at = new Date()): Outgoi
   headers[DLT_HEADERS.originalOffset] = info.message.offset;
   headers[DLT_HEADERS.originalTimestamp] = info.message.timestamp;
   headers[DLT_HEADERS.consumerGroup] = info.group;
-  headers[DLT_HEADERS.errorClass] = info.errorClass;
-  // Header values travel as bytes; a bounded message keeps the record small.
-  headers[DLT_HEADERS.errorMessage] = info.errorMessage.slice(0, 1000);
+  // Bounded in bytes: a message near the topic's size limit must still fit on the DLT with
+  // recon's headers (the whole error stays in `dead_letters`).
+  headers[DLT_HEADERS.errorClass] = capBytes(info.errorClass, DLT_HEADER_LIMITS.errorClass);
+  headers[DLT_HEADERS.errorMessage] = capBytes(info.errorMessage, DLT_HEADER_LIMITS.errorMessage);
   headers[DLT_HEADERS.attempts] = String(info.attempts);
   headers[DLT_HEADERS.deadLetteredAt] = at.toISOString();
   const message: Message = { key: info.message.key, value: info.message.value, headers, partition: info.partition };

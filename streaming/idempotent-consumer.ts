@@ -4,7 +4,8 @@
  * commits, dead letters for what can never succeed.
  *
  * Per batch:
- * 1. decode every message; an undecodable or invalid one is dead-lettered;
+ * 1. decode every message; an undecodable or invalid one is dead-lettered
+ *    (with the event id it carries, when its payload or `id` header has a valid one);
  * 2. in ONE transaction: record the valid ones in `consumed_events`
  *    (`on conflict do nothing`: an event seen before is a no-op), apply the
  *    effect of the new ones, record the dead letters;
@@ -15,12 +16,15 @@
  * committing: kafkajs restarts the consumer and redelivery is deduplicated.
  * A non-retryable failure falls back to one transaction per message to find
  * the culprit, dead-letters it with its error, and moves on, so one poison
- * message never holds a partition back.
+ * message never holds a partition back. Nor does a dead letter the DLT can
+ * never take (too large): it stays in `dead_letters` with `dlt_error`.
+ * A failure even dead-lettering cannot get past stops the consumer for good
+ * ({@link BatchFailure}); its handle's `crashed` settles.
  */
 import type { Knex } from 'knex';
 import { backoffDelay, describeError, isRetryable, silentLogger, sleep, type DecodeResult, type Logger } from '../core/index.js';
 import { insertConsumedEvents, insertDeadLetters } from '../db/index.js';
-import { deadLetterMessage, INVALID_MESSAGE_CLASS, type DeadLetterInfo } from './dead-letter.js';
+import { deadLetterEventId, deadLetterMessage, INVALID_MESSAGE_CLASS, type DeadLetterInfo } from './dead-letter.js';
 import { createConsumer, type Consumer, type EachBatchPayload, type KafkaClient, type KafkaMessage, type Producer } from './kafka.js';
 import { sendLocated } from './publish.js';
 
@@ -67,21 +71,100 @@ export interface ConsumerStats {
   /** Deliveries of events consumed before (deduplicated). */
   duplicates: number;
   deadLettered: number;
+  /** Dead letters the DLT could never take (too large, ...): kept in `dead_letters` with `dlt_error` only. */
+  dltSendFailures: number;
   batches: number;
+}
+
+/**
+ * Where a consumer is: `starting` until it first joins its group, `running`,
+ * `restarting` while kafkajs restarts it after a failure a retry may fix,
+ * `crashed` once kafkajs gave up on it for good (it will not consume again in
+ * this process), `stopped` after `stop()`.
+ */
+export type ConsumerState = 'starting' | 'running' | 'restarting' | 'crashed' | 'stopped';
+
+export interface ConsumerHealth extends ConsumerStats {
+  group: string;
+  state: ConsumerState;
+  /** When it entered `state`. */
+  since: Date;
+  /** When it last committed a batch; null before the first. */
+  lastBatchAt: Date | null;
+  /** The failure that made it restart or crash. */
+  error?: { errorClass: string; message: string };
+}
+
+/** A consumer kafkajs will not restart: the failure that stopped it. */
+export interface ConsumerCrash {
+  group: string;
+  error: unknown;
 }
 
 export interface ConsumerHandle {
   group: string;
   stats(): ConsumerStats;
+  health(): ConsumerHealth;
+  /**
+   * Settles when kafkajs gave up on the consumer for good (a crash it will not
+   * restart from); never, otherwise. The process should then exit non-zero so
+   * that its supervisor restarts it: staying alive and idle hides growing lag.
+   */
+  crashed: Promise<ConsumerCrash>;
   /** Finish the batch in hand, commit, disconnect. */
   stop(): Promise<void>;
+}
+
+/**
+ * What a batch's failure is thrown to kafkajs as: its class name and message,
+ * and `retriable` as {@link isRetryable} judges it. kafkajs retries a batch and
+ * then restarts the consumer after any failure not flagged `retriable: false`,
+ * so a failure no retry can fix (the dead-letter table missing, a privilege
+ * refused) restarted it in a loop for ever, consuming nothing. With the flag,
+ * a retryable failure (a database outage) is still retried and restarted
+ * from, and a permanent one stops the consumer for good at once (kafkajs's
+ * crash with `restart: false`): `recon stream consume` then exits non-zero for
+ * its supervisor to restart it. No `cause`: kafkajs judges a crash by the
+ * innermost cause's flag; the original stays in `failure`.
+ */
+export class BatchFailure extends Error {
+  readonly retriable: boolean;
+  constructor(readonly failure: unknown) {
+    const { errorClass, message } = describeError(failure);
+    super(message);
+    this.name = errorClass;
+    this.retriable = isRetryable(failure);
+  }
 }
 
 /** Connect, subscribe (new groups start at the earliest offset) and run until `stop()`. */
 export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHandler<T>, options: BatchConsumerOptions): Promise<ConsumerHandle> {
   const { concurrency = 1, maxAttempts = 5, backoffBaseMs = 100, backoffMaxMs = 5000, producer, log = silentLogger } = options;
-  const stats: ConsumerStats = { consumed: 0, duplicates: 0, deadLettered: 0, batches: 0 };
+  const stats: ConsumerStats = { consumed: 0, duplicates: 0, deadLettered: 0, dltSendFailures: 0, batches: 0 };
   const consumer: Consumer = createConsumer(kafka, handler.group, { maxWaitTimeInMs: 200 });
+  let state: ConsumerState = 'starting';
+  let since = new Date();
+  let lastBatchAt: Date | null = null;
+  let lastError: { errorClass: string; message: string } | undefined;
+  const enter = (next: ConsumerState) => {
+    if (state === next || state === 'stopped' || state === 'crashed') return;
+    state = next;
+    since = new Date();
+  };
+  let onCrash: (crash: ConsumerCrash) => void = () => undefined;
+  const crashed = new Promise<ConsumerCrash>((resolve) => (onCrash = resolve));
+  consumer.on(consumer.events.GROUP_JOIN, () => enter('running'));
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    lastError = describeError(payload.error);
+    if (payload.restart) {
+      log.warn({ group: handler.group, err: lastError }, 'consumer: failed; kafkajs restarts it');
+      enter('restarting');
+      return;
+    }
+    log.fatal({ group: handler.group, err: lastError }, 'consumer: stopped for good; kafkajs will not restart it');
+    enter('crashed');
+    onCrash({ group: handler.group, error: payload.error });
+  });
 
   /** Run `fn`, retrying retryable failures with backoff; a non-retryable one is thrown at once. */
   async function withRetry(what: string, fn: () => Promise<void>): Promise<number> {
@@ -101,17 +184,52 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
     }
   }
 
-  /** Step 2 of the module comment for `valid` and `dead`. */
-  async function commitEffect(valid: readonly ConsumedMessage<T>[], dead: readonly DeadLetterInfo[], sent: Set<string>): Promise<void> {
-    // A retried batch, or the isolation of a culprit, must not put the same dead letter on the DLT twice.
-    const unsent = dead.filter((d) => !sent.has(d.message.offset));
-    if (unsent.length) {
+  /**
+   * Put `unsent` on the DLT and note each one's outcome in `sent` (offset →
+   * null when sent, else why it can never be). A retryable failure (broker
+   * down) is thrown, to be retried: the dead letter must reach the DLT. A send
+   * that fails for good (non-retryable, e.g. MESSAGE_TOO_LARGE) must not hold
+   * the partition back: the dead letter is kept in `dead_letters` with the
+   * reason, the consumer moves on, and it says so (error log, `dltSendFailures`).
+   */
+  async function sendDeadLetters(unsent: readonly DeadLetterInfo[], sent: Map<string, string | null>): Promise<void> {
+    try {
       await sendLocated(
         producer,
         unsent.map((d) => deadLetterMessage(d)),
       );
-      for (const d of unsent) sent.add(d.message.offset);
+      for (const d of unsent) sent.set(d.message.offset, null);
+      return;
+    } catch (err) {
+      if (isRetryable(err)) throw err;
+      if (unsent.length === 1) return dltFailedForGood(unsent[0]!, err, sent);
     }
+    // One request failed for good: find which of them the DLT cannot take, one at a time.
+    for (const d of unsent) {
+      try {
+        await sendLocated(producer, [deadLetterMessage(d)]);
+        sent.set(d.message.offset, null);
+      } catch (err) {
+        if (isRetryable(err)) throw err;
+        dltFailedForGood(d, err, sent);
+      }
+    }
+  }
+
+  function dltFailedForGood(d: DeadLetterInfo, err: unknown, sent: Map<string, string | null>): void {
+    const { errorClass, message } = describeError(err);
+    sent.set(d.message.offset, `${errorClass}: ${message}`);
+    log.error(
+      { group: handler.group, topic: d.topic, partition: d.partition, offset: d.message.offset, err: { errorClass, message } },
+      'consumer: a dead letter could not be sent to the dead-letter topic; kept in dead_letters (dlt_error) only, moving on',
+    );
+  }
+
+  /** Step 2 of the module comment for `valid` and `dead`. */
+  async function commitEffect(valid: readonly ConsumedMessage<T>[], dead: readonly DeadLetterInfo[], sent: Map<string, string | null>): Promise<void> {
+    // A retried batch, or the isolation of a culprit, must not put the same dead letter on the DLT twice.
+    const unsent = dead.filter((d) => !sent.has(d.message.offset));
+    if (unsent.length) await sendDeadLetters(unsent, sent);
     if (valid.length === 0 && dead.length === 0) return;
     let fresh: ConsumedMessage<T>[] = [];
     await handler.db.transaction(async (trx) => {
@@ -144,6 +262,7 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
             error_message: d.errorMessage,
             attempts: d.attempts,
             message_timestamp: d.message.timestamp ? new Date(Number(d.message.timestamp)) : null,
+            dlt_error: sent.get(d.message.offset) ?? null,
           })),
         );
       }
@@ -151,14 +270,15 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
     stats.consumed += fresh.length;
     stats.duplicates += valid.length - fresh.length;
     stats.deadLettered += dead.length;
+    stats.dltSendFailures += dead.filter((d) => sent.get(d.message.offset)).length;
   }
 
   async function eachBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0) return;
     const valid: ConsumedMessage<T>[] = [];
     const dead: DeadLetterInfo[] = [];
-    /** Offsets (of this partition) already sent to the DLT while handling this batch. */
-    const sentDead = new Set<string>();
+    /** Offsets (of this partition) already sent to the DLT while handling this batch → null, or why the DLT can never take it. */
+    const sentDead = new Map<string, string | null>();
     const deadInfo = (message: KafkaMessage, errorClass: string, errorMessage: string, attempts: number): DeadLetterInfo => ({
       topic: batch.topic,
       partition: batch.partition,
@@ -174,31 +294,38 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
         const { eventId, occurredAt } = handler.identify(decoded.event);
         valid.push({ event: decoded.event, eventId, occurredAt, partition: batch.partition, offset: Number(message.offset), message });
       } else {
-        dead.push(deadInfo(message, INVALID_MESSAGE_CLASS, decoded.reason, 1));
+        dead.push({ ...deadInfo(message, INVALID_MESSAGE_CLASS, decoded.reason, 1), eventId: deadLetterEventId(message, decoded.eventId) });
       }
     }
-    try {
-      await withRetry('batch', () => commitEffect(valid, dead, sentDead));
-    } catch (err) {
-      if (isRetryable(err)) throw err;
-      // Something in the batch can never succeed: find it, one message per transaction.
-      log.warn({ group: handler.group, partition: batch.partition, err: describeError(err) }, 'consumer: batch failed for good; isolating the culprit');
-      const culprits: DeadLetterInfo[] = [...dead];
-      for (const v of valid) {
-        try {
-          await withRetry('message', () => commitEffect([v], [], sentDead));
-        } catch (one) {
-          if (isRetryable(one)) throw one;
-          const { errorClass, message } = describeError(one);
-          culprits.push({ ...deadInfo(v.message, errorClass, message, (one as { attempts?: number }).attempts ?? 1), eventId: v.eventId });
+    const commitBatch = async () => {
+      try {
+        await withRetry('batch', () => commitEffect(valid, dead, sentDead));
+      } catch (err) {
+        if (isRetryable(err)) throw err;
+        // Something in the batch can never succeed: find it, one message per transaction.
+        log.warn({ group: handler.group, partition: batch.partition, err: describeError(err) }, 'consumer: batch failed for good; isolating the culprit');
+        const culprits: DeadLetterInfo[] = [...dead];
+        for (const v of valid) {
+          try {
+            await withRetry('message', () => commitEffect([v], [], sentDead));
+          } catch (one) {
+            if (isRetryable(one)) throw one;
+            const { errorClass, message } = describeError(one);
+            culprits.push({ ...deadInfo(v.message, errorClass, message, (one as { attempts?: number }).attempts ?? 1), eventId: v.eventId });
+          }
         }
+        await withRetry('dead letters', () => commitEffect([], culprits, sentDead));
       }
-      await withRetry('dead letters', () => commitEffect([], culprits, sentDead));
-    }
+    };
+    // Our failures reach kafkajs judged by isRetryable; its own (the commit and heartbeat below: a rebalance) as they are.
+    await commitBatch().catch((err: unknown) => {
+      throw new BatchFailure(err);
+    });
     const last = batch.messages[batch.messages.length - 1]!.offset;
     resolveOffset(last);
     await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) }]);
     stats.batches += 1;
+    lastBatchAt = new Date();
     await heartbeat();
   }
 
@@ -209,7 +336,10 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
   return {
     group: handler.group,
     stats: () => ({ ...stats }),
+    health: () => ({ group: handler.group, state, since, lastBatchAt, ...(lastError ? { error: lastError } : {}), ...stats }),
+    crashed,
     stop() {
+      enter('stopped');
       // kafkajs lets the batch in hand finish (and commit) before it leaves the group.
       stopped ??= consumer.disconnect();
       return stopped;

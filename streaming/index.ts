@@ -6,6 +6,7 @@ export * from './user-service.js';
 export * from './outbox-relay.js';
 export * from './dead-letter.js';
 export * from './idempotent-consumer.js';
+export * from './consumer-health.js';
 export * from './point-consumer.js';
 export * from './balance-consumer.js';
 export * from './runtime.js';

@@ -11,6 +11,11 @@
  * A full batch loops at once; when idle, one loop per database polls every
  * `pollIntervalMs` with a single `exists` query, and the other loops sleep
  * until that one meets a full batch (a backlog).
+ *
+ * Per-key order holds across loops and relays: the claim leaves out rows
+ * whose key has an earlier unpublished row another claimer holds
+ * (`claimUnpublished`), and one claim's rows of a partition go out in one
+ * request, in order, from an idempotent producer.
  */
 import type { Knex } from 'knex';
 import { backoffDelay, describeError, silentLogger, sleep, type Logger } from '../core/index.js';
@@ -36,7 +41,8 @@ export interface RelayOptions {
   maxBackoffMs?: number;
   /**
    * Loops per database. Several loops overlap one round's database work
-   * (claim, mark) with another's send; `skip locked` keeps them apart.
+   * (claim, mark) with another's send; `skip locked` keeps them apart, and a
+   * key's later rows wait for its earlier ones held by another loop.
    * Default 2.
    */
   concurrency?: number;

@@ -8,7 +8,8 @@
 import { CONSUMER_GROUPS, namespaced, silentLogger, type Config, type Logger } from '../core/index.js';
 import { connect } from '../db/index.js';
 import { balanceHandler } from './balance-consumer.js';
-import { runBatchConsumer, type ConsumerHandle, type ConsumerStats } from './idempotent-consumer.js';
+import { startHealthServer, type HealthServer } from './consumer-health.js';
+import { runBatchConsumer, type ConsumerCrash, type ConsumerHandle, type ConsumerHealth, type ConsumerStats } from './idempotent-consumer.js';
 import { createKafka, createProducer, ensureTopics, topicNames, waitForBrokers } from './kafka.js';
 import { runOutboxRelay, type RelayOptions, type RelayStats } from './outbox-relay.js';
 import { pointServiceHandler } from './point-consumer.js';
@@ -74,11 +75,18 @@ export interface ConsumersOptions {
   concurrency?: number;
   /** Tries of a batch with a retryable failure. Default 5. */
   maxAttempts?: number;
+  /** Serve `/healthz` and `/metrics` on this port (0: any free one; see consumer-health.ts). Default: no endpoint. */
+  healthPort?: number | undefined;
   log?: Logger;
 }
 
 export interface ConsumersProcess {
   stats(): Record<string, ConsumerStats>;
+  health(): ConsumerHealth[];
+  /** Settles when one of the consumers crashed for good (kafkajs will not restart it); never, otherwise. */
+  crashed: Promise<ConsumerCrash>;
+  /** Port of the health endpoint, when one was asked for. */
+  healthPort: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -94,6 +102,7 @@ export async function startConsumers(config: Config, options: ConsumersOptions =
   await producer.connect();
   const pools = [] as ReturnType<typeof connect>[];
   const handles: ConsumerHandle[] = [];
+  let health: HealthServer | undefined;
   const pool = (url: string) => {
     const db = connect(url, { max: concurrency + 1, applicationName: 'recon-consumer' });
     pools.push(db);
@@ -118,6 +127,7 @@ export async function startConsumers(config: Config, options: ConsumersOptions =
       });
       handles.push(await runBatchConsumer(kafka, handler, { concurrency, maxAttempts, producer, log }));
     }
+    if (options.healthPort !== undefined) health = await startHealthServer({ port: options.healthPort, health: () => handles.map((h) => h.health()), log });
   } catch (err) {
     await Promise.all(handles.map((h) => h.stop().catch(() => undefined)));
     await producer.disconnect().catch(() => undefined);
@@ -127,11 +137,16 @@ export async function startConsumers(config: Config, options: ConsumersOptions =
   let stopped: Promise<void> | undefined;
   return {
     stats: () => Object.fromEntries(handles.map((h) => [h.group, h.stats()])),
+    health: () => handles.map((h) => h.health()),
+    crashed: Promise.race(handles.map((h) => h.crashed)),
+    healthPort: health?.port,
     stop() {
       stopped ??= (async () => {
         await Promise.all(handles.map((h) => h.stop()));
         await producer.disconnect();
         await Promise.all(pools.map((p) => p.destroy()));
+        // Last: a probe sees the state until the very end.
+        await health?.close();
       })();
       return stopped;
     },

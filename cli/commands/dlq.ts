@@ -54,6 +54,8 @@ export function register(program: Command): void {
             attempts: r.attempts,
             age: age(r.dead_lettered_at),
             replayed: r.replayed_at ? age(r.replayed_at) + ' ago' : '',
+            // Never reached the DLT (so `replay` cannot send it): its message is still in the topic at partition/offset.
+            dlt: r.dlt_error ? `not sent: ${r.dlt_error}`.slice(0, 60) : '',
           })),
         );
       } finally {

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { CONSUMER_GROUPS } from '../../core/index.js';
+import { CONSUMER_GROUPS, ReconError, describeError } from '../../core/index.js';
 import type { StreamGroup } from '../../streaming/index.js';
 import { commandContext, intOption, untilSignal } from '../context.js';
 
@@ -72,12 +72,17 @@ export function register(program: Command): void {
     .option('--progress-interval <s>', 'seconds between progress lines (0: none)', intOption(0, 3600), 5)
     .addHelpText(
       'after',
-      `\nOffsets are committed only after the database transaction of a batch commits; an undecodable message goes to <topic>.DLT.\n\nExample:\n  $ recon stream consume\n  $ recon stream consume --group ${CONSUMER_GROUPS.pointService} --concurrency 6`,
+      `\nOffsets are committed only after the database transaction of a batch commits; an undecodable message goes to <topic>.DLT.\nA consumer that stops for good (kafkajs will not restart it) makes the command exit 1, for its supervisor to restart it;\nRECON_CONSUME_HEALTH_PORT serves /healthz and /metrics.\n\nExample:\n  $ recon stream consume\n  $ recon stream consume --group ${CONSUMER_GROUPS.pointService} --concurrency 6`,
     )
     .action(async (opts: { group?: StreamGroup; concurrency: number; progressInterval: number }) => {
       const { startConsumers, STREAM_GROUPS } = await import('../../streaming/index.js');
       const { config, log } = commandContext();
-      const consumers = await startConsumers(config, { groups: opts.group ? [opts.group] : STREAM_GROUPS, concurrency: opts.concurrency, log });
+      const consumers = await startConsumers(config, {
+        groups: opts.group ? [opts.group] : STREAM_GROUPS,
+        concurrency: opts.concurrency,
+        healthPort: config.consumeHealthPort,
+        log,
+      });
       log.info({ namespace: config.namespace ?? null, groups: opts.group ?? 'all' }, 'consumers started');
       let previous = consumers.stats();
       const stop = opts.progressInterval
@@ -85,15 +90,25 @@ export function register(program: Command): void {
             const now = consumers.stats();
             const parts = Object.entries(now).map(([g, s]) => {
               const rate = (s.consumed - (previous[g]?.consumed ?? 0)) / secs;
-              return `${g} ${rate.toFixed(0)}/s (consumed ${s.consumed}, duplicates ${s.duplicates}, dead-lettered ${s.deadLettered})`;
+              const notSent = s.dltSendFailures ? `, not on the DLT ${s.dltSendFailures}` : '';
+              return `${g} ${rate.toFixed(0)}/s (consumed ${s.consumed}, duplicates ${s.duplicates}, dead-lettered ${s.deadLettered}${notSent})`;
             });
             previous = now;
             return `consume: ${parts.join('; ')}`;
           })
         : () => undefined;
-      const signal = await untilSignal();
-      log.info({ signal }, 'consumers stopping: finishing the batch in hand');
+      const outcome = await Promise.race([untilSignal().then((signal) => ({ signal })), consumers.crashed.then((crash) => ({ crash }))]);
       stop();
+      if ('crash' in outcome) {
+        // Alive but idle would hide growing lag: exit non-zero, for the supervisor to restart the process.
+        const { message } = describeError(outcome.crash.error);
+        log.error({ group: outcome.crash.group }, 'consumers stopping: a consumer crashed for good');
+        // Whatever else still holds the event loop must not keep a failed process alive.
+        setTimeout(() => process.exit(1), 30_000).unref();
+        await consumers.stop();
+        throw new ReconError('CONSUMER_CRASHED', `consumer ${outcome.crash.group} stopped for good (kafkajs will not restart it): ${message}; exiting`);
+      }
+      log.info({ signal: outcome.signal }, 'consumers stopping: finishing the batch in hand');
       await consumers.stop();
       process.exitCode = 0;
     });

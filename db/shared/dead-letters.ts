@@ -12,6 +12,8 @@ export interface DeadLetterRow {
   error_message: string;
   attempts: number;
   message_timestamp: Date | null;
+  /** Why the dead letter could not be sent to `<topic>.DLT` (it is only here); null or absent: it is on the DLT. */
+  dlt_error?: string | null;
 }
 
 export interface DeadLetterRecord extends DeadLetterRow {
@@ -36,7 +38,14 @@ export function storableText(value: string, max: number): string {
 export async function insertDeadLetters(trx: Knex | Knex.Transaction, rows: readonly DeadLetterRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   const inserted: { id: number }[] = await trx('dead_letters')
-    .insert(rows.map((r) => ({ ...r, error_class: storableText(r.error_class, 200), error_message: storableText(r.error_message, 2000) })))
+    .insert(
+      rows.map((r) => ({
+        ...r,
+        error_class: storableText(r.error_class, 200),
+        error_message: storableText(r.error_message, 2000),
+        dlt_error: r.dlt_error ? storableText(r.dlt_error, 2000) : null,
+      })),
+    )
     .onConflict(['consumer_group', 'topic', 'kafka_partition', 'kafka_offset'])
     .ignore()
     .returning('id');

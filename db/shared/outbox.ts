@@ -56,6 +56,14 @@ export interface PendingOutboxRow {
  * `published_at is null`, not by a sequence cursor: a row whose transaction
  * commits late (sequence order is not commit order) is still found.
  * Call inside the transaction that will mark them published.
+ *
+ * Per-key order: a key's rows must reach its partition in outbox order, but
+ * another claimer may hold (and be sending, or about to roll back) an earlier
+ * row of the same key. A claimed row with an earlier unpublished row of its
+ * topic and key outside this claim is therefore not returned: it stays locked
+ * (so nobody else sends it either) until this transaction ends, and is
+ * claimed again once the earlier one is published. The claimer of the oldest
+ * rows is never held back, so the outbox always drains.
  */
 export async function claimUnpublished(trx: Knex.Transaction, limit: number): Promise<PendingOutboxRow[]> {
   // Walk the partial index in order and stop after `limit` rows. Statistics
@@ -64,14 +72,62 @@ export async function claimUnpublished(trx: Knex.Transaction, limit: number): Pr
   // a 50,000-row backlog), exactly when the relay must catch up. Local to this
   // transaction.
   await trx.raw("select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)");
-  const { rows } = await trx.raw<{ rows: PendingOutboxRow[] }>(
-    `select event_id, topic, message_key, payload::text as payload, headers, occurred_at
+  // `at_us`: occurred_at in microseconds (a Date keeps only milliseconds), to compare rows of one key exactly.
+  const { rows } = await trx.raw<{ rows: (PendingOutboxRow & { at_us: number })[] }>(
+    `select event_id, topic, message_key, payload::text as payload, headers, occurred_at,
+            (extract(epoch from occurred_at) * 1000000)::int8 as at_us
      from outbox where published_at is null
      order by occurred_at
      limit ? for update skip locked`,
     [limit],
   );
-  return rows;
+  const held = await heldBackByEarlierRows(trx, rows);
+  return rows.filter((r) => !held.has(r.event_id)).map(({ at_us: _, ...row }) => row);
+}
+
+/**
+ * The claimed rows that must wait for an earlier unpublished row of their
+ * topic and key outside the claim (held by another claimer). "Earlier" is
+ * `(occurred_at, event_id)`, so of two rows of one key in one transaction
+ * exactly one goes first and two claimers never hold each other back.
+ */
+async function heldBackByEarlierRows(
+  trx: Knex.Transaction,
+  claimed: readonly { event_id: string; topic: string; message_key: string | null; at_us: number }[],
+): Promise<Set<string>> {
+  const keyed = claimed.filter((r) => r.message_key !== null);
+  if (keyed.length === 0) return new Set();
+  // The unpublished rows of these keys up to the claim's newest that it does not hold: an index range scan of the
+  // unpublished rows no later than the claim, which is the claim plus at most what the other claimers hold.
+  const { rows: outside } = await trx.raw<{ rows: { topic: string; message_key: string; event_id: string; at_us: number }[] }>(
+    `select o.topic, o.message_key, o.event_id, (extract(epoch from o.occurred_at) * 1000000)::int8 as at_us
+       from outbox o
+       left join unnest(?::uuid[]) as mine(id) on mine.id = o.event_id
+      where o.published_at is null
+        and o.occurred_at <= timestamptz 'epoch' + ?::int8 * interval '1 microsecond'
+        and o.message_key = any(?::text[])
+        and mine.id is null`,
+    [
+      claimed.map((r) => r.event_id),
+      Math.max(...keyed.map((r) => r.at_us)),
+      Array.from(new Set(keyed.map((r) => r.message_key!))),
+    ] as unknown as readonly Knex.Value[],
+  );
+  if (outside.length === 0) return new Set();
+  const before = (a: { at_us: number; event_id: string }, b: { at_us: number; event_id: string }) =>
+    a.at_us < b.at_us || (a.at_us === b.at_us && a.event_id < b.event_id);
+  const firstOutside = new Map<string, { at_us: number; event_id: string }>();
+  for (const o of outside) {
+    const k = `${o.topic}\u0000${o.message_key}`;
+    const first = firstOutside.get(k);
+    if (!first || before(o, first)) firstOutside.set(k, o);
+  }
+  const held = new Set<string>();
+  for (const r of keyed) {
+    const first = firstOutside.get(`${r.topic}\u0000${r.message_key}`);
+    if (first && before(first, r)) held.add(r.event_id);
+  }
+  return held;
 }
 
 /** An outbox row as stored: what the relay sends, and whether it was published. */

@@ -145,12 +145,18 @@ export async function deadLettersForEvents(
   return rows;
 }
 
-/** Dead letters of `group` without an event id (undecodable messages), dead-lettered within `window`. */
-export async function anonymousDeadLettersIn(db: Db, group: string, window: Window): Promise<DeadLetterFinding[]> {
+/**
+ * Dead letters of `group` dead-lettered within `window`, with or without an
+ * event id: every dead letter is reported in the window it was dead-lettered
+ * in, including those whose event id has no outbox row (a foreign producer's
+ * message, a rolled-back producer's poison). One that is also found through
+ * its outbox event is the same discrepancy (identified by the dead letter).
+ */
+export async function deadLettersIn(db: Db, group: string, window: Window): Promise<DeadLetterFinding[]> {
   const { rows } = await db.raw<{ rows: DeadLetterFinding[] }>(
     `select id, event_id, topic, kafka_partition, kafka_offset, error_class, dead_lettered_at
      from dead_letters
-     where dead_lettered_at >= ? and dead_lettered_at < ? and consumer_group = ? and event_id is null`,
+     where dead_lettered_at >= ? and dead_lettered_at < ? and consumer_group = ?`,
     [window.start, window.end, group],
   );
   return rows;

@@ -20,10 +20,10 @@ import {
   type SourceDatabase,
 } from '../../core/index.js';
 import {
-  anonymousDeadLettersIn,
   consumedInRanges,
   consumedSegmentSums,
   deadLettersForEvents,
+  deadLettersIn,
   earliestWindowKey,
   outboxInRanges,
   outboxSegmentSums,
@@ -72,11 +72,11 @@ export const outboxVsConsumed: Check = {
   async compare(ctx, window) {
     const results = await Promise.all(
       pipelines(ctx.config).map(async (p) => {
-        const [bisected, anonymous] = await Promise.all([
+        const [bisected, deadLetters] = await Promise.all([
           bisect(pipelineTarget(ctx, p, window), window, ctx.bisection),
-          anonymousDeadLettersIn(ctx.dbs[p.consumedDb], p.group, window),
+          deadLettersIn(ctx.dbs[p.consumedDb], p.group, window),
         ]);
-        return { ...bisected, found: [...bisected.found, ...anonymous.map((dl) => deadLetterDiscrepancy(p, window, dl))] };
+        return { ...bisected, found: [...bisected.found, ...deadLetters.map((dl) => deadLetterDiscrepancy(p, window, dl))] };
       }),
     );
     const found = dedupe(results.flatMap((r) => r.found));

@@ -19,6 +19,7 @@ describe('loadConfig', () => {
     expect(c.timeZone).toBe('UTC');
     expect(c.report.smtpUrl).toBeUndefined();
     expect(c.api).toEqual({ port: 8080, token: undefined, publicUrl: undefined, runsPerMinute: 6 });
+    expect(c.consumeHealthPort).toBeUndefined();
   });
 
   it('parses lists and numbers', () => {
@@ -27,6 +28,7 @@ describe('loadConfig', () => {
     expect(c.signupBonusPoints).toBe(250);
     expect(c.start?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
     expect(c.report.to).toEqual(['a@x.io', 'b@y.io']);
+    expect(loadConfig({ RECON_CONSUME_HEALTH_PORT: '9464' }).consumeHealthPort).toBe(9464);
   });
 
   it('normalizes RECON_PUBLIC_URL', () => {
@@ -54,6 +56,7 @@ describe('loadConfig', () => {
     ['RECON_PUBLIC_URL', 'ftp://recon.example.com'],
     ['RECON_PUBLIC_URL', 'https://user:pass@recon.example.com'],
     ['RECON_API_RUNS_PER_MINUTE', '0'],
+    ['RECON_CONSUME_HEALTH_PORT', 'http'],
     ['REPORT_TO', 'not-an-address'],
     ['RECON_START', 'yesterday'],
     ['POINTS_WRITER_DATABASE_URL', 'http://x/y'],

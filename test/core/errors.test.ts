@@ -12,7 +12,16 @@ describe('isRetryable', () => {
     expect(isRetryable(Object.assign(new Error('bad'), { retriable: false }))).toBe(false);
     for (const code of ['40001', '40P01', '57P03']) expect(isRetryable(Object.assign(new Error('pg'), { code }))).toBe(true);
     expect(isRetryable(Object.assign(new Error('unique violation'), { code: '23505' }))).toBe(false);
+    expect(isRetryable(Object.assign(new Error('permission denied'), { code: '42501' }))).toBe(false);
+    expect(isRetryable(Object.assign(new Error('check violation'), { code: '23514' }))).toBe(false);
     expect(isRetryable(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).toBe(true);
+  });
+  it('knows the transient Postgres conditions of a failover or an overloaded server', () => {
+    // read-only transaction (failover), statement timeout, disk full, out of memory, too many connections.
+    for (const code of ['25006', '57014', '53100', '53200', '53300']) {
+      expect(isRetryable(Object.assign(new Error(`pg ${code}`), { code })), code).toBe(true);
+      expect(isRetryable(new Error('wrapped', { cause: Object.assign(new Error(`pg ${code}`), { code }) })), `${code} as a cause`).toBe(true);
+    }
   });
   it('judges a kafkajs client that ran out of its own retries by the error it gave up on', () => {
     // The broker was down longer than the client's retry schedule: a later retry may succeed.
