@@ -102,7 +102,7 @@ function bucketStart(bucket: number | string, windowSeconds: number): Date {
  * Event ids of the dead letters recorded at or after `since` (consuming
  * database): an index range scan on `dead_letters_at_idx`. Dead letters
  * without an event id are found in the window of their own insert time
- * (`anonymousDeadLettersIn`), which is never behind the watermark.
+ * (the check's `deadLettersIn`), which is never behind the watermark.
  */
 export async function deadLetteredEventIdsSince(db: Db, since: Date): Promise<string[]> {
   const { rows } = await db.raw<{ rows: { event_id: string }[] }>(

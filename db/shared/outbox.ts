@@ -149,6 +149,13 @@ export async function outboxRowsById(db: Knex | Knex.Transaction, eventIds: read
   return rows;
 }
 
+/** The event ids among `eventIds` that have an outbox row (primary-key lookups). */
+export async function outboxEventIdsAmong(db: Knex | Knex.Transaction, eventIds: readonly string[]): Promise<Set<string>> {
+  if (eventIds.length === 0) return new Set();
+  const { rows } = await db.raw<{ rows: { event_id: string }[] }>('select event_id from outbox where event_id = any(?::uuid[])', [Array.from(eventIds)]);
+  return new Set(rows.map((r) => r.event_id));
+}
+
 /**
  * Record rows as published, with where they landed. `partition`/`offset`
  * null means "acknowledged, position unknown" (used by fault injection to

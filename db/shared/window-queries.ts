@@ -113,7 +113,7 @@ export interface DeadLetterFinding {
 }
 
 /**
- * Dead letters of `group` for the given events: by event id (the
+ * Dead letters of `group` not replayed yet for the given events: by event id (the
  * `(consumer_group, event_id)` index) or, for dead letters recorded without
  * one, by the position the event was published at (the table's unique
  * `(consumer_group, topic, kafka_partition, kafka_offset)` index).
@@ -127,11 +127,11 @@ export async function deadLettersForEvents(
   const placed = events.filter((e) => e.kafka_partition !== null && e.kafka_offset !== null);
   const { rows } = await db.raw<{ rows: DeadLetterFinding[] }>(
     `select id, event_id, topic, kafka_partition, kafka_offset, error_class, dead_lettered_at
-     from dead_letters where consumer_group = ? and event_id = any(?::uuid[])
+     from dead_letters where consumer_group = ? and event_id = any(?::uuid[]) and replayed_at is null
      union
      select d.id, x.event_id, d.topic, d.kafka_partition, d.kafka_offset, d.error_class, d.dead_lettered_at
      from unnest(?::uuid[], ?::text[], ?::int[], ?::int8[]) x(event_id, topic, p, o)
-     join dead_letters d on d.consumer_group = ? and d.topic = x.topic and d.kafka_partition = x.p and d.kafka_offset = x.o`,
+     join dead_letters d on d.consumer_group = ? and d.topic = x.topic and d.kafka_partition = x.p and d.kafka_offset = x.o and d.replayed_at is null`,
     [
       group,
       events.map((e) => e.event_id),
@@ -146,17 +146,17 @@ export async function deadLettersForEvents(
 }
 
 /**
- * Dead letters of `group` dead-lettered within `window`, with or without an
- * event id: every dead letter is reported in the window it was dead-lettered
- * in, including those whose event id has no outbox row (a foreign producer's
- * message, a rolled-back producer's poison). One that is also found through
- * its outbox event is the same discrepancy (identified by the dead letter).
+ * Dead letters of `group` dead-lettered within `window` and not replayed,
+ * with or without an event id. The check reports here those that no outbox
+ * event of the window they belong to accounts for (no event id, or one with
+ * no outbox row: a foreign producer's message, a rolled-back producer's
+ * poison); a dead letter of an outbox event is reported in its event's window.
  */
 export async function deadLettersIn(db: Db, group: string, window: Window): Promise<DeadLetterFinding[]> {
   const { rows } = await db.raw<{ rows: DeadLetterFinding[] }>(
     `select id, event_id, topic, kafka_partition, kafka_offset, error_class, dead_lettered_at
      from dead_letters
-     where dead_lettered_at >= ? and dead_lettered_at < ? and consumer_group = ?`,
+     where dead_lettered_at >= ? and dead_lettered_at < ? and consumer_group = ? and replayed_at is null`,
     [window.start, window.end, group],
   );
   return rows;

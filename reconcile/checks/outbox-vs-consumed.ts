@@ -24,6 +24,7 @@ import {
   consumedSegmentSums,
   deadLettersForEvents,
   deadLettersIn,
+  outboxEventIdsAmong,
   earliestWindowKey,
   outboxInRanges,
   outboxSegmentSums,
@@ -74,7 +75,7 @@ export const outboxVsConsumed: Check = {
       pipelines(ctx.config).map(async (p) => {
         const [bisected, deadLetters] = await Promise.all([
           bisect(pipelineTarget(ctx, p, window), window, ctx.bisection),
-          deadLettersIn(ctx.dbs[p.consumedDb], p.group, window),
+          eventlessDeadLettersIn(ctx, p, window),
         ]);
         return { ...bisected, found: [...bisected.found, ...deadLetters.map((dl) => deadLetterDiscrepancy(p, window, dl))] };
       }),
@@ -89,6 +90,21 @@ export const outboxVsConsumed: Check = {
     };
   },
 };
+
+/**
+ * Dead letters dead-lettered within `window` that no outbox event accounts
+ * for (no event id, or one without an outbox row): they are reported in this
+ * window. A dead letter of an outbox event belongs to its event's window
+ * (found there through the unconsumed event, and by the late-source re-check
+ * when it came after that window closed), so each dead letter is reported in
+ * one window only.
+ */
+async function eventlessDeadLettersIn({ dbs }: CheckContext, p: Pipeline, window: Window): Promise<DeadLetterFinding[]> {
+  const letters = await deadLettersIn(dbs[p.consumedDb], p.group, window);
+  const ids = [...new Set(letters.flatMap((l) => (l.event_id ? [l.event_id] : [])))];
+  const withOutbox = await outboxEventIdsAmong(dbs[p.outboxDb], ids);
+  return letters.filter((l) => !l.event_id || !withOutbox.has(l.event_id));
+}
 
 function pipelineTarget({ dbs }: CheckContext, p: Pipeline, window: Window): BisectionTarget {
   const outboxDb: Knex = dbs[p.outboxDb];
