@@ -25,8 +25,8 @@ describe('a grant keyed at another time than its user', () => {
   const range = { from: hoursAgo(7), to: hoursAgo(1) };
 
   beforeAll(async () => {
-    env = await createTestEnv({ topics: false, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60', SIGNUP_BONUS_POINTS: String(B) } });
-    deps = { config: env.config, dbs: env.dbs, log: silentLogger, enqueue: async (rows) => void queued.push(...rows) };
+    env = await createTestEnv({ topics: false, roles: true, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60', SIGNUP_BONUS_POINTS: String(B) } });
+    deps = { config: env.config, dbs: env.app, log: silentLogger, enqueue: async (rows) => void queued.push(...rows) };
   });
   afterAll(async () => env?.cleanup());
 
@@ -92,7 +92,7 @@ describe('a grant keyed at another time than its user', () => {
     expect(run.counts['users-vs-points']).toMatchObject({ excess_grant: 1, grant_key_mismatch: 2 });
     const excess = (await rows('excess_grant')).find((r) => r.entity_id === user!.id)!;
     expect(excess.details).toMatchObject({ net: 2 * B, expected: B });
-    const outcomes = await compensate({ dbs: env.dbs, config: env.config, producer: noSends }, await getDiscrepancies(env.dbs.recon, [excess.id]));
+    const outcomes = await compensate({ dbs: env.app, config: env.config, producer: noSends }, await getDiscrepancies(env.dbs.recon, [excess.id]));
     expect(outcomes).toEqual([{ id: excess.id, result: 'resolved', effect: true }]);
 
     // The revocation lands at the user's time: that window now nets 0 there and B elsewhere, which is B in all, so only the mismatch remains.

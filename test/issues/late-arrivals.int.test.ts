@@ -17,13 +17,13 @@ import { hoursAgo, insertGrants, insertUsers, spread } from '../helpers/drift.js
 describe('rows written late behind the watermark', () => {
   let env: TestEnv;
   beforeAll(async () => {
-    env = await createTestEnv({ topics: false, env: { RECON_GRACE_SECONDS: '2' } });
+    env = await createTestEnv({ topics: false, roles: true, env: { RECON_GRACE_SECONDS: '2' } });
   });
   afterAll(async () => env?.cleanup());
 
   it('are found by the next run, which checks their windows again without moving the watermark', async () => {
     const B = env.config.signupBonusPoints;
-    const deps = { config: env.config, dbs: env.dbs, log: silentLogger };
+    const deps = { config: env.config, dbs: env.app, log: silentLogger };
     const users = await insertUsers(env.dbs.users, spread(hoursAgo(5), 3 * 3600_000, 30));
     await insertGrants(env.dbs.points, users, B);
     const first = await executeRun(deps, { checks: ['users-vs-points', 'outbox-vs-consumed'], trigger: 'test' });

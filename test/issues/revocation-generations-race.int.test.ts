@@ -19,11 +19,11 @@ describe('two executions of a revocation with different generations', () => {
   let env: TestEnv;
   const B = 1000;
   beforeAll(async () => {
-    env = await createTestEnv({ topics: false, pool: { max: 8 } });
+    env = await createTestEnv({ topics: false, roles: true, pool: { max: 8 } });
   });
   afterAll(async () => env?.cleanup());
 
-  const deps = () => ({ dbs: env.dbs, config: env.config, producer: noSends });
+  const deps = () => ({ dbs: env.app, config: env.config, producer: noSends });
 
   async function ledgerOf(user: string) {
     const rows: { entry_id: string; amount: number; reason: string }[] = await env.dbs

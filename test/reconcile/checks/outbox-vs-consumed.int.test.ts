@@ -12,8 +12,8 @@ describe('outbox-vs-consumed finds exactly the drift injected by SQL, on both pi
   const expected = new Map<string, string>();
 
   beforeAll(async () => {
-    env = await createTestEnv({ topics: false, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60' } });
-    deps = { config: env.config, dbs: env.dbs, log: createLogger(env.config) };
+    env = await createTestEnv({ topics: false, roles: true, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60' } });
+    deps = { config: env.config, dbs: env.app, log: createLogger(env.config) };
     const at = (offsetMs: number, n: number) => spread(new Date(start.getTime() + offsetMs), 3600_000, n);
     for (const [i, p] of pipelines(env.config).entries()) {
       const outbox = env.dbs[p.outboxDb];

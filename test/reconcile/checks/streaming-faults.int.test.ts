@@ -33,11 +33,11 @@ describe('drift injected by the streaming faults', () => {
   let producer: Producer | undefined;
 
   beforeAll(async () => {
-    env = await createTestEnv({ env: { RECON_GRACE_SECONDS: String(GRACE), RECON_WINDOW_SECONDS: '3600' } });
+    env = await createTestEnv({ roles: true, env: { RECON_GRACE_SECONDS: String(GRACE), RECON_WINDOW_SECONDS: '3600' } });
     producer = createProducer(env.kafka);
     await producer.connect();
-    relay = await startRelay(env.config);
-    consumers = await startConsumers(env.config, { concurrency: 2, maxAttempts: 2 });
+    relay = await startRelay(env.adminConfig);
+    consumers = await startConsumers(env.adminConfig, { concurrency: 2, maxAttempts: 2 });
   });
   afterAll(async () => {
     await consumers?.stop();
@@ -79,7 +79,7 @@ describe('drift injected by the streaming faults', () => {
       { intervalMs: 200 },
     );
 
-    const deps = { config: env.config, dbs: env.dbs, log: createLogger(env.config) };
+    const deps = { config: env.config, dbs: env.app, log: createLogger(env.config) };
     const summary = await executeRun(deps, { checks: ['users-vs-points', 'outbox-vs-consumed'], trigger: 'test' });
     expect(summary.status).toBe('completed');
     expect(summary.counts['users-vs-points']).toEqual({ missing_grant: lose, orphan_grant: rollback });

@@ -15,8 +15,8 @@ describe('users-vs-points finds exactly the drift injected by SQL', () => {
   const enqueued: { id: string; kind: DiscrepancyKind; generation?: number }[] = [];
 
   beforeAll(async () => {
-    env = await createTestEnv({ topics: false, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60', SIGNUP_BONUS_POINTS: String(B) } });
-    deps = { config: env.config, dbs: env.dbs, log: createLogger(env.config), enqueue: async (rows) => void enqueued.push(...rows) };
+    env = await createTestEnv({ topics: false, roles: true, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60', SIGNUP_BONUS_POINTS: String(B) } });
+    deps = { config: env.config, dbs: env.app, log: createLogger(env.config), enqueue: async (rows) => void enqueued.push(...rows) };
     const { users, points } = env.dbs;
     // Three hours of clean history: 300 users with their grant.
     const clean = await insertUsers(users, spread(start, 3 * 3600_000, 300));
@@ -96,7 +96,7 @@ describe('users-vs-points finds exactly the drift injected by SQL', () => {
 
   it('bisection fetches rows only around the discrepancies', async () => {
     const window = { start, end: new Date(start.getTime() + 5 * 3600_000) };
-    const ctx = { dbs: env.dbs, config: env.config };
+    const ctx = { dbs: env.app, config: env.config };
     const coarse = await usersVsPoints.compare({ ...ctx, bisection: { topFanout: 1, fanout: 1024, leafRows: 100_000 } }, window);
     const fine = await usersVsPoints.compare({ ...ctx, bisection: { topFanout: 8, fanout: 4, leafRows: 3 } }, window);
     const ids = (r: typeof fine) => r.found.map((d) => d.id).sort();
