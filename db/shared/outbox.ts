@@ -156,6 +156,43 @@ export async function outboxEventIdsAmong(db: Knex | Knex.Transaction, eventIds:
   return new Set(rows.map((r) => r.event_id));
 }
 
+/** An unpublished outbox row a republishing compensation asked about, and the earlier unpublished row of its key it must wait for. */
+export interface RepublishOrderRow {
+  event_id: string;
+  /** The earliest unpublished row of the same topic and key, earlier than this one and not among the rows asked about; null: none. */
+  waits_for: string | null;
+}
+
+/**
+ * Of `eventIds`, the rows still unpublished, in outbox order (`occurred_at`,
+ * then `event_id`, as the relay orders a key's rows), each with the earliest
+ * earlier unpublished row of its topic and key that is not among `eventIds`.
+ * A row with one must not be sent before it (per-key order); rows without a
+ * key never wait. One statement: per row, a range scan of the unpublished rows
+ * of its key (`outbox_unpublished_key_idx`).
+ */
+export async function unpublishedInKeyOrder(db: Knex | Knex.Transaction, eventIds: readonly string[]): Promise<RepublishOrderRow[]> {
+  if (eventIds.length === 0) return [];
+  const ids = Array.from(eventIds);
+  const { rows } = await db.raw<{ rows: RepublishOrderRow[] }>(
+    `select j.event_id, w.event_id as waits_for
+       from outbox j
+       left join lateral (
+         select o.event_id from outbox o
+          where o.published_at is null
+            and o.topic = j.topic and o.message_key = j.message_key
+            and (o.occurred_at, o.event_id) < (j.occurred_at, j.event_id)
+            and o.event_id <> all(?::uuid[])
+          order by o.occurred_at, o.event_id
+          limit 1
+       ) w on true
+      where j.event_id = any(?::uuid[]) and j.published_at is null
+      order by j.occurred_at, j.event_id`,
+    [ids, ids],
+  );
+  return rows;
+}
+
 /**
  * Record rows as published, with where they landed. `partition`/`offset`
  * null means "acknowledged, position unknown" (used by fault injection to

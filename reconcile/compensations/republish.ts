@@ -5,6 +5,14 @@
  * send is harmless; marking the row published is conditional, so the relay
  * publishing it at the same moment never gets its position overwritten.
  *
+ * Per-key order (`unpublished_event`): a key's messages must reach its
+ * partition in outbox order, as the relay keeps it (`claimUnpublished`), or a
+ * revocation could overtake its grant. A job sends its rows in outbox order,
+ * one after another per topic and key (keys concurrently), and does not send a
+ * row while an earlier unpublished row of its key is outside the job: that
+ * row is a `retry`, sent once the earlier one is published (by the relay or by
+ * its own compensation).
+ *
  * Verifying an unconsumed event: its invariant ("consumed by the group")
  * becomes true only when the group's consumer processes the re-sent message.
  * A job re-sends each event once, then waits up to `consumeWaitMs` for the
@@ -26,6 +34,7 @@ import {
   type DeadLetterFinding,
   type DiscrepancyRow,
   type StoredOutboxRow,
+  unpublishedInKeyOrder,
 } from '../../db/index.js';
 import type { CompensationDeps, CompensationHandler, CompensationOutcome, MessageSender } from './types.js';
 
@@ -60,14 +69,28 @@ function parse(rows: readonly DiscrepancyRow[], outcomes: CompensationOutcome[])
   return refs;
 }
 
-/** Send rows one message per request, so each row's partition and offset are known. Returns event id → position. */
+/**
+ * Send rows one message per request, so each row's partition and offset are known. Rows of one topic and key go one after
+ * another, in the order given (a key's messages must reach its partition in outbox order); keys go concurrently. Returns
+ * event id → position.
+ */
 async function send(producer: MessageSender, rows: readonly StoredOutboxRow[]): Promise<Map<string, { partition: number; offset: number | null }>> {
   const positions = new Map<string, { partition: number; offset: number | null }>();
+  const byKey = new Map<string, StoredOutboxRow[]>();
+  for (const r of rows) {
+    // A row without a key has no order to keep: a lane of its own.
+    const lane = r.message_key === null ? `\u0001${r.event_id}` : `${r.topic}\u0000${r.message_key}`;
+    const list = byKey.get(lane);
+    if (list) list.push(r);
+    else byKey.set(lane, [r]);
+  }
   await Promise.all(
-    rows.map(async (r) => {
-      const [meta] = await producer.send({ topic: r.topic, messages: [{ key: r.message_key, value: r.payload, headers: { ...r.headers, id: r.event_id } }] });
-      const offset = meta?.baseOffset ?? meta?.offset;
-      positions.set(r.event_id, { partition: meta?.partition ?? -1, offset: offset === undefined ? null : Number(offset) });
+    [...byKey.values()].map(async (lane) => {
+      for (const r of lane) {
+        const [meta] = await producer.send({ topic: r.topic, messages: [{ key: r.message_key, value: r.payload, headers: { ...r.headers, id: r.event_id } }] });
+        const offset = meta?.baseOffset ?? meta?.offset;
+        positions.set(r.event_id, { partition: meta?.partition ?? -1, offset: offset === undefined ? null : Number(offset) });
+      }
     }),
   );
   return positions;
@@ -119,11 +142,17 @@ export const compensateUnpublished: CompensationHandler = async (deps, rows) => 
   for (const sourceDb of ['users', 'points'] as const) {
     const mine = pending.filter((p) => p.ref.sourceDb === sourceDb);
     if (mine.length === 0) continue;
-    await publish(
-      deps,
-      sourceDb,
-      mine.map((m) => m.outbox),
+    // Per-key order, as the relay keeps it: this job's rows in outbox order, and none sent before an earlier unpublished
+    // row of its key that this job does not send (the relay, or that row's own compensation, publishes it first).
+    const order = await unpublishedInKeyOrder(
+      deps.dbs[sourceDb],
+      mine.map((m) => m.ref.eventId),
     );
+    const byId = new Map(mine.map((m) => [m.ref.eventId, m.outbox]));
+    const waiting = new Map(order.filter((o) => o.waits_for !== null).map((o) => [o.event_id, o.waits_for!]));
+    const sending = order.filter((o) => o.waits_for === null).map((o) => byId.get(o.event_id)!);
+    await publish(deps, sourceDb, sending);
+    const sent = new Set(sending.map((r) => r.event_id));
     const after = new Map(
       (
         await outboxRowsById(
@@ -133,10 +162,17 @@ export const compensateUnpublished: CompensationHandler = async (deps, rows) => 
       ).map((o) => [o.event_id, o]),
     );
     for (const { ref } of mine) {
+      const earlier = waiting.get(ref.eventId);
       outcomes.push(
         after.get(ref.eventId)?.published_at
-          ? { id: ref.row.id, result: 'resolved', effect: true }
-          : { id: ref.row.id, result: 'retry', reason: `outbox row ${ref.eventId} is still unpublished after the send` },
+          ? { id: ref.row.id, result: 'resolved', effect: sent.has(ref.eventId) }
+          : earlier !== undefined
+            ? {
+                id: ref.row.id,
+                result: 'retry',
+                reason: `outbox row ${ref.eventId} waits for the earlier unpublished row ${earlier} of its key (per-key order)`,
+              }
+            : { id: ref.row.id, result: 'retry', reason: `outbox row ${ref.eventId} is still unpublished after the send` },
       );
     }
   }
