@@ -7,6 +7,7 @@
 import knexFactory, { type Knex } from 'knex';
 import type { DatabaseName } from './connections.js';
 import { withDefaultUser } from './connections.js';
+import { MIGRATIONS_TABLE, shippedMigrations } from './migrate.js';
 import { ledgerSegmentSums } from './points/index.js';
 import { consumedSegmentSums, outboxSegmentSums } from './shared/index.js';
 import { usersSegmentSums } from './users/index.js';
@@ -76,6 +77,22 @@ export async function missingTables(db: Knex, database: DatabaseName): Promise<s
   return rows.map((r) => r.name);
 }
 
+/**
+ * The migrations the code ships for `database` that the database has not
+ * recorded as applied (knex's {@link MIGRATIONS_TABLE}), in order: all of
+ * them when the table is not there. A database whose tables exist but lacks
+ * a later migration (a new column, an index) passes {@link missingTables}
+ * and still breaks the consumers and runs.
+ */
+export async function pendingMigrations(db: Knex, database: DatabaseName): Promise<string[]> {
+  const shipped = await shippedMigrations(database);
+  const { rows: present } = await db.raw<{ rows: { present: boolean }[] }>('select to_regclass(?) is not null as present', [MIGRATIONS_TABLE]);
+  if (!present[0]?.present) return shipped;
+  const { rows } = await db.raw<{ rows: { name: string }[] }>(`select name from ${MIGRATIONS_TABLE}`);
+  const recorded = new Set(rows.map((r) => r.name));
+  return shipped.filter((m) => !recorded.has(m));
+}
+
 /** An index the batch layer reads through, as the migrations create it. */
 export interface BatchIndexSpec {
   table: string;
@@ -99,6 +116,13 @@ const CONSUMED_WINDOW: BatchIndexSpec = {
   role: 'window',
   create: 'create index concurrently consumed_events_window_idx on consumed_events (consumer_group, event_occurred_at, event_id)',
 };
+/** Dead letters are read per window by the time they were dead-lettered (the dead-letter check, the late-arrival scan). */
+const DEAD_LETTERS_WINDOW: BatchIndexSpec = {
+  table: 'dead_letters',
+  columns: ['dead_lettered_at'],
+  role: 'window',
+  create: 'create index concurrently dead_letters_at_idx on dead_letters (dead_lettered_at)',
+};
 const CONSUMED_LATE: BatchIndexSpec = {
   table: 'consumed_events',
   columns: ['consumed_at'],
@@ -113,6 +137,7 @@ export const BATCH_INDEXES: Record<SourceDatabase, readonly BatchIndexSpec[]> = 
     OUTBOX_WINDOW,
     CONSUMED_WINDOW,
     CONSUMED_LATE,
+    DEAD_LETTERS_WINDOW,
   ],
   points: [
     {
@@ -130,6 +155,7 @@ export const BATCH_INDEXES: Record<SourceDatabase, readonly BatchIndexSpec[]> = 
     OUTBOX_WINDOW,
     CONSUMED_WINDOW,
     CONSUMED_LATE,
+    DEAD_LETTERS_WINDOW,
   ],
 };
 

@@ -10,6 +10,9 @@ const MIGRATIONS_ROOT = join(dirname(fileURLToPath(import.meta.url)), 'migration
 // `.js` once compiled into dist/; the recorded name has no extension either way.
 const MIGRATION_FILE = /^\d{4}_[a-z0-9_-]+\.[jt]s$/;
 
+/** The table knex records each database's applied migrations in (one row per migration, by name). */
+export const MIGRATIONS_TABLE = 'recon_migrations';
+
 /**
  * Migrations are numbered files `NNNN_name.ts` in `db/migrations/<database>/`,
  * append-only: a released migration is never edited, a new one is added.
@@ -27,6 +30,12 @@ class FolderMigrationSource implements Knex.MigrationSource<string> {
   }
 }
 
+/** The names of the migrations the code ships for `name` (as knex records them, without extension), in order. */
+export async function shippedMigrations(name: DatabaseName): Promise<string[]> {
+  const source = new FolderMigrationSource(join(MIGRATIONS_ROOT, name));
+  return (await source.getMigrations()).map((f) => source.getMigrationName(f));
+}
+
 export interface MigrationResult {
   database: DatabaseName;
   url: string;
@@ -38,7 +47,7 @@ export interface MigrationResult {
 export async function migrateDatabase(db: Knex, name: DatabaseName): Promise<string[]> {
   const [, applied] = (await db.migrate.latest({
     migrationSource: new FolderMigrationSource(join(MIGRATIONS_ROOT, name)),
-    tableName: 'recon_migrations',
+    tableName: MIGRATIONS_TABLE,
   })) as [number, string[]];
   return applied;
 }

@@ -6,7 +6,7 @@
  * what is more than needed), so the three never disagree.
  *
  * - **reader** (each source database): SELECT on what the checks and the
- *   reports read, and membership of `pg_read_all_stats`, without which
+ *   reports read and on the migrations table (`recon doctor`), and membership of `pg_read_all_stats`, without which
  *   `pg_stat_activity` hides other roles' transaction starts and the safe
  *   upper bound cannot be known (recon then refuses to run).
  * - **writer** (each source database, compensations): INSERT on
@@ -22,6 +22,7 @@ import type { Knex } from 'knex';
 import { ReconError, writerDatabaseUrls, type Config } from '../core/index.js';
 import { connect, withDefaultUser, type DatabaseName } from './connections.js';
 import { parseDatabaseUrl } from './create-database.js';
+import { MIGRATIONS_TABLE } from './migrate.js';
 
 export const ROLE_PURPOSES = ['reader', 'writer', 'owner'] as const;
 export type RolePurpose = (typeof ROLE_PURPOSES)[number];
@@ -63,6 +64,8 @@ export const ROLE_GRANTS: { readonly [P in RolePurpose]: Partial<Readonly<Record
         { table: 'outbox', privileges: ['SELECT'] },
         { table: 'consumed_events', privileges: ['SELECT'] },
         { table: 'dead_letters', privileges: ['SELECT'] },
+        // `recon doctor` compares the migrations recorded here with those the code ships.
+        { table: MIGRATIONS_TABLE, privileges: ['SELECT'] },
       ],
       readAllStats: true,
       owns: false,
@@ -74,6 +77,8 @@ export const ROLE_GRANTS: { readonly [P in RolePurpose]: Partial<Readonly<Record
         { table: 'outbox', privileges: ['SELECT'] },
         { table: 'consumed_events', privileges: ['SELECT'] },
         { table: 'dead_letters', privileges: ['SELECT'] },
+        // `recon doctor` compares the migrations recorded here with those the code ships.
+        { table: MIGRATIONS_TABLE, privileges: ['SELECT'] },
       ],
       readAllStats: true,
       owns: false,

@@ -3,9 +3,11 @@ import { SUBSCRIPTIONS, namespaced, type Config, type SourceDatabase } from '../
 import {
   batchIndexes,
   missingTables,
+  pendingMigrations,
   roleFacts,
   serverClockMs,
   windowQueryPlans,
+  MIGRATIONS_TABLE,
   type DatabaseName,
   type FoundIndexes,
   type WindowQueryPlan,
@@ -34,7 +36,7 @@ export function redactUrl(url: string): string {
 
 const target = (config: Config, name: DatabaseName) => `Postgres at ${redactUrl(config.databases[name])} (${DATABASE_VARIABLES[name]})`;
 
-/** The database connects, and its schema (the migrations' tables) is there. */
+/** The database connects, its schema (the migrations' tables) is there, and every migration the code ships is applied. */
 export function databaseConnectCheck(config: Config, name: DatabaseName): DoctorCheck {
   const variable = DATABASE_VARIABLES[name];
   const check: DoctorCheck = {
@@ -54,6 +56,24 @@ export function databaseConnectCheck(config: Config, name: DatabaseName): Doctor
         return {
           status: 'fail',
           detail: `${redactUrl(config.databases[name])} connects ${as}, but lacks the tables ${missing.join(', ')}`,
+          fix: 'run `recon migrate`',
+        };
+      }
+      let pending;
+      try {
+        pending = await pendingMigrations(db, name);
+      } catch (err) {
+        if ((err as { code?: unknown } | null)?.code !== '42501') throw err;
+        return {
+          status: 'warn',
+          detail: `${redactUrl(config.databases[name])} connects ${as}, but ${facts.role} cannot read ${MIGRATIONS_TABLE}: pending migrations not checked`,
+          fix: `grant select on ${MIGRATIONS_TABLE} to ${facts.role};  (or \`recon migrate --roles\`)`,
+        };
+      }
+      if (pending.length) {
+        return {
+          status: 'fail',
+          detail: `${redactUrl(config.databases[name])} connects ${as}, but lacks the migrations ${pending.join(', ')}`,
           fix: 'run `recon migrate`',
         };
       }
@@ -98,7 +118,28 @@ export function sessionVisibilityCheck(config: Config, name: SourceDatabase): Do
   };
 }
 
-/** `track_commit_timestamp` is on: the server can tell when a row's transaction committed. */
+/**
+ * Judge `track_commit_timestamp` against what the grace is measured from
+ * (`RECON_GRACE_FROM`): with `start` recon never asks for commit times, so
+ * the setting does not matter.
+ */
+export function judgeCommitTimestamps(commitTimestamps: boolean, graceFrom: Config['graceFrom']): DoctorFinding {
+  const setting = `track_commit_timestamp is ${commitTimestamps ? 'on' : 'off'}`;
+  if (graceFrom === 'start')
+    return {
+      status: 'pass',
+      detail: `RECON_GRACE_FROM=start: lateness is measured from transaction start by configuration; track_commit_timestamp (${commitTimestamps ? 'on' : 'off'}) is not used`,
+      fix: '',
+    };
+  if (commitTimestamps) return { status: 'pass', detail: `${setting}: the server records when each transaction committed`, fix: '' };
+  return {
+    status: 'warn',
+    detail: `${setting}: lateness is measured from transaction start, so a transaction open longer than the grace can make transient false discrepancies`,
+    fix: 'set track_commit_timestamp = on in postgresql.conf (takes effect at the next restart)',
+  };
+}
+
+/** `track_commit_timestamp` is on (unless `RECON_GRACE_FROM=start`): the server can tell when a row's transaction committed. */
 export function commitTimestampsCheck(config: Config, name: SourceDatabase): DoctorCheck {
   return {
     name: `${name}.commit-timestamps`,
@@ -106,14 +147,7 @@ export function commitTimestampsCheck(config: Config, name: SourceDatabase): Doc
     requires: [`${name}.connect`],
     async run(ctx) {
       const facts = await roleFacts(ctx.postgres(config.databases[name]));
-      if (facts.commitTimestamps)
-        return { status: 'pass', detail: 'track_commit_timestamp is on: the server records when each transaction committed', fix: '' };
-      return {
-        status: 'warn',
-        detail:
-          'track_commit_timestamp is off: lateness is measured from transaction start, so a transaction open longer than the grace can make transient false discrepancies',
-        fix: 'set track_commit_timestamp = on in postgresql.conf (takes effect at the next restart)',
-      };
+      return judgeCommitTimestamps(facts.commitTimestamps, config.graceFrom);
     },
   };
 }

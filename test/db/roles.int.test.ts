@@ -73,13 +73,16 @@ describe('least-privilege roles: one definition for --roles, --print-grants and 
     expect(await inspectRole(db, 'points', 'writer')).toMatchObject({ missing: [], excess: [] });
   });
 
-  it('reports what is missing: a SELECT-only role as reader lacks pg_read_all_stats; as writer, INSERT and the publication columns', async () => {
+  it('reports what is missing: a SELECT-only role as reader lacks pg_read_all_stats and the migrations table; as writer, INSERT and the publication columns', async () => {
     const blind = await env.createRole('blind');
     await env.dbs.points.raw(`grant select on point_ledger, outbox, consumed_events, dead_letters to "${blind}"`);
     const db = as(blind, 'points');
     const asReader = await inspectRole(db, 'points', 'reader');
     expect(asReader.seesOtherSessions).toBe(false);
-    expect(asReader.missing).toEqual([{ privilege: 'membership of pg_read_all_stats (or pg_monitor)', fix: `grant pg_read_all_stats to "${blind}"` }]);
+    expect(asReader.missing).toEqual([
+      { privilege: 'membership of pg_read_all_stats (or pg_monitor)', fix: `grant pg_read_all_stats to "${blind}"` },
+      { privilege: 'SELECT on recon_migrations', fix: `grant select on "recon_migrations" to "${blind}"` },
+    ]);
     const asWriter = await inspectRole(db, 'points', 'writer');
     expect(privileges(asWriter.missing)).toEqual([
       'INSERT on point_ledger',
@@ -88,7 +91,7 @@ describe('least-privilege roles: one definition for --roles, --print-grants and 
     ]);
     expect(asWriter.excess).toEqual([]);
     // pg_monitor includes pg_read_all_stats.
-    await env.dbs.points.raw(`grant pg_monitor to "${blind}"`);
+    await env.dbs.points.raw(`grant select on recon_migrations to "${blind}"; grant pg_monitor to "${blind}"`);
     expect(await inspectRole(db, 'points', 'reader')).toMatchObject({ seesOtherSessions: true, missing: [] });
   });
 

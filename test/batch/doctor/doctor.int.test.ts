@@ -2,7 +2,8 @@
  * `recon doctor` against the real services: a correct set-up passes (with at
  * most warnings), and each broken one fails the check that names it, with
  * the fix: a database URL that does not connect or does not answer, a role
- * that cannot see other sessions, a dropped window index, a topic with the
+ * that cannot see other sessions, a missing later migration, a dropped
+ * window index, a topic with the
  * wrong partition count and a missing dead-letter topic, a broker that does
  * not answer. Redis has its own file (it needs a server of its own).
  */
@@ -102,6 +103,34 @@ describe('recon doctor on a correct set-up', () => {
       expect(doctorExitCode([...results.values()])).toBe(1);
     } finally {
       await env.dbs.users.raw('create index users_created_at_idx on users (created_at, id)');
+    }
+  });
+
+  it('fails the window-index check when the dead letters lose their index on the dead-lettering time', async () => {
+    await env.dbs.points.raw('drop index dead_letters_at_idx');
+    try {
+      const points = (await doctor(env.config)).get('points.window-indexes')!;
+      expect(points.status).toBe('fail');
+      expect(points.detail).toMatch(/missing: an index on dead_letters \(dead_lettered_at\)/);
+      expect(points.fix).toBe('create index concurrently dead_letters_at_idx on dead_letters (dead_lettered_at);');
+    } finally {
+      await env.dbs.points.raw('create index dead_letters_at_idx on dead_letters (dead_lettered_at)');
+    }
+  });
+
+  it('fails the connect check of a database that lacks a later migration, naming it, although every table is there', async () => {
+    const last = await env.dbs.points('recon_migrations').orderBy('id', 'desc').first();
+    expect(last.name).toBe('0007_dead_letters_dlt_error');
+    await env.dbs.points('recon_migrations').where({ id: last.id }).delete();
+    try {
+      const results = await doctor(env.config);
+      const points = results.get('points.connect')!;
+      expect(points.status).toBe('fail');
+      expect(points.detail).toMatch(/lacks the migrations 0007_dead_letters_dlt_error$/);
+      expect(points.fix).toBe('run `recon migrate`');
+      expect(results.get('users.connect')!.status).toBe('pass');
+    } finally {
+      await env.dbs.points('recon_migrations').insert(last);
     }
   });
 });

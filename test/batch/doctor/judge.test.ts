@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   bestSkew,
   doctorExitCode,
+  judgeCommitTimestamps,
   judgeEviction,
   judgeGroups,
   judgePersistence,
@@ -205,5 +206,22 @@ describe('running checks', () => {
 
   it('refuses a list whose prerequisites are not listed before', async () => {
     await expect(runDoctor([check('x', async () => ({ status: 'pass', detail: '', fix: '' }), ['y'])], ctx)).rejects.toThrow(/requires y/);
+  });
+});
+
+describe('commit timestamps', () => {
+  it('warn when off and lateness is measured from commit, pass when on', () => {
+    expect(judgeCommitTimestamps(true, 'commit')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/^track_commit_timestamp is on/) });
+    expect(judgeCommitTimestamps(false, 'commit')).toMatchObject({ status: 'warn', fix: expect.stringMatching(/track_commit_timestamp = on/) });
+  });
+
+  it('do not matter when RECON_GRACE_FROM=start measures lateness from transaction start', () => {
+    for (const on of [true, false]) {
+      expect(judgeCommitTimestamps(on, 'start')).toEqual({
+        status: 'pass',
+        detail: `RECON_GRACE_FROM=start: lateness is measured from transaction start by configuration; track_commit_timestamp (${on ? 'on' : 'off'}) is not used`,
+        fix: '',
+      });
+    }
   });
 });
