@@ -327,6 +327,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+/** Why the polling relay does not run under `RECON_RELAY=debezium` (one line, for the terminal). */
+export const POLLING_RELAY_REFUSED =
+  'RECON_RELAY=debezium: the outboxes are relayed by Debezium on Kafka Connect, so the polling relay does not run (it would send every event a second time); unset RECON_RELAY (or set it to polling) to use it';
+
 /** The URLs the Debezium connectors connect with, each the database's own URL when not set. */
 export function connectDatabaseUrls(config: Pick<Config, 'databases'> & { connect?: Pick<Config['connect'], 'databases'> }): { users: string; points: string } {
   return { users: config.connect?.databases.users ?? config.databases.users, points: config.connect?.databases.points ?? config.databases.points };
