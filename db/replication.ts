@@ -116,11 +116,12 @@ export async function outboxRetentionFacts(db: Knex): Promise<OutboxRetentionFac
   );
   const stats = rows[0];
   if (!stats) return undefined;
+  // No `?` in the pattern: knex would take it for a binding.
   const { rows: triggers } = await db.raw<{ rows: { name: string }[] }>(
     `select t.tgname as name
        from pg_trigger t join pg_proc p on p.oid = t.tgfoid
       where t.tgrelid = 'public.outbox'::regclass and not t.tgisinternal
-        and (p.prosrc ~* 'delete\\s+from\\s+(public\\.)?outbox' or (t.tgtype & 8) <> 0)
+        and (p.prosrc ~* 'delete\\s+from\\s+(only\\s+)*(public\\.)*"*outbox' or (t.tgtype & 8) <> 0)
       order by 1`,
   );
   const { rows: rules } = await db.raw<{ rows: { name: string }[] }>(`select rulename as name from pg_rules where schemaname = 'public' and tablename = 'outbox' order by 1`);
