@@ -140,6 +140,14 @@ export interface WorkerOptions {
    * (consumers deduplicate). Default 10000.
    */
   offsetFlushMs?: number;
+  /**
+   * How long the group waits for a worker that left to come back before its
+   * connectors and tasks go to the others (`scheduled.rebalance.max.delay.ms`).
+   * Connect's default is 5 minutes, made for rolling restarts of many
+   * workers; a local worker that was restarted waits that long for its own
+   * tasks. Default 30000.
+   */
+  rebalanceDelayMs?: number;
 }
 
 function writeWorkerConfig(config: Pick<Config, 'kafkaBrokers' | 'namespace'>, paths: LocalConnectPaths, port: number, host: string, options: WorkerOptions) {
@@ -163,6 +171,7 @@ function writeWorkerConfig(config: Pick<Config, 'kafkaBrokers' | 'namespace'>, p
       'key.converter=org.apache.kafka.connect.storage.StringConverter',
       'value.converter=org.apache.kafka.connect.storage.StringConverter',
       `offset.flush.interval.ms=${options.offsetFlushMs ?? 10_000}`,
+      `scheduled.rebalance.max.delay.ms=${options.rebalanceDelayMs ?? 30_000}`,
       `listeners=http://${host}:${port}`,
       `rest.advertised.host.name=${host}`,
       `rest.advertised.port=${port}`,
