@@ -12,7 +12,7 @@
  * and the same three internal topics: {@link connectWorkerNames}.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ReconError, sleep, type Config, type Logger, silentLogger } from '../core/index.js';
@@ -73,42 +73,76 @@ function mvnCopy(pom: string, profile: string, out: string, what: string): void 
   }
 }
 
+/**
+ * Fetch `what` with Maven into `dir` unless its marker is there. Maven
+ * writes into a folder of this process's own, which is then renamed into
+ * place: two processes fetching at once (two test files, a test and a
+ * benchmark) never mix their files, and a half-written folder never counts.
+ */
+function fetchOnce(
+  pom: string,
+  profile: string,
+  dir: string,
+  markerName: string,
+  what: string,
+  check: (files: string[]) => string | undefined,
+  log: Logger,
+): void {
+  if (existsSync(join(dir, markerName))) return;
+  const staging = `${dir}.fetch-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  log.info(`fetching ${what} from Maven Central into ${dir}`);
+  try {
+    mvnCopy(pom, profile, staging, what);
+    const problem = check(readdirSync(staging));
+    if (problem) throw new ReconError('DEPENDENCY_MISSING', problem);
+    writeFileSync(join(staging, markerName), new Date().toISOString());
+    if (existsSync(join(dir, markerName))) return; // another process finished first
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dirname(dir), { recursive: true });
+    renameSync(staging, dir);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
 /** Fetch the worker's jars and the Debezium plugin with Maven unless complete copies are cached (a marker file per version). */
 export function fetchConnectJars(paths: LocalConnectPaths, log: Logger = silentLogger): void {
-  const marker = join(paths.libs, `.complete-${CONNECT_VERSION}`);
+  const marker = `.complete-${CONNECT_VERSION}`;
   const plugin = join(paths.plugins, 'debezium-connector-postgres');
-  const pluginMarker = join(plugin, `.complete-${DEBEZIUM_VERSION}`);
-  if (existsSync(marker) && existsSync(pluginMarker)) return;
+  const pluginMarker = `.complete-${DEBEZIUM_VERSION}`;
+  if (existsSync(join(paths.libs, marker)) && existsSync(join(plugin, pluginMarker))) return;
   if (!commandExists('mvn')) {
     throw new ReconError(
       'DEPENDENCY_MISSING',
       'Maven (mvn) is not installed: it fetches Kafka Connect and Debezium from Maven Central. Install it (Debian: apt-get install maven) or point KAFKA_CONNECT_URL at a running worker.',
     );
   }
-  if (!existsSync(marker)) {
-    rmSync(paths.libs, { recursive: true, force: true });
-    mkdirSync(paths.libs, { recursive: true });
-    log.info(`fetching Kafka Connect ${CONNECT_VERSION} jars from Maven Central into ${paths.libs}`);
-    mvnCopy(paths.pom, 'worker', paths.libs, 'the Kafka Connect jars');
-    if (!readdirSync(paths.libs).some((f) => f === `connect-runtime-${CONNECT_VERSION}.jar`)) {
-      throw new ReconError('DEPENDENCY_MISSING', `mvn finished but ${paths.libs} holds no connect-runtime-${CONNECT_VERSION}.jar`);
-    }
-    writeFileSync(marker, new Date().toISOString());
-  }
-  if (!existsSync(pluginMarker)) {
-    rmSync(plugin, { recursive: true, force: true });
-    mkdirSync(plugin, { recursive: true });
-    log.info(`fetching Debezium ${DEBEZIUM_VERSION} (Postgres connector) from Maven Central into ${plugin}`);
-    mvnCopy(paths.pom, 'debezium', plugin, 'the Debezium Postgres connector');
-    const jars = readdirSync(plugin);
-    if (!jars.includes(`debezium-connector-postgres-${DEBEZIUM_VERSION}.jar`)) {
-      throw new ReconError('DEPENDENCY_MISSING', `mvn finished but ${plugin} holds no debezium-connector-postgres-${DEBEZIUM_VERSION}.jar`);
-    }
-    // The worker's own copies must win: a second connect-api or kafka-clients in the plugin breaks class loading.
-    const clash = jars.filter((f) => /^(connect-api|kafka-clients|slf4j-api)-/.test(f));
-    if (clash.length) throw new ReconError('DEPENDENCY_MISSING', `the Debezium plugin directory holds ${clash.join(', ')}: services/connect/pom.xml must exclude them`);
-    writeFileSync(pluginMarker, new Date().toISOString());
-  }
+  fetchOnce(
+    paths.pom,
+    'worker',
+    paths.libs,
+    marker,
+    `Kafka Connect ${CONNECT_VERSION}`,
+    (files) => (files.includes(`connect-runtime-${CONNECT_VERSION}.jar`) ? undefined : `mvn finished but fetched no connect-runtime-${CONNECT_VERSION}.jar`),
+    log,
+  );
+  fetchOnce(
+    paths.pom,
+    'debezium',
+    plugin,
+    pluginMarker,
+    `Debezium ${DEBEZIUM_VERSION} (Postgres connector)`,
+    (files) => {
+      if (!files.includes(`debezium-connector-postgres-${DEBEZIUM_VERSION}.jar`))
+        return `mvn finished but fetched no debezium-connector-postgres-${DEBEZIUM_VERSION}.jar`;
+      // The worker's own copies must win: a second connect-api or kafka-clients in the plugin breaks class loading.
+      const clash = files.filter((f) => /^(connect-api|kafka-clients|slf4j-api)-/.test(f));
+      return clash.length ? `the Debezium plugin directory would hold ${clash.join(', ')}: services/connect/pom.xml must exclude them` : undefined;
+    },
+    log,
+  );
 }
 
 /** Host and port the REST API listens on, from `KAFKA_CONNECT_URL`, and whether this machine can host it. */
@@ -209,18 +243,29 @@ export type ConnectUpResult = { action: 'reachable'; url: string; pid: number | 
  */
 export async function connectUp(
   config: Pick<Config, 'kafkaBrokers' | 'namespace' | 'connect'>,
-  { log = silentLogger, paths = localConnectPaths(), timeoutMs = 180_000, worker = {} }: { log?: Logger; paths?: LocalConnectPaths; timeoutMs?: number; worker?: WorkerOptions } = {},
+  {
+    log = silentLogger,
+    paths = localConnectPaths(),
+    timeoutMs = 180_000,
+    worker = {},
+  }: { log?: Logger; paths?: LocalConnectPaths; timeoutMs?: number; worker?: WorkerOptions } = {},
 ): Promise<ConnectUpResult> {
   const started = Date.now();
   const client = connectClient(config.connect.url, { timeoutMs: 3000 });
   if (await client.reachable()) return { action: 'reachable', url: client.url, pid: runningConnectPid(paths) };
   const listener = connectListener(config.connect.url);
   if (!listener.local) {
-    throw new ReconError('SERVICE_UNAVAILABLE', `KAFKA_CONNECT_URL=${config.connect.url} does not answer, and recon only starts a worker on this machine (http://127.0.0.1:<port>)`);
+    throw new ReconError(
+      'SERVICE_UNAVAILABLE',
+      `KAFKA_CONNECT_URL=${config.connect.url} does not answer, and recon only starts a worker on this machine (http://127.0.0.1:<port>)`,
+    );
   }
   if (runningConnectPid(paths) === undefined) {
     if (!commandExists('java')) {
-      throw new ReconError('DEPENDENCY_MISSING', 'Java is not installed: the Kafka Connect worker needs a JRE 17+ (Debian: apt-get install openjdk-17-jre-headless)');
+      throw new ReconError(
+        'DEPENDENCY_MISSING',
+        'Java is not installed: the Kafka Connect worker needs a JRE 17+ (Debian: apt-get install openjdk-17-jre-headless)',
+      );
     }
     fetchConnectJars(paths, log);
     const kafka = createKafka(config, { clientId: 'recon-connect-setup', logger: log });
@@ -264,9 +309,13 @@ export async function connectUp(
     }
     const pid = runningConnectPid(paths);
     if (pid === undefined) {
-      throw new ReconError('SERVICE_UNAVAILABLE', `the Kafka Connect worker exited during start-up; last lines of ${paths.logFile}:\n${tail(paths.logFile, 25)}`);
+      throw new ReconError(
+        'SERVICE_UNAVAILABLE',
+        `the Kafka Connect worker exited during start-up; last lines of ${paths.logFile}:\n${tail(paths.logFile, 25)}`,
+      );
     }
-    if (Date.now() > deadline) throw new ReconError('TIMEOUT', `the Kafka Connect worker (pid ${pid}) did not answer within ${timeoutMs / 1000} s; see ${paths.logFile}`);
+    if (Date.now() > deadline)
+      throw new ReconError('TIMEOUT', `the Kafka Connect worker (pid ${pid}) did not answer within ${timeoutMs / 1000} s; see ${paths.logFile}`);
     await sleep(500);
   }
   return { action: 'started', url: client.url, pid: runningConnectPid(paths) ?? -1, ms: Date.now() - started };
@@ -277,7 +326,9 @@ export async function connectDown({
   paths = localConnectPaths(),
   timeoutMs = 60_000,
   signal = 'SIGTERM',
-}: { paths?: LocalConnectPaths; timeoutMs?: number; signal?: 'SIGTERM' | 'SIGKILL' } = {}): Promise<{ action: 'stopped'; pid: number; forced: boolean } | { action: 'not-running' }> {
+}: { paths?: LocalConnectPaths; timeoutMs?: number; signal?: 'SIGTERM' | 'SIGKILL' } = {}): Promise<
+  { action: 'stopped'; pid: number; forced: boolean } | { action: 'not-running' }
+> {
   const pid = runningConnectPid(paths);
   if (pid === undefined) {
     rmSync(paths.pidFile, { force: true });
@@ -315,7 +366,8 @@ export async function connectStatus(config: Pick<Config, 'connect'>, paths = loc
     managedPid: runningConnectPid(paths),
     logFile: paths.logFile,
     jarsCached:
-      existsSync(join(paths.libs, `.complete-${CONNECT_VERSION}`)) && existsSync(join(paths.plugins, 'debezium-connector-postgres', `.complete-${DEBEZIUM_VERSION}`)),
+      existsSync(join(paths.libs, `.complete-${CONNECT_VERSION}`)) &&
+      existsSync(join(paths.plugins, 'debezium-connector-postgres', `.complete-${DEBEZIUM_VERSION}`)),
   };
 }
 
