@@ -137,6 +137,7 @@ const schema = {
   USERS_CONNECT_DATABASE_URL: postgresUrl.optional(),
   POINTS_CONNECT_DATABASE_URL: postgresUrl.optional(),
   RECON_SLOT_LAG_WARN_BYTES: positiveInt().default(1024 * 1024 * 1024),
+  RECON_BENCH_DEBEZIUM_USERS: positiveInt(10_000_000).default(50_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 } as const;
 
@@ -249,6 +250,8 @@ export interface Config {
     /** `recon doctor` warns about a replication slot holding more WAL than this (`RECON_SLOT_LAG_WARN_BYTES`). Default 1 GiB. */
     slotLagWarnBytes: number;
   };
+  /** Users per relay in `npm run bench debezium` (`RECON_BENCH_DEBEZIUM_USERS`): smaller for a quick run. Default 50000. */
+  benchDebeziumUsers: number;
   logLevel: Parsed['LOG_LEVEL'];
 }
 
@@ -323,6 +326,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
       slotLagWarnBytes: p.RECON_SLOT_LAG_WARN_BYTES,
     },
+    benchDebeziumUsers: p.RECON_BENCH_DEBEZIUM_USERS,
     logLevel: p.LOG_LEVEL,
   };
 }

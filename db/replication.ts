@@ -124,7 +124,9 @@ export async function outboxRetentionFacts(db: Knex): Promise<OutboxRetentionFac
         and (p.prosrc ~* 'delete\\s+from\\s+(only\\s+)*(public\\.)*"*outbox' or (t.tgtype & 8) <> 0)
       order by 1`,
   );
-  const { rows: rules } = await db.raw<{ rows: { name: string }[] }>(`select rulename as name from pg_rules where schemaname = 'public' and tablename = 'outbox' order by 1`);
+  const { rows: rules } = await db.raw<{ rows: { name: string }[] }>(
+    `select rulename as name from pg_rules where schemaname = 'public' and tablename = 'outbox' order by 1`,
+  );
   return {
     inserted: Number(stats.inserted),
     deleted: Number(stats.deleted),

@@ -24,7 +24,9 @@ export function register(program: Command): void {
       if (opts.json) process.stdout.write(JSON.stringify(results) + '\n');
       else printTable(results.map((r) => ({ connector: r.connector, action: r.action, publication: r.publication, slot: r.slot })));
       if (config.relay !== 'debezium') {
-        process.stderr.write('recon: note: RECON_RELAY is not debezium: set it, or the polling relay may publish the same rows too (consumers deduplicate, but every event is sent twice)\n');
+        process.stderr.write(
+          'recon: note: RECON_RELAY is not debezium: set it, or the polling relay may publish the same rows too (consumers deduplicate, but every event is sent twice)\n',
+        );
       }
     });
 
@@ -32,7 +34,10 @@ export function register(program: Command): void {
     .command('status')
     .description("each connector's and task's state, and its replication slot's lag in bytes")
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExit 1 when a connector or one of its tasks is not RUNNING (missing, paused, failed).\n\nExample:\n  $ recon connect status --json')
+    .addHelpText(
+      'after',
+      '\nExit 1 when a connector or one of its tasks is not RUNNING (missing, paused, failed).\n\nExample:\n  $ recon connect status --json',
+    )
     .action(async (opts: { json?: boolean }) => {
       const { outboxConnectorStatus } = await import('../../streaming/index.js');
       const { config } = commandContext();
@@ -59,7 +64,10 @@ export function register(program: Command): void {
     .command('remove')
     .description('delete both connectors, then drop their replication slots and publications')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nA deleted connector leaves its slot behind, and a slot nobody reads holds WAL for ever: this drops it too.\n\nExample:\n  $ recon connect remove')
+    .addHelpText(
+      'after',
+      '\nA deleted connector leaves its slot behind, and a slot nobody reads holds WAL for ever: this drops it too.\n\nExample:\n  $ recon connect remove',
+    )
     .action(async (opts: { json?: boolean }) => {
       const { removeOutboxConnectors } = await import('../../streaming/index.js');
       const { config, log } = commandContext();

@@ -31,7 +31,9 @@ export function register(program: Command): void {
         const whose = worker.pid ? `the local worker (pid ${worker.pid})` : 'a worker recon did not start';
         process.stdout.write(`kafka connect already answers at ${worker.url}: ${whose}; nothing started\n`);
       } else {
-        process.stdout.write(`kafka connect started at ${worker.url} (pid ${worker.pid}) in ${(worker.ms / 1000).toFixed(1)} s; log: ${localConnectPaths().logFile}\n`);
+        process.stdout.write(
+          `kafka connect started at ${worker.url} (pid ${worker.pid}) in ${(worker.ms / 1000).toFixed(1)} s; log: ${localConnectPaths().logFile}\n`,
+        );
       }
     });
 

@@ -52,7 +52,7 @@ export function connectClient(url: string, { timeoutMs = 15_000 }: { timeoutMs?:
       });
     }
     const text = await res.text();
-    let json: unknown = undefined;
+    let json: unknown;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {

@@ -30,8 +30,8 @@ import { ensureTopicSpecs } from './connect-topics.js';
 
 export const OUTBOX_DATABASES = ['users', 'points'] as const satisfies readonly SourceDatabase[];
 
-/** Debezium's default heartbeat topic prefix, kept explicit: the topic is `<prefix>.<topic.prefix>`. */
-const HEARTBEAT_PREFIX = '__debezium-heartbeat';
+/** Base of the heartbeat topics' prefix (namespaced, so an environment's topics all start with its namespace): the topic is `<namespace.>recon-heartbeat.<connector>`. */
+const HEARTBEAT_PREFIX = 'recon-heartbeat';
 /** How often each connector emits a heartbeat and confirms its position to the server, so the slot advances on a quiet outbox. */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 
@@ -44,6 +44,8 @@ export interface OutboxConnectorNames {
   /** `recon_<namespace>_users_outbox`: lower case, digits and `_` only, at most 63 bytes (a valid slot name). */
   slot: string;
   publication: string;
+  /** Debezium's `topic.heartbeat.prefix`. */
+  heartbeatPrefix: string;
   heartbeatTopic: string;
 }
 
@@ -61,7 +63,8 @@ export function outboxConnectorNames(config: Pick<Config, 'namespace'>, database
     topicPrefix: connector,
     slot: pgName(config, database),
     publication: pgName(config, database),
-    heartbeatTopic: `${HEARTBEAT_PREFIX}.${connector}`,
+    heartbeatPrefix: namespaced(config, HEARTBEAT_PREFIX),
+    heartbeatTopic: `${namespaced(config, HEARTBEAT_PREFIX)}.${connector}`,
   };
 }
 
@@ -109,7 +112,7 @@ export function outboxConnectorConfig(names: OutboxConnectorNames, databaseUrl: 
     // Else every message also carries __debezium.context.* headers.
     'extended.headers.enabled': 'false',
     'heartbeat.interval.ms': String(HEARTBEAT_INTERVAL_MS),
-    'topic.heartbeat.prefix': HEARTBEAT_PREFIX,
+    'topic.heartbeat.prefix': names.heartbeatPrefix,
     'key.converter': 'org.apache.kafka.connect.storage.StringConverter',
     'value.converter': 'org.apache.kafka.connect.storage.StringConverter',
     predicates: 'outboxTable',
@@ -156,12 +159,19 @@ export interface RegisterResult {
  * `wal_level` is not `logical`, create the publication and the heartbeat
  * topic when missing, then `PUT /connectors/<name>/config`.
  */
-export async function registerOutboxConnectors(config: Config, { client = connectClient(config.connect.url), log = silentLogger, databases = OUTBOX_DATABASES }: CdcOptions = {}): Promise<RegisterResult[]> {
+export async function registerOutboxConnectors(
+  config: Config,
+  { client = connectClient(config.connect.url), log = silentLogger, databases = OUTBOX_DATABASES }: CdcOptions = {},
+): Promise<RegisterResult[]> {
   for (const database of databases) {
     const problem = walLevelProblem(await withConnectDb(config, database, walLevel), database);
     if (problem) throw new ReconError('SERVER_MISCONFIGURED', `recon connect register: ${problem}`);
   }
-  if (!(await client.reachable())) throw new ReconError('SERVICE_UNAVAILABLE', `Kafka Connect at ${client.url} (KAFKA_CONNECT_URL) does not answer: start it with \`recon services up --connect\``);
+  if (!(await client.reachable()))
+    throw new ReconError(
+      'SERVICE_UNAVAILABLE',
+      `Kafka Connect at ${client.url} (KAFKA_CONNECT_URL) does not answer: start it with \`recon services up --connect\``,
+    );
   const all = databases.map((d) => outboxConnectorNames(config, d));
   const kafka = createKafka(config, { clientId: 'recon-connect', logger: log });
   const admin = kafka.admin();
@@ -199,7 +209,10 @@ export interface ConnectorReport {
 }
 
 /** Each connector's and task's state, and its slot's lag in bytes. */
-export async function outboxConnectorStatus(config: Config, { client = connectClient(config.connect.url), databases = OUTBOX_DATABASES }: CdcOptions = {}): Promise<ConnectorReport[]> {
+export async function outboxConnectorStatus(
+  config: Config,
+  { client = connectClient(config.connect.url), databases = OUTBOX_DATABASES }: CdcOptions = {},
+): Promise<ConnectorReport[]> {
   const reports: ConnectorReport[] = [];
   for (const database of databases) {
     const names = outboxConnectorNames(config, database);
@@ -236,7 +249,12 @@ export interface RemoveResult {
  */
 export async function removeOutboxConnectors(
   config: Config,
-  { client = connectClient(config.connect.url), log = silentLogger, databases = OUTBOX_DATABASES, slotTimeoutMs = 60_000 }: CdcOptions & { slotTimeoutMs?: number } = {},
+  {
+    client = connectClient(config.connect.url),
+    log = silentLogger,
+    databases = OUTBOX_DATABASES,
+    slotTimeoutMs = 60_000,
+  }: CdcOptions & { slotTimeoutMs?: number } = {},
 ): Promise<RemoveResult[]> {
   const all = databases.map((d) => outboxConnectorNames(config, d));
   const deleted = new Map<string, boolean>();

@@ -243,7 +243,7 @@ describe('the Debezium relay on Kafka Connect', () => {
     expect(odd?.id).toBe(shape.eventId);
     expect(JSON.parse(odd!.value!)).toStrictEqual(shape);
     // Heartbeats go to their own topic, untouched by the router.
-    expect((await env.admin.listTopics()).filter((t) => t.startsWith('__debezium-heartbeat.') && t.includes(env.config.namespace!)).sort()).toEqual(
+    expect((await env.admin.listTopics()).filter((t) => t.startsWith(`${env.config.namespace}.recon-heartbeat.`)).sort()).toEqual(
       [outboxConnectorNames(env.config, 'points').heartbeatTopic, outboxConnectorNames(env.config, 'users').heartbeatTopic].sort(),
     );
     await env.dbs.users('outbox').where({ event_id: shape.eventId }).delete();
