@@ -374,6 +374,7 @@ export function configEnv(config: Config): Record<string, string> {
     ...(config.start ? { RECON_START: config.start.toISOString() } : {}),
     RECON_RELAY: config.relay,
     KAFKA_CONNECT_URL: config.connect.url,
+    RECON_SLOT_LAG_WARN_BYTES: String(config.connect.slotLagWarnBytes),
     ...(config.connect.databases.users !== undefined ? { USERS_CONNECT_DATABASE_URL: config.connect.databases.users } : {}),
     ...(config.connect.databases.points !== undefined ? { POINTS_CONNECT_DATABASE_URL: config.connect.databases.points } : {}),
   };

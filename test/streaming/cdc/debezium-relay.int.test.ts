@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compensationEnqueuer, createCompensationQueue, executeRun, startCompensationWorker, type CompensationQueue } from '../../../batch/index.js';
 import { CONSUMER_GROUPS, namespaced, silentLogger, type CheckName } from '../../../core/index.js';
 import { countConsumedEvents, insertOutboxEvents, type Knex } from '../../../db/index.js';
-import { connectDown, connectUp, localConnectPaths, runningConnectPid, type LocalConnectPaths } from '../../../services/index.js';
+import { connectDown, connectStatus, connectUp, localConnectPaths, runningConnectPid, type LocalConnectPaths } from '../../../services/index.js';
 import {
   connectClient,
   createProducer,
@@ -159,6 +159,16 @@ describe('the Debezium relay on Kafka Connect', () => {
   }, 180_000);
 
   it('registers both connectors idempotently and shows them running with their slots', async () => {
+    // What `recon services status` shows about the worker.
+    expect(await connectStatus(env.config, paths)).toEqual({
+      url: env.config.connect.url,
+      reachable: true,
+      version: '3.9.1',
+      managedPid: runningConnectPid(paths),
+      logFile: join(home, 'worker.log'),
+      jarsCached: true,
+    });
+    expect(runningConnectPid(paths)).toBeGreaterThan(0);
     const first = await runCli(env.config, ['connect', 'register', '--json']);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
