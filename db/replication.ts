@@ -77,17 +77,46 @@ export async function publicationTables(db: Knex, publication: string): Promise<
   return rows.flatMap((r) => (r.table ? [r.table] : []));
 }
 
-/** Create `publication` for `public.outbox` only, unless it exists. Needs ownership of the table (or a superuser). */
+/**
+ * The table the connectors' heartbeat query writes to (`heartbeat.action.query`):
+ * a row inserted every heartbeat is a change in the publication, so the slot's
+ * confirmed position moves past the WAL of every other table even while the
+ * outbox is quiet. Its change events are dropped before they reach a topic.
+ */
+export const CDC_HEARTBEAT_TABLE = 'recon_cdc_heartbeat';
+
+/** The statement each heartbeat runs: one row in, rows older than an hour out (deletes are not published). */
+export const CDC_HEARTBEAT_QUERY = `delete from public.${CDC_HEARTBEAT_TABLE} where at < now() - interval '1 hour'; insert into public.${CDC_HEARTBEAT_TABLE} (at) values (now())`;
+
+/**
+ * Create, unless they exist, the heartbeat table and `publication` for
+ * `public.outbox` and the heartbeat table, inserts only (updates and deletes of
+ * outbox rows never reach the connector); a publication from before the
+ * heartbeat table gets it added. Needs ownership of `outbox` (or a superuser).
+ */
 export async function ensureOutboxPublication(db: Knex, publication: string): Promise<'created' | 'exists'> {
-  if ((await publicationTables(db, publication)) !== undefined) return 'exists';
+  await db.raw(`create table if not exists public.${CDC_HEARTBEAT_TABLE} (id bigserial primary key, at timestamptz not null default now())`);
+  const tables = await publicationTables(db, publication);
+  if (tables !== undefined) {
+    if (!tables.includes(`public.${CDC_HEARTBEAT_TABLE}`)) await db.raw(`alter publication ?? add table public.${CDC_HEARTBEAT_TABLE}`, [publication]);
+    return 'exists';
+  }
   try {
-    await db.raw(`create publication ?? for table public.outbox`, [publication]);
+    await db.raw(`create publication ?? for table public.outbox, public.${CDC_HEARTBEAT_TABLE} with (publish = 'insert')`, [publication]);
     return 'created';
   } catch (err) {
     // 42710 duplicate_object: a concurrent register created it first.
     if ((err as { code?: unknown }).code === '42710') return 'exists';
     throw err;
   }
+}
+
+/** Drop the heartbeat table once no publication of the database names it any more. */
+export async function dropHeartbeatTableIfUnused(db: Knex): Promise<void> {
+  const { rows } = await db.raw<{ rows: unknown[] }>(`select 1 from pg_publication_tables where schemaname = 'public' and tablename = ?`, [
+    CDC_HEARTBEAT_TABLE,
+  ]);
+  if (rows.length === 0) await db.raw(`drop table if exists public.${CDC_HEARTBEAT_TABLE}`);
 }
 
 export async function dropPublication(db: Knex, publication: string): Promise<'dropped' | 'absent'> {

@@ -13,7 +13,10 @@
  */
 import { ReconError, connectDatabaseUrls, namespaced, silentLogger, type Config, type Logger, type SourceDatabase } from '../../core/index.js';
 import {
+  CDC_HEARTBEAT_QUERY,
+  CDC_HEARTBEAT_TABLE,
   connect,
+  dropHeartbeatTableIfUnused,
   dropPublication,
   dropReplicationSlot,
   ensureOutboxPublication,
@@ -105,20 +108,27 @@ export function outboxConnectorConfig(names: OutboxConnectorNames, databaseUrl: 
     'slot.name': names.slot,
     'publication.name': names.publication,
     'publication.autocreate.mode': 'disabled',
-    'table.include.list': 'public.outbox',
+    'table.include.list': `public.outbox,public.${CDC_HEARTBEAT_TABLE}`,
     'snapshot.mode': 'no_data',
     'topic.prefix': names.topicPrefix,
     'tombstones.on.delete': 'false',
     // Else every message also carries __debezium.context.* headers.
     'extended.headers.enabled': 'false',
     'heartbeat.interval.ms': String(HEARTBEAT_INTERVAL_MS),
+    // A heartbeat alone does not move the slot past other tables' WAL (pgoutput sends nothing for them): write a row it sees.
+    'heartbeat.action.query': CDC_HEARTBEAT_QUERY,
     'topic.heartbeat.prefix': names.heartbeatPrefix,
     'key.converter': 'org.apache.kafka.connect.storage.StringConverter',
     'value.converter': 'org.apache.kafka.connect.storage.StringConverter',
-    predicates: 'outboxTable',
+    predicates: 'outboxTable,heartbeatTable',
     'predicates.outboxTable.type': 'org.apache.kafka.connect.transforms.predicates.TopicNameMatches',
     'predicates.outboxTable.pattern': `${escapeRegex(names.topicPrefix)}\\.public\\.outbox`,
-    transforms: 'outbox',
+    'predicates.heartbeatTable.type': 'org.apache.kafka.connect.transforms.predicates.TopicNameMatches',
+    'predicates.heartbeatTable.pattern': `${escapeRegex(names.topicPrefix)}\\.public\\.${CDC_HEARTBEAT_TABLE}`,
+    // The heartbeat table's rows have done their work once read: they reach no topic.
+    transforms: 'dropHeartbeatRows,outbox',
+    'transforms.dropHeartbeatRows.type': 'org.apache.kafka.connect.transforms.Filter',
+    'transforms.dropHeartbeatRows.predicate': 'heartbeatTable',
     'transforms.outbox.type': 'io.debezium.transforms.outbox.EventRouter',
     'transforms.outbox.predicate': 'outboxTable',
     'transforms.outbox.table.field.event.id': 'event_id',
@@ -268,7 +278,9 @@ export async function removeOutboxConnectors(
         await new Promise((r) => setTimeout(r, 250));
         slot = await dropReplicationSlot(db, names.slot);
       }
-      return { slot, publication: await dropPublication(db, names.publication) };
+      const publication = await dropPublication(db, names.publication);
+      await dropHeartbeatTableIfUnused(db);
+      return { slot, publication };
     });
     if (slot === 'active') log.warn({ slot: names.slot }, 'replication slot still in use: not dropped');
     results.push({ connector: names.connector, deleted: deleted.get(names.connector) ?? false, slot, publication });

@@ -55,7 +55,8 @@ describe('outbox connector config', () => {
       'plugin.name': 'pgoutput',
       'slot.name': names.slot,
       'publication.name': names.publication,
-      'table.include.list': 'public.outbox',
+      'table.include.list': 'public.outbox,public.recon_cdc_heartbeat',
+      'transforms.dropHeartbeatRows.type': 'org.apache.kafka.connect.transforms.Filter',
       'snapshot.mode': 'no_data',
       'transforms.outbox.type': 'io.debezium.transforms.outbox.EventRouter',
       'transforms.outbox.table.field.event.id': 'event_id',
@@ -75,5 +76,10 @@ describe('outbox connector config', () => {
     // Dots of the namespace are literal, not "any character".
     expect(pattern.test(`${names.topicPrefix.replace('.', 'X')}.public.outbox`)).toBe(false);
     expect(config['transforms.outbox.predicate']).toBe('outboxTable');
+    // The heartbeat table's change events are dropped before the router.
+    const heartbeatRows = new RegExp(`^(?:${config['predicates.heartbeatTable.pattern']})$`);
+    expect(heartbeatRows.test(`${names.topicPrefix}.public.recon_cdc_heartbeat`)).toBe(true);
+    expect(heartbeatRows.test(`${names.topicPrefix}.public.outbox`)).toBe(false);
+    expect(config.transforms).toBe('dropHeartbeatRows,outbox');
   });
 });

@@ -16,7 +16,9 @@
  *    created: a run finds exactly those 200 unpublished, compensations
  *    republish them, the resumed connector sends them again, consumers
  *    deduplicate, a second run finds nothing;
- * 5. `recon connect remove` drops the slots and publications.
+ * 5. with the outbox quiet and other tables written, the heartbeat query
+ *    moves the slots past that WAL (a heartbeat alone does not: tried);
+ * 6. `recon connect remove` drops the slots and publications.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -203,7 +205,12 @@ describe('the Debezium relay on Kafka Connect', () => {
         'select schemaname, tablename from pg_publication_tables where pubname = ?',
         [names.publication],
       );
-      expect(rows).toEqual([{ schemaname: 'public', tablename: 'outbox' }]);
+      expect(rows.map((r) => `${r.schemaname}.${r.tablename}`).sort()).toEqual(['public.outbox', 'public.recon_cdc_heartbeat']);
+      const { rows: pub } = await env.dbs[db].raw<{ rows: { pubinsert: boolean; pubupdate: boolean; pubdelete: boolean }[] }>(
+        'select pubinsert, pubupdate, pubdelete from pg_publication where pubname = ?',
+        [names.publication],
+      );
+      expect(pub).toEqual([{ pubinsert: true, pubupdate: false, pubdelete: false }]);
       expect(await count(env.dbs[db], `select count(*) as n from pg_replication_slots where slot_name = ? and plugin = 'pgoutput'`, [names.slot])).toBe(1);
     }
   });
@@ -347,6 +354,32 @@ describe('the Debezium relay on Kafka Connect', () => {
     expect(second.counts['outbox-vs-consumed'] ?? {}).toEqual({});
   });
 
+  it('advances the slots while the outbox is quiet and the database writes other tables (heartbeat query)', async () => {
+    for (const db of ['users', 'points'] as const) {
+      // WAL the connectors never see: rows of a table outside the publication.
+      await env.dbs[db].raw('create table cdc_noise (id bigint, filler text)');
+      await env.dbs[db].raw(`insert into cdc_noise select g, repeat('x', 200) from generate_series(1, 20000) g`);
+    }
+    const target = async (db: 'users' | 'points') =>
+      (await env.dbs[db].raw<{ rows: { lsn: string }[] }>('select pg_current_wal_lsn()::text as lsn')).rows[0]!.lsn;
+    const marks = { users: await target('users'), points: await target('points') };
+    await waitFor(
+      "both slots confirmed past the other tables' WAL",
+      async () => {
+        for (const db of ['users', 'points'] as const) {
+          const { slot } = outboxConnectorNames(env.config, db);
+          const past = await count(env.dbs[db], `select count(*) as n from pg_replication_slots where slot_name = ? and confirmed_flush_lsn >= ?::pg_lsn`, [
+            slot,
+            marks[db],
+          ]);
+          if (past !== 1) return false;
+        }
+        return true;
+      },
+      { timeoutMs: 90_000, intervalMs: 1000 },
+    );
+  });
+
   it('removes the connectors, their slots and publications', async () => {
     const removed = await runCli(env.config, ['connect', 'remove', '--json']);
     expect(removed.code).toBe(0);
@@ -357,6 +390,7 @@ describe('the Debezium relay on Kafka Connect', () => {
       const names = outboxConnectorNames(env.config, db);
       expect(await count(env.dbs[db], 'select count(*) as n from pg_replication_slots where slot_name = ?', [names.slot])).toBe(0);
       expect(await count(env.dbs[db], 'select count(*) as n from pg_publication where pubname = ?', [names.publication])).toBe(0);
+      expect(await count(env.dbs[db], `select count(*) as n from pg_tables where tablename = 'recon_cdc_heartbeat'`)).toBe(0);
     }
     const status = await runCli(env.config, ['connect', 'status', '--json']);
     expect(status.code).toBe(1);
