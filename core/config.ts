@@ -74,6 +74,19 @@ const publicUrl = z
   }, 'must be an http:// or https:// URL such as https://recon.example.com (no credentials, query or fragment)')
   .transform((v) => new URL(v).href);
 
+/** An http(s) base URL (the Kafka Connect REST API): no credentials in it, no query or fragment; kept without a trailing slash. */
+const httpBaseUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'https:' || u.protocol === 'http:') && !u.search && !u.hash;
+    } catch {
+      return false;
+    }
+  }, 'must be an http:// or https:// URL such as http://127.0.0.1:8083')
+  .transform((v) => new URL(v).href.replace(/\/+$/, ''));
+
 const port = z
   .string()
   .regex(/^\d+$/, 'must be a port number')
@@ -119,6 +132,12 @@ const schema = {
   RECON_SWEEP_SECONDS: positiveInt(24 * 3600).default(60),
   RECON_SWEEP_STALE_SECONDS: nonNegativeInt.default(120),
   RECON_JOB_LOCK_MS: positiveInt(3_600_000).default(30_000),
+  RECON_RELAY: z.enum(['polling', 'debezium']).default('polling'),
+  KAFKA_CONNECT_URL: httpBaseUrl.default('http://127.0.0.1:8083'),
+  USERS_CONNECT_DATABASE_URL: postgresUrl.optional(),
+  POINTS_CONNECT_DATABASE_URL: postgresUrl.optional(),
+  RECON_SLOT_LAG_WARN_BYTES: positiveInt().default(1024 * 1024 * 1024),
+  RECON_BENCH_DEBEZIUM_USERS: positiveInt(10_000_000).default(50_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 } as const;
 
@@ -208,6 +227,31 @@ export interface Config {
      */
     lockMs: number;
   };
+  /**
+   * How the outbox is relayed to Kafka (`RECON_RELAY`): `polling` (default),
+   * recon's own relay, which writes `published_at`, partition and offset back;
+   * or `debezium`, Debezium's Outbox Event Router on Kafka Connect, which never
+   * touches the outbox row (`recon stream relay` then refuses to run).
+   */
+  relay: 'polling' | 'debezium';
+  /** Kafka Connect, for the Debezium relay (`recon services up --connect`, `recon connect …`). */
+  connect: {
+    /** Base URL of the Connect REST API (`KAFKA_CONNECT_URL`). Default `http://127.0.0.1:8083`. */
+    url: string;
+    /**
+     * What each Debezium connector connects to its database with
+     * (`USERS_CONNECT_DATABASE_URL`, `POINTS_CONNECT_DATABASE_URL`): the Connect
+     * worker connects itself, so host and port are as the worker sees them, and
+     * the role needs REPLICATION and SELECT on the outbox (and owns the
+     * publication). Absent, the database's own URL; {@link connectDatabaseUrls}
+     * resolves them.
+     */
+    databases: { users?: string; points?: string };
+    /** `recon doctor` warns about a replication slot holding more WAL than this (`RECON_SLOT_LAG_WARN_BYTES`). Default 1 GiB. */
+    slotLagWarnBytes: number;
+  };
+  /** Users per relay in `npm run bench debezium` (`RECON_BENCH_DEBEZIUM_USERS`): smaller for a quick run. Default 50000. */
+  benchDebeziumUsers: number;
   logLevel: Parsed['LOG_LEVEL'];
 }
 
@@ -273,8 +317,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       staleSeconds: p.RECON_SWEEP_STALE_SECONDS,
       lockMs: p.RECON_JOB_LOCK_MS,
     },
+    relay: p.RECON_RELAY,
+    connect: {
+      url: p.KAFKA_CONNECT_URL,
+      databases: {
+        ...(p.USERS_CONNECT_DATABASE_URL !== undefined ? { users: p.USERS_CONNECT_DATABASE_URL } : {}),
+        ...(p.POINTS_CONNECT_DATABASE_URL !== undefined ? { points: p.POINTS_CONNECT_DATABASE_URL } : {}),
+      },
+      slotLagWarnBytes: p.RECON_SLOT_LAG_WARN_BYTES,
+    },
+    benchDebeziumUsers: p.RECON_BENCH_DEBEZIUM_USERS,
     logLevel: p.LOG_LEVEL,
   };
+}
+
+/** Why the polling relay does not run under `RECON_RELAY=debezium` (one line, for the terminal). */
+export const POLLING_RELAY_REFUSED =
+  'RECON_RELAY=debezium: the outboxes are relayed by Debezium on Kafka Connect, so the polling relay does not run (it would send every event a second time); unset RECON_RELAY (or set it to polling) to use it';
+
+/** The URLs the Debezium connectors connect with, each the database's own URL when not set. */
+export function connectDatabaseUrls(config: Pick<Config, 'databases'> & { connect?: Pick<Config['connect'], 'databases'> }): { users: string; points: string } {
+  return { users: config.connect?.databases.users ?? config.databases.users, points: config.connect?.databases.points ?? config.databases.points };
 }
 
 /** The writer URLs of `config`, each its reader's URL when not set. */
@@ -309,5 +372,10 @@ export function configEnv(config: Config): Record<string, string> {
     RECON_GRACE_SECONDS: String(config.graceSeconds),
     RECON_GRACE_FROM: config.graceFrom,
     ...(config.start ? { RECON_START: config.start.toISOString() } : {}),
+    RECON_RELAY: config.relay,
+    KAFKA_CONNECT_URL: config.connect.url,
+    RECON_SLOT_LAG_WARN_BYTES: String(config.connect.slotLagWarnBytes),
+    ...(config.connect.databases.users !== undefined ? { USERS_CONNECT_DATABASE_URL: config.connect.databases.users } : {}),
+    ...(config.connect.databases.points !== undefined ? { POINTS_CONNECT_DATABASE_URL: config.connect.databases.points } : {}),
   };
 }

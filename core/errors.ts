@@ -29,6 +29,8 @@ export const ERROR_CODES = [
   'NOT_RESOLVED_YET',
   /** A Kafka consumer stopped for good (kafkajs will not restart it): the process exits for its supervisor to restart it. */
   'CONSUMER_CRASHED',
+  /** A server setting recon depends on is wrong (wal_level for CDC): the message names the setting and the fix. */
+  'SERVER_MISCONFIGURED',
   /** A bounded wait ran out. */
   'TIMEOUT',
   /** A run failed for a reason of its own (the cause says which). */

@@ -14,3 +14,4 @@ export * from './shared/index.js';
 export * from './recon/index.js';
 export * from './roles.js';
 export * from './commit-times.js';
+export * from './replication.js';

@@ -13,3 +13,4 @@ export * from './runtime.js';
 export * from './load-generator.js';
 export * from './dlq-replay.js';
 export * from './consumer-lag.js';
+export * from './cdc/index.js';

@@ -5,7 +5,7 @@
  * configuration, and returns a handle whose `stop()` finishes the work in
  * hand and closes everything it opened.
  */
-import { CONSUMER_GROUPS, namespaced, silentLogger, type Config, type Logger } from '../core/index.js';
+import { CONSUMER_GROUPS, POLLING_RELAY_REFUSED, UsageError, namespaced, silentLogger, type Config, type Logger } from '../core/index.js';
 import { connect } from '../db/index.js';
 import { balanceHandler } from './balance-consumer.js';
 import { startHealthServer, type HealthServer } from './consumer-health.js';
@@ -33,8 +33,18 @@ async function ensureStreamTopics(config: Config, kafka: ReturnType<typeof creat
   }
 }
 
-/** Relay both outboxes (users → user.created, points → point.granted) until `stop()`. */
+/** Throws a {@link UsageError} when the configuration says the outbox is relayed by Debezium. */
+export function assertPollingRelay(config: Pick<Config, 'relay'>): void {
+  if (config.relay === 'debezium') throw new UsageError(POLLING_RELAY_REFUSED);
+}
+
+/**
+ * Relay both outboxes (users → user.created, points → point.granted) until
+ * `stop()`. Refuses under `RECON_RELAY=debezium`: whatever starts it in
+ * process (the command, the demo, a benchmark) cannot run it beside Debezium.
+ */
 export async function startRelay(config: Config, options: RelayOptions & { log?: Logger } = {}): Promise<RelayProcess> {
+  assertPollingRelay(config);
   const log = options.log ?? silentLogger;
   await waitForBrokers(config, { log });
   const kafka = createKafka(config, { clientId: 'recon-relay', logger: log });

@@ -9,15 +9,19 @@ import { kafkaChecks } from './kafka.js';
 import { databaseChecks } from './postgres.js';
 import { privilegeChecks } from './privileges.js';
 import { redisChecks } from './redis.js';
+import { connectorsCheck, replicationChecks } from './replication.js';
 import type { DoctorCheck } from './types.js';
 
 export function doctorChecks(config: Config): DoctorCheck[] {
   return [
     ...databaseChecks(config, 'users'),
+    ...replicationChecks(config, 'users'),
     ...databaseChecks(config, 'points'),
+    ...replicationChecks(config, 'points'),
     ...databaseChecks(config, 'recon'),
     ...privilegeChecks(config),
     ...kafkaChecks(config),
+    ...(config.relay === 'debezium' ? [connectorsCheck(config)] : []),
     ...redisChecks(config),
   ];
 }

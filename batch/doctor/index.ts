@@ -6,4 +6,5 @@ export * from './clock.js';
 export * from './postgres.js';
 export * from './kafka.js';
 export * from './redis.js';
+export * from './replication.js';
 export * from './checks.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createLogger } from '../../core/index.js';
+import { UsageError, createLogger } from '../../core/index.js';
 import { commandContext, intOption } from '../context.js';
 
 export function register(program: Command): void {
@@ -23,8 +23,13 @@ export function register(program: Command): void {
       ].join('\n'),
     )
     .action(async (opts: { users: number; seed?: number }) => {
-      const { runDemo } = await import('../demo-scenario.js');
       const { config } = commandContext();
+      if (config.relay === 'debezium') {
+        throw new UsageError(
+          'RECON_RELAY=debezium: the demo relays its fresh demo databases with the polling relay, which does not run beside Debezium; run it without RECON_RELAY (or with RECON_RELAY=polling)',
+        );
+      }
+      const { runDemo } = await import('../demo-scenario.js');
       // The demo's screen is its own output; routine info logs would only bury it.
       const log = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
       const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);

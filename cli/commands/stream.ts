@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { CONSUMER_GROUPS, ReconError, describeError } from '../../core/index.js';
+import { CONSUMER_GROUPS, POLLING_RELAY_REFUSED, ReconError, UsageError, describeError } from '../../core/index.js';
 import type { StreamGroup } from '../../streaming/index.js';
 import { commandContext, intOption, untilSignal } from '../context.js';
 
@@ -38,11 +38,15 @@ export function register(program: Command): void {
     .option('--progress-interval <s>', 'seconds between progress lines (0: none)', intOption(0, 3600), 5)
     .addHelpText(
       'after',
-      '\nSeveral relays may run at once (rows are claimed with FOR UPDATE SKIP LOCKED).\n\nExample:\n  $ recon stream relay\n  $ RECON_NAMESPACE=staging recon stream relay --batch-size 2000',
+      '\nSeveral relays may run at once (rows are claimed with FOR UPDATE SKIP LOCKED). Under RECON_RELAY=debezium it refuses to run (exit 2).\n\nExample:\n  $ recon stream relay\n  $ RECON_NAMESPACE=staging recon stream relay --batch-size 2000',
     )
     .action(async (opts: { batchSize: number; pollInterval: number; concurrency: number; progressInterval: number }) => {
-      const { startRelay } = await import('../../streaming/index.js');
       const { config, log } = commandContext();
+      if (config.relay === 'debezium') {
+        // Before loading or connecting anything: the refusal is a usage error (exit 2).
+        throw new UsageError(POLLING_RELAY_REFUSED);
+      }
+      const { startRelay } = await import('../../streaming/index.js');
       const relay = await startRelay(config, { batchSize: opts.batchSize, pollIntervalMs: opts.pollInterval, concurrency: opts.concurrency, log });
       log.info({ namespace: config.namespace ?? null }, 'relay started');
       let previous = relay.stats();

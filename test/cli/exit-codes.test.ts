@@ -20,16 +20,36 @@ describe('recon exit codes', { timeout: 120_000 }, () => {
     expect(r.stderr).toContain("unknown option '--frob'");
   });
 
+  it('refuses the polling relay and the demo under RECON_RELAY=debezium (exit 2, one line)', () => {
+    for (const args of [['stream', 'relay'], ['demo']]) {
+      const r = run(args, { RECON_RELAY: 'debezium' });
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(/^recon: RECON_RELAY=debezium: /);
+    }
+  });
+
   it('lists every command of DESIGN.md in --help and exits 0', () => {
     const r = run(['--help']);
     expect(r.status).toBe(0);
-    for (const c of ['migrate', 'services', 'stream', 'users', 'run', 'worker', 'scheduler', 'serve', 'report', 'dlq', 'doctor', 'demo']) {
+    for (const c of ['migrate', 'services', 'connect', 'stream', 'users', 'run', 'worker', 'scheduler', 'serve', 'report', 'dlq', 'doctor', 'demo']) {
       expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
     }
   });
 
   it('answers --help with an example for subcommands', () => {
-    for (const args of [['migrate'], ['services', 'up'], ['run'], ['retry'], ['users', 'create'], ['dlq', 'replay'], ['doctor']]) {
+    for (const args of [
+      ['migrate'],
+      ['services', 'up'],
+      ['connect', 'register'],
+      ['connect', 'status'],
+      ['connect', 'remove'],
+      ['run'],
+      ['retry'],
+      ['users', 'create'],
+      ['dlq', 'replay'],
+      ['doctor'],
+    ]) {
       const r = run([...args, '--help']);
       expect(r.status, args.join(' ')).toBe(0);
       expect(r.stdout, args.join(' ')).toMatch(/Example:\n\s+\$ recon /);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configEnv, loadConfig, namespaced, writerDatabaseUrls } from '../../core/index.js';
+import { ConfigError, configEnv, connectDatabaseUrls, loadConfig, namespaced, writerDatabaseUrls } from '../../core/index.js';
 
 describe('loadConfig', () => {
   it('applies the defaults of DESIGN.md to an empty environment', () => {
@@ -36,6 +36,24 @@ describe('loadConfig', () => {
     expect(loadConfig({ RECON_API_RUNS_PER_MINUTE: '30' }).api.runsPerMinute).toBe(30);
   });
 
+  it('reads the relay and Kafka Connect settings', () => {
+    const d = loadConfig({});
+    expect(d.relay).toBe('polling');
+    expect(d.connect).toEqual({ url: 'http://127.0.0.1:8083', databases: {}, slotLagWarnBytes: 1024 ** 3 });
+    const c = loadConfig({
+      RECON_RELAY: 'debezium',
+      KAFKA_CONNECT_URL: 'http://connect.internal:8083/',
+      USERS_CONNECT_DATABASE_URL: 'postgres://cdc@db.internal:5432/users',
+      RECON_SLOT_LAG_WARN_BYTES: '1000',
+    });
+    expect(c.relay).toBe('debezium');
+    expect(c.connect).toEqual({ url: 'http://connect.internal:8083', databases: { users: 'postgres://cdc@db.internal:5432/users' }, slotLagWarnBytes: 1000 });
+    expect(connectDatabaseUrls(c)).toEqual({ users: 'postgres://cdc@db.internal:5432/users', points: c.databases.points });
+    // A child process gets the same relay and worker.
+    expect(loadConfig(configEnv(c)).connect).toEqual(c.connect);
+    expect(loadConfig(configEnv(c)).relay).toBe('debezium');
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ RECON_NAMESPACE: '', RECON_WINDOW_SECONDS: '' }).windowSeconds).toBe(3600);
   });
@@ -61,6 +79,12 @@ describe('loadConfig', () => {
     ['RECON_START', 'yesterday'],
     ['POINTS_WRITER_DATABASE_URL', 'http://x/y'],
     ['RECON_ROLE_PREFIX', 'Recon-'],
+    ['RECON_RELAY', 'kafka-connect'],
+    ['KAFKA_CONNECT_URL', '127.0.0.1:8083'],
+    ['KAFKA_CONNECT_URL', 'http://127.0.0.1:8083/?x=1'],
+    ['USERS_CONNECT_DATABASE_URL', 'http://x/y'],
+    ['RECON_SLOT_LAG_WARN_BYTES', '1GB'],
+    ['RECON_BENCH_DEBEZIUM_USERS', '0'],
   ])('rejects %s=%s with an error naming the variable', (name, value) => {
     let error: unknown;
     try {
