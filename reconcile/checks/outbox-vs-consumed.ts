@@ -209,16 +209,19 @@ function pipelineTarget({ dbs, config }: CheckContext, p: Pipeline, window: Wind
     },
     async compareRows(ranges) {
       const [rows, consumed] = await Promise.all([outboxInRanges(outboxDb, ranges), consumedInRanges(consumedDb, p.group, ranges)]);
-      // The topic pass reported what is not on the topic (unpublished_event) and the phantoms it saw; the rest is
-      // published, at the row's position or the topic's.
-      const outbox = tp ? rows.filter((o) => !tp.unpublished.has(o.event_id)).map((o) => locate(o, tp)) : rows;
-      const seen = tp ? consumed.filter((c) => !tp.onTopic.has(c.event_id)) : consumed;
+      // Positions from the topic where the rows have none. What the topic pass found missing on the topic is its
+      // unpublished_event (republished), not also unconsumed; the phantoms it saw on the topic it reported itself.
+      const outbox = tp ? rows.map((o) => locate(o, tp)) : rows;
       const consumedIds = new Set(consumed.map((c) => c.event_id));
       const unconsumed = outbox.filter((o) => o.published && !consumedIds.has(o.event_id));
       const deadLetters = await deadLettersForEvents(consumedDb, p.group, unconsumed);
-      const phantomsOnly = new Set(seen.map((c) => c.event_id));
+      const reportedByTopic = (d: DiscrepancyInput): boolean => {
+        if (!tp) return false;
+        const eventId = String(d.details?.eventId);
+        return (d.kind === 'unconsumed_event' && tp.unpublished.has(eventId)) || (d.kind === 'phantom_event' && tp.onTopic.has(eventId));
+      };
       return {
-        found: classifyEvents(p, window, outbox, consumed, deadLetters).filter((d) => d.kind !== 'phantom_event' || phantomsOnly.has(String(d.details?.eventId))),
+        found: classifyEvents(p, window, outbox, consumed, deadLetters).filter((d) => !reportedByTopic(d)),
         rowsFetched: outbox.length + consumed.length + deadLetters.length,
       };
     },
@@ -343,7 +346,8 @@ function locate(o: OutboxLeafRow, tp: TopicPass): OutboxLeafRow {
  * simply not read: the row is trusted.
  */
 function lostFromTopic(o: OutboxLeafRow, read: TopicRead): boolean {
-  if (o.kafka_partition === null || o.kafka_offset === null) return true;
+  // Acknowledged without a position: nothing to look for (its consumers' evidence judges it).
+  if (o.kafka_partition === null || o.kafka_offset === null) return false;
   const span = read.spans.find((s) => s.partition === o.kafka_partition);
   if (!span) return read.exists;
   const at = Number(o.kafka_offset);
@@ -385,7 +389,8 @@ async function topicPass(ctx: CheckContext, topic: string, outboxDb: SourceDatab
   const found: DiscrepancyInput[] = [];
   const unpublished = new Set<string>();
   const polling = ctx.config.relay === 'polling';
-  for (const o of outbox) {
+  // A topic that does not exist says nothing the polling relay's rows do not (under Debezium, nothing was published).
+  for (const o of polling && !read.exists ? [] : outbox) {
     if (onTopic.has(o.event_id)) continue;
     if (o.published && !(polling && lostFromTopic(o, read))) continue;
     if (o.published && !polling) continue;
@@ -424,6 +429,9 @@ async function topicPass(ctx: CheckContext, topic: string, outboxDb: SourceDatab
     if (!m.eventId || outboxIds.has(m.eventId) || seen.has(m.eventId)) continue;
     seen.add(m.eventId);
     const facts = factsOf(m);
+    // A message that does not decode as this topic's event (no user id, no entry id) is poison, not a phantom: its
+    // consumers dead-letter it, and it is reported as dead_lettered_event.
+    if ((outboxDb === 'users' ? facts.userId : facts.entryId) === undefined) continue;
     const at = facts.occurredAt ?? new Date(m.timestamp);
     // Each message belongs to the window of its event's time: the read ranges of neighbouring windows overlap.
     if (at >= window.start && at < window.end) candidates.push({ m, facts });
