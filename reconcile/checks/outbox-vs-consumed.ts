@@ -123,9 +123,11 @@ export const outboxVsConsumed: Check = {
   ],
 
   async earliest(ctx) {
-    const found = await Promise.all(
-      pipelines(ctx.config).flatMap((p) => [earliestWindowKey(ctx.dbs[p.outboxDb], 'outbox'), earliestWindowKey(ctx.dbs[p.consumedDb], 'consumed', p.group)]),
-    );
+    // Every outbox (whoever consumes its topic, and with whatever evidence), and what the inbox groups consumed.
+    const found = await Promise.all([
+      ...OUTBOX_TOPICS.map((t) => earliestWindowKey(ctx.dbs[t.outboxDb], 'outbox')),
+      ...pipelines(ctx.config).map((p) => earliestWindowKey(ctx.dbs[p.consumedDb], 'consumed', p.group)),
+    ]);
     return earliestOf(found);
   },
 
