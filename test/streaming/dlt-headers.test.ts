@@ -46,7 +46,7 @@ describe('readDeadLetterHeaders', () => {
       {
         topic: 'ns.point.granted',
         partition: 4,
-        message: { key: Buffer.from('k'), value: Buffer.from('{}'), headers: { id: 'x' }, offset: '77', timestamp: '1767225600000', attributes: 0, size: 0 },
+        message: { key: Buffer.from('k'), value: Buffer.from('{}'), headers: { id: 'x' }, offset: '77', timestamp: '1767225600000', attributes: 0 },
         group: 'ns.user-service-balances',
         errorClass: 'InvalidMessage',
         errorMessage: 'bad',
