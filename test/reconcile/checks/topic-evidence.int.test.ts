@@ -4,7 +4,9 @@
  * producer), records lost from the topic although their rows say published
  * (deleted with the broker's DeleteRecords) found unpublished and brought
  * back by the republish, and a Spring-style dead letter of a group with
- * `offsets` evidence reported as dead-lettered, not unconsumed.
+ * `offsets` evidence reported as dead-lettered, not unconsumed; and under
+ * `RECON_RELAY=debezium` (rows never marked published) publication judged by
+ * the topic alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeRun } from '../../../batch/index.js';
@@ -18,7 +20,9 @@ import {
   generateUsers,
   int32BE,
   int64BE,
+  startConsumers,
   startRelay,
+  type ConsumersProcess,
   type Producer,
   type RelayProcess,
 } from '../../../streaming/index.js';
@@ -246,5 +250,60 @@ describe('a dead letter in Spring’s dialect for a group with offsets evidence'
     expect(new Set(unconsumed.map((u) => u.details.eventId))).toEqual(new Set(behind.map((b) => b.event_id)));
     expect(unconsumed.every((u) => u.details.compensation === 'report' && u.details.evidence === 'offsets')).toBe(true);
     expect(run.queued).toEqual([]);
+  });
+});
+
+describe('RECON_RELAY=debezium: rows are never marked published', () => {
+  let env: TestEnv;
+  let producer: Producer;
+  let consumers: ConsumersProcess | undefined;
+  beforeAll(async () => {
+    env = await createTestEnv({ roles: true, env: { RECON_GRACE_SECONDS: String(GRACE), RECON_GRACE_FROM: 'start', RECON_RELAY: 'debezium' } });
+    producer = createProducer(env.kafka);
+    await producer.connect();
+  });
+  afterAll(async () => {
+    await consumers?.stop();
+    await producer?.disconnect();
+    await env?.cleanup();
+  });
+
+  it('publication comes from the topic: what is on it is clean, what is not is unpublished and republished', { timeout: 240_000 }, async () => {
+    await generateUsers({ db: env.dbs.users, userCreatedTopic: env.topics.userCreated }, { count: 30, mode: 'outbox' });
+    let relay = await startRelay(env.adminConfig);
+    consumers = await startConsumers(env.adminConfig);
+    const consumed = async (db: 'users' | 'points') => Number((await env.dbs[db]('consumed_events').count({ n: '*' }))[0]!.n);
+    await waitFor('both pipelines to deliver the 30', async () => (await consumed('points')) === 30 && (await consumed('users')) === 30, { timeoutMs: 90_000 });
+    await relay.stop();
+    // A relay that never writes back (as Debezium's router does not): the rows keep no trace of their publication.
+    for (const db of ['users', 'points'] as const) await env.dbs[db]('outbox').update({ published_at: null, kafka_partition: null, kafka_offset: null });
+    // And three it never sent.
+    const before = new Set(await env.dbs.users('outbox').pluck('event_id'));
+    await generateUsers({ db: env.dbs.users, userCreatedTopic: env.topics.userCreated }, { count: 3, mode: 'outbox' });
+    const never = (await env.dbs.users('outbox').pluck('event_id')).filter((id: string) => !before.has(id));
+    await pastGrace(env);
+
+    const deps = { config: env.config, dbs: env.app, log: silentLogger };
+    const run = await executeRun(deps, { checks: ['outbox-vs-consumed'], trigger: 'test' });
+    expect(run.counts['outbox-vs-consumed']).toEqual({ unpublished_event: 3 });
+    const unpublished = await kinds(env, 'unpublished_event');
+    expect(new Set(unpublished.map((u) => u.details.eventId))).toEqual(new Set(never));
+
+    const rows = await getDiscrepancies(
+      env.dbs.recon,
+      unpublished.map((u) => u.id),
+    );
+    const outcomes = await compensate({ dbs: env.app, config: env.config, producer: producer as MessageSender }, rows);
+    expect(outcomes.map((o) => o.result)).toEqual(['resolved', 'resolved', 'resolved']);
+    // Their grants are relayed as any other (a relay that writes back is fine under debezium too).
+    relay = await startRelay(env.adminConfig);
+    try {
+      await waitFor('the republished three to be delivered', async () => (await consumed('points')) === 33 && (await consumed('users')) === 33, { timeoutMs: 60_000 });
+    } finally {
+      await relay.stop();
+    }
+    const wm: Date = (await env.dbs.recon('watermarks').where({ check_name: 'outbox-vs-consumed' }).first('watermark')).watermark;
+    const again = await executeRun(deps, { checks: ['outbox-vs-consumed'], trigger: 'test', from: new Date(wm.getTime() - 3 * 3600_000), to: wm });
+    expect(again.counts['outbox-vs-consumed']).toEqual({});
   });
 });
