@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../core/index.js';
 
-export const BENCHMARKS = ['streaming', 'reconcile', 'compensation'] as const;
+export const BENCHMARKS = ['streaming', 'reconcile', 'compensation', 'topic-evidence'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 export interface Metric {

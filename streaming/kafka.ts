@@ -311,7 +311,16 @@ export async function createPositionedReader(kafka: KafkaClient): Promise<Positi
               maxWaitTime: 0,
               minBytes: 1,
               maxBytes: 64 * 1024 * 1024,
-              topics: [{ topic, partitions: partitions.map((partition) => ({ partition, fetchOffset: String(pending.get(partition)!.next), maxBytes: FETCH_PARTITION_BYTES })) }],
+              topics: [
+                {
+                  topic,
+                  partitions: partitions.map((partition) => ({
+                    partition,
+                    fetchOffset: String(pending.get(partition)!.next),
+                    maxBytes: FETCH_PARTITION_BYTES,
+                  })),
+                },
+              ],
             });
             for (const r of responses) {
               for (const fp of r.partitions) {
@@ -338,7 +347,8 @@ export async function createPositionedReader(kafka: KafkaClient): Promise<Positi
         );
         if (stale) {
           // A leader moved: ask again where the partitions live, a few times.
-          if (++refreshes > 10) throw new ReconError('SERVICE_UNAVAILABLE', `could not read ${topic}: its partition leaders keep answering with errors`, { retryable: true });
+          if (++refreshes > 10)
+            throw new ReconError('SERVICE_UNAVAILABLE', `could not read ${topic}: its partition leaders keep answering with errors`, { retryable: true });
           await cluster.refreshMetadata();
           await sleep(200);
         }

@@ -226,7 +226,8 @@ function describeScans(plan: WindowQueryPlan): string {
  */
 export function windowIndexesCheck(config: Config, name: SourceDatabase): DoctorCheck {
   // The plans of the consumed-events queries need a group; any inbox group of this database shows them (its default one when none is declared).
-  const subscription = config.subscriptions.find((s) => s.evidence === 'inbox' && s.consumedDb === name) ?? DEFAULT_SUBSCRIPTIONS.find((s) => s.consumedDb === name)!;
+  const subscription =
+    config.subscriptions.find((s) => s.evidence === 'inbox' && s.consumedDb === name) ?? DEFAULT_SUBSCRIPTIONS.find((s) => s.consumedDb === name)!;
   return {
     name: `${name}.window-indexes`,
     target: target(config, name),

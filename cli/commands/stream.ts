@@ -70,7 +70,7 @@ export function register(program: Command): void {
     .option('--group <name>', `run only this group (${GROUPS.join(' or ')})`, groupOption)
     .option('--concurrency <n>', 'partitions consumed concurrently per group (about this many database connections)', intOption(1, 64), 2)
     .option('--progress-interval <s>', 'seconds between progress lines (0: none)', intOption(0, 3600), 5)
-    .option('--fault-commit-before-effect', 'test only: commit each batch\'s offsets, then drop its effect (the auto-commit bug, on purpose)')
+    .option('--fault-commit-before-effect', "test only: commit each batch's offsets, then drop its effect (the auto-commit bug, on purpose)")
     .addHelpText(
       'after',
       `\nOffsets are committed only after the database transaction of a batch commits; an undecodable message goes to <topic>.DLT.\nA consumer that stops for good (kafkajs will not restart it) makes the command exit 1, for its supervisor to restart it;\nRECON_CONSUME_HEALTH_PORT serves /healthz and /metrics.\n\nExample:\n  $ recon stream consume\n  $ recon stream consume --group ${CONSUMER_GROUPS.pointService} --concurrency 6`,

@@ -87,7 +87,13 @@ export function pipelines(config: Pick<CheckContext['config'], 'namespace' | 'su
 export function offsetPipelines(config: Pick<CheckContext['config'], 'namespace' | 'subscriptions'>): Pipeline[] {
   return config.subscriptions
     .filter((s) => s.evidence === 'offsets')
-    .map((s) => ({ topic: namespaced(config, s.topic), group: namespaced(config, s.group), outboxDb: s.outboxDb, consumedDb: s.consumedDb, evidence: s.evidence }));
+    .map((s) => ({
+      topic: namespaced(config, s.topic),
+      group: namespaced(config, s.group),
+      outboxDb: s.outboxDb,
+      consumedDb: s.consumedDb,
+      evidence: s.evidence,
+    }));
 }
 
 /** Each topic and the database whose outbox feeds it. */
@@ -201,9 +207,7 @@ function pipelineTarget({ dbs, config }: CheckContext, p: Pipeline, window: Wind
       const unpublishedAt = new Set(unpublished.filter((u) => u.n > 0).map((u) => u.seg.getTime()));
       const level = pairSegments(outbox, consumed, strideMs, (o, c) => ({
         same:
-          (o?.n ?? 0) === (c?.n ?? 0) &&
-          BigInt(o?.h ?? '0') === BigInt(c?.h ?? '0') &&
-          !(rowsTellPublication && unpublishedAt.has((o ?? c)!.seg.getTime())),
+          (o?.n ?? 0) === (c?.n ?? 0) && BigInt(o?.h ?? '0') === BigInt(c?.h ?? '0') && !(rowsTellPublication && unpublishedAt.has((o ?? c)!.seg.getTime())),
         rows: Math.max(o?.n ?? 0, c?.n ?? 0),
         covered: (o?.n ?? 0) + (c?.n ?? 0),
       }));
@@ -522,7 +526,16 @@ async function offsetsPass(ctx: CheckContext, p: Pipeline, window: Window, tp: T
     const at = committed.get(partition) ?? -1;
     if (at > offset) continue;
     const entity = encodeEntity({ type: 'event', sourceDb: p.outboxDb, eventId: o.event_id, group: p.group });
-    const base = { eventId: o.event_id, sourceDb: p.outboxDb, topic: p.topic, group: p.group, evidence: 'offsets', occurredAt: o.occurred_at.toISOString(), partition, offset };
+    const base = {
+      eventId: o.event_id,
+      sourceDb: p.outboxDb,
+      topic: p.topic,
+      group: p.group,
+      evidence: 'offsets',
+      occurredAt: o.occurred_at.toISOString(),
+      partition,
+      offset,
+    };
     const letter = letterOf.get(o.event_id) ?? letterAt.get(`${partition}:${offset}`);
     if (letter) {
       found.push({

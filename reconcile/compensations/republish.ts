@@ -164,7 +164,8 @@ export const compensateUnpublished: CompensationHandler = async (deps, rows) => 
   }
   const pending = found.filter((f) => f.outbox.published_at === null);
   // Published meanwhile (the relay caught up): the invariant holds, nothing to send.
-  for (const f of found) if (f.outbox.published_at !== null && !lostFromTopic(f.ref.row)) outcomes.push({ id: f.ref.row.id, result: 'resolved', effect: false });
+  for (const f of found)
+    if (f.outbox.published_at !== null && !lostFromTopic(f.ref.row)) outcomes.push({ id: f.ref.row.id, result: 'resolved', effect: false });
   // Debezium never marks a row published, so "an earlier unpublished row of the key" says nothing there: Debezium sends
   // in commit order itself, and what it lost is sent here in outbox order.
   const keepKeyOrder = deps.config.relay !== 'debezium';

@@ -24,7 +24,9 @@ describe('RECON_SUBSCRIPTIONS', () => {
   });
 
   it('declares a foreign group with offsets evidence, spaces allowed', () => {
-    const c = loadConfig({ RECON_SUBSCRIPTIONS: 'user.created:point-service:inbox, user.created:mail-service:offsets ,point.granted:user-service-balances:inbox' });
+    const c = loadConfig({
+      RECON_SUBSCRIPTIONS: 'user.created:point-service:inbox, user.created:mail-service:offsets ,point.granted:user-service-balances:inbox',
+    });
     expect(c.subscriptions.map((s) => [s.topic, s.group, s.evidence, s.outboxDb])).toEqual([
       ['user.created', 'point-service', 'inbox', 'users'],
       ['user.created', 'mail-service', 'offsets', 'users'],

@@ -37,7 +37,14 @@ describe('readDeadLetterHeaders', () => {
         '__connect.errors.exception.class.name': 'org.apache.kafka.connect.errors.DataException',
         '__connect.errors.exception.message': 'Converting byte[] to Kafka Connect data failed',
       }),
-    ).toMatchObject({ dialect: 'connect', topic: 'ns.user.created', partition: 2, offset: 9001, group: undefined, errorClass: 'org.apache.kafka.connect.errors.DataException' });
+    ).toMatchObject({
+      dialect: 'connect',
+      topic: 'ns.user.created',
+      partition: 2,
+      offset: 9001,
+      group: undefined,
+      errorClass: 'org.apache.kafka.connect.errors.DataException',
+    });
   });
 
   it("reads recon's own letters as streaming/dead-letter.ts writes them", () => {

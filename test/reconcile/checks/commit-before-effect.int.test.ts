@@ -49,12 +49,19 @@ describe('commit before effect: inbox evidence finds it, offsets evidence cannot
     );
     const relay = await startRelay(env.adminConfig);
     const committed = async (group: string) =>
-      (await env.admin.fetchOffsets({ groupId: group, topics: [env.topics.userCreated] }))[0]!.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+      (await env.admin.fetchOffsets({ groupId: group, topics: [env.topics.userCreated] }))[0]!.partitions.reduce(
+        (s, p) => s + Math.max(0, Number(p.offset)),
+        0,
+      );
     try {
-      await waitFor('both groups to commit past every event', async () => (await committed(inboxGroup)) === total && (await committed(offsetsGroup)) === total, {
-        timeoutMs: 120_000,
-        intervalMs: 250,
-      });
+      await waitFor(
+        'both groups to commit past every event',
+        async () => (await committed(inboxGroup)) === total && (await committed(offsetsGroup)) === total,
+        {
+          timeoutMs: 120_000,
+          intervalMs: 250,
+        },
+      );
     } finally {
       await relay.stop();
     }
@@ -66,7 +73,10 @@ describe('commit before effect: inbox evidence finds it, offsets evidence cannot
     const t = await now();
     await waitFor('the grace to pass', async () => (await now()) > t + GRACE * 1000 + 1500, { intervalMs: 200 });
 
-    const run = await executeRun({ config: env.config, dbs: env.app, log: silentLogger }, { checks: ['users-vs-points', 'outbox-vs-consumed'], trigger: 'test' });
+    const run = await executeRun(
+      { config: env.config, dbs: env.app, log: silentLogger },
+      { checks: ['users-vs-points', 'outbox-vs-consumed'], trigger: 'test' },
+    );
     expect(run.counts['users-vs-points']).toEqual({ missing_grant: total });
     expect(run.counts['outbox-vs-consumed']).toEqual({ unconsumed_event: total });
     const unconsumed: { details: Record<string, unknown> }[] = await env.dbs.recon('discrepancies').where({ kind: 'unconsumed_event' }).select('details');

@@ -102,7 +102,9 @@ describe('a foreign consumer group with offsets evidence (Kafka’s console cons
     const first = await consoleConsume(env, group, 15);
     expect(first).toHaveLength(15);
     const read = new Set(first.map((m) => m.id));
-    const all: { event_id: string; kafka_partition: number; kafka_offset: string }[] = await env.dbs.users('outbox').select('event_id', 'kafka_partition', 'kafka_offset');
+    const all: { event_id: string; kafka_partition: number; kafka_offset: string }[] = await env.dbs
+      .users('outbox')
+      .select('event_id', 'kafka_partition', 'kafka_offset');
     const behind = all.filter((r) => !read.has(r.event_id)).map((r) => r.event_id);
     expect(behind).toHaveLength(total - 15);
     // Wait until everything written is older than the grace.
@@ -113,7 +115,10 @@ describe('a foreign consumer group with offsets evidence (Kafka’s console cons
     const deps = { config: env.config, dbs: env.app, log: silentLogger };
     const run = await executeRun(deps, { checks: ['outbox-vs-consumed'], trigger: 'test' });
     expect(run.counts['outbox-vs-consumed']).toEqual({ unconsumed_event: behind.length });
-    const found: { id: string; details: Record<string, unknown> }[] = await env.dbs.recon('discrepancies').where({ kind: 'unconsumed_event' }).select('id', 'details');
+    const found: { id: string; details: Record<string, unknown> }[] = await env.dbs
+      .recon('discrepancies')
+      .where({ kind: 'unconsumed_event' })
+      .select('id', 'details');
     expect(new Set(found.map((f) => f.details.eventId))).toEqual(new Set(behind));
     // Each says where the group stands on its partition, its lag per partition, and that it is report-only.
     const committed = await env.admin.fetchOffsets({ groupId: group, topics: [env.topics.userCreated] });

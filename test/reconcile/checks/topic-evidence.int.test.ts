@@ -184,7 +184,9 @@ describe('a dead letter in Spring’s dialect for a group with offsets evidence'
     await waitFor('the relay to publish', async () => Number((await env.dbs.users('outbox').whereNull('published_at').count({ n: '*' }))[0]!.n) === 0, {
       timeoutMs: 60_000,
     });
-    const rows: { event_id: string; kafka_partition: number; kafka_offset: string }[] = await env.dbs.users('outbox').select('event_id', 'kafka_partition', 'kafka_offset');
+    const rows: { event_id: string; kafka_partition: number; kafka_offset: string }[] = await env.dbs
+      .users('outbox')
+      .select('event_id', 'kafka_partition', 'kafka_offset');
     // The first event of the busiest partition, so events behind it on the same partition exist.
     const perPartition = new Map<number, number>();
     for (const r of rows) perPartition.set(r.kafka_partition, (perPartition.get(r.kafka_partition) ?? 0) + 1);
@@ -193,7 +195,11 @@ describe('a dead letter in Spring’s dialect for a group with offsets evidence'
     const groupName = `${env.config.namespace}.${group}`;
     // The group commits past everything, as a listener does after handing a failed record to its recoverer.
     const ends = await env.admin.fetchTopicOffsets(env.topics.userCreated);
-    await env.admin.setOffsets({ groupId: groupName, topic: env.topics.userCreated, partitions: ends.map((e) => ({ partition: e.partition, offset: e.high })) });
+    await env.admin.setOffsets({
+      groupId: groupName,
+      topic: env.topics.userCreated,
+      partitions: ends.map((e) => ({ partition: e.partition, offset: e.high })),
+    });
     // Except one partition, left behind at the poisoned event: the letter must still win over "unconsumed".
     await env.admin.setOffsets({
       groupId: groupName,
@@ -205,7 +211,9 @@ describe('a dead letter in Spring’s dialect for a group with offsets evidence'
     const [original] = (await (async () => {
       const reader = await createTopicEvidence(env.kafka);
       try {
-        return (await reader.readByTime(env.topics.userCreated, new Date(0), new Date(Date.now() + 60_000))).messages.filter((m) => m.eventId === poisoned.event_id);
+        return (await reader.readByTime(env.topics.userCreated, new Date(0), new Date(Date.now() + 60_000))).messages.filter(
+          (m) => m.eventId === poisoned.event_id,
+        );
       } finally {
         await reader.close();
       }
@@ -298,7 +306,9 @@ describe('RECON_RELAY=debezium: rows are never marked published', () => {
     // Their grants are relayed as any other (a relay that writes back is fine under debezium too).
     relay = await startRelay(env.adminConfig);
     try {
-      await waitFor('the republished three to be delivered', async () => (await consumed('points')) === 33 && (await consumed('users')) === 33, { timeoutMs: 60_000 });
+      await waitFor('the republished three to be delivered', async () => (await consumed('points')) === 33 && (await consumed('users')) === 33, {
+        timeoutMs: 60_000,
+      });
     } finally {
       await relay.stop();
     }
