@@ -564,12 +564,13 @@ async function offsetsPass(ctx: CheckContext, p: Pipeline, window: Window, tp: T
       ...entity,
       window_start: window.start,
       window_end: window.end,
+      // What a report shows first (it cuts long details): report-only, where the group stands, its lag per partition.
       details: {
-        ...base,
+        compensation: 'report',
         committedOffset: at,
         lag,
+        ...base,
         onTopic: tp.onTopic.has(o.event_id),
-        compensation: 'report',
         note: `on the topic at ${partition}:${offset}; group ${p.group} has committed ${at < 0 ? 'nothing' : at} on partition ${partition}: not republished, the group will reach it`,
       },
     });
