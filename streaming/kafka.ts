@@ -294,6 +294,7 @@ export async function createPositionedReader(kafka: KafkaClient): Promise<Positi
         known.add(topic);
       }
       let refreshes = 0;
+      let lastError = 0;
       while (pending.size > 0) {
         const leaders = new Map<number, number[]>();
         for (const p of cluster.findTopicPartitionMetadata(topic)) {
@@ -328,6 +329,7 @@ export async function createPositionedReader(kafka: KafkaClient): Promise<Positi
                 if (!state) continue;
                 if (fp.errorCode !== 0) {
                   stale = true;
+                  lastError = fp.errorCode;
                   continue;
                 }
                 let last = state.next - 1;
@@ -348,7 +350,11 @@ export async function createPositionedReader(kafka: KafkaClient): Promise<Positi
         if (stale) {
           // A leader moved: ask again where the partitions live, a few times.
           if (++refreshes > 10)
-            throw new ReconError('SERVICE_UNAVAILABLE', `could not read ${topic}: its partition leaders keep answering with errors`, { retryable: true });
+            throw new ReconError(
+              'SERVICE_UNAVAILABLE',
+              `could not read ${topic}: its partition leaders keep answering with error code ${lastError} (a leader moving, or records deleted meanwhile)`,
+              { retryable: true },
+            );
           await cluster.refreshMetadata();
           await sleep(200);
         }
