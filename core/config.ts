@@ -9,6 +9,7 @@ import { z } from 'zod';
 import cron from 'node-cron';
 import { ReconError } from './errors.js';
 import { ISO_INSTANT_HINT, parseIsoInstant } from './parse.js';
+import { DEFAULT_SUBSCRIPTIONS, RELAYS, formatSubscriptions, parseSubscriptions, type Relay, type Subscription } from './subscriptions.js';
 
 const postgresUrl = z.string().refine((v) => /^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(v), 'must be a postgres://host:port/database URL');
 
@@ -132,12 +133,24 @@ const schema = {
   RECON_SWEEP_SECONDS: positiveInt(24 * 3600).default(60),
   RECON_SWEEP_STALE_SECONDS: nonNegativeInt.default(120),
   RECON_JOB_LOCK_MS: positiveInt(3_600_000).default(30_000),
-  RECON_RELAY: z.enum(['polling', 'debezium']).default('polling'),
   KAFKA_CONNECT_URL: httpBaseUrl.default('http://127.0.0.1:8083'),
   USERS_CONNECT_DATABASE_URL: postgresUrl.optional(),
   POINTS_CONNECT_DATABASE_URL: postgresUrl.optional(),
   RECON_SLOT_LAG_WARN_BYTES: positiveInt().default(1024 * 1024 * 1024),
   RECON_BENCH_DEBEZIUM_USERS: positiveInt(10_000_000).default(50_000),
+  RECON_RELAY: z.enum(RELAYS).default('polling'),
+  RECON_SUBSCRIPTIONS: z
+    .string()
+    .transform((v, ctx) => {
+      const parsed = parseSubscriptions(v);
+      if (typeof parsed === 'string') {
+        ctx.addIssue({ code: 'custom', message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .default(() => [...DEFAULT_SUBSCRIPTIONS]),
+  RECON_CLOCK_SKEW_SECONDS: nonNegativeInt.refine((n) => n <= 3600, 'must be between 0 and 3600').default(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 } as const;
 
@@ -231,9 +244,10 @@ export interface Config {
    * How the outbox is relayed to Kafka (`RECON_RELAY`): `polling` (default),
    * recon's own relay, which writes `published_at`, partition and offset back;
    * or `debezium`, Debezium's Outbox Event Router on Kafka Connect, which never
-   * touches the outbox row (`recon stream relay` then refuses to run).
+   * touches the outbox row (`recon stream relay` then refuses to run;
+   * publication and position come from the topic).
    */
-  relay: 'polling' | 'debezium';
+  relay: Relay;
   /** Kafka Connect, for the Debezium relay (`recon services up --connect`, `recon connect …`). */
   connect: {
     /** Base URL of the Connect REST API (`KAFKA_CONNECT_URL`). Default `http://127.0.0.1:8083`. */
@@ -252,6 +266,19 @@ export interface Config {
   };
   /** Users per relay in `npm run bench debezium` (`RECON_BENCH_DEBEZIUM_USERS`): smaller for a quick run. Default 50000. */
   benchDebeziumUsers: number;
+  /**
+   * Which consumer groups read which topic, and what says they consumed an
+   * event (`RECON_SUBSCRIPTIONS`): `inbox` (the group's `consumed_events`
+   * rows) or `offsets` (its committed offsets). Base names, no namespace.
+   */
+  subscriptions: readonly Subscription[];
+  /**
+   * Allowance for clocks and batching between the database that stamps
+   * `occurred_at` and the producer that stamps a message's timestamp
+   * (`RECON_CLOCK_SKEW_SECONDS`). Default 60. Topic evidence of a window
+   * `[t0, t1)` reads from `t0 − skew` to `t1 + grace + skew`.
+   */
+  clockSkewSeconds: number;
   logLevel: Parsed['LOG_LEVEL'];
 }
 
@@ -327,6 +354,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       slotLagWarnBytes: p.RECON_SLOT_LAG_WARN_BYTES,
     },
     benchDebeziumUsers: p.RECON_BENCH_DEBEZIUM_USERS,
+    subscriptions: p.RECON_SUBSCRIPTIONS,
+    clockSkewSeconds: p.RECON_CLOCK_SKEW_SECONDS,
     logLevel: p.LOG_LEVEL,
   };
 }
@@ -377,5 +406,7 @@ export function configEnv(config: Config): Record<string, string> {
     RECON_SLOT_LAG_WARN_BYTES: String(config.connect.slotLagWarnBytes),
     ...(config.connect.databases.users !== undefined ? { USERS_CONNECT_DATABASE_URL: config.connect.databases.users } : {}),
     ...(config.connect.databases.points !== undefined ? { POINTS_CONNECT_DATABASE_URL: config.connect.databases.points } : {}),
+    RECON_SUBSCRIPTIONS: formatSubscriptions(config.subscriptions),
+    RECON_CLOCK_SKEW_SECONDS: String(config.clockSkewSeconds),
   };
 }

@@ -53,25 +53,25 @@ export const DISCREPANCY_KIND_SPECS = {
     check: CHECK_NAMES.outboxVsConsumed,
     entity: 'event',
     compensable: true,
-    note: 'an outbox event older than the grace was never published: sent again with its original event id',
+    note: 'an outbox event older than the grace is not on its topic (never sent, or, under the polling relay, marked published but lost from the topic): sent again with its original event id',
   },
   unconsumed_event: {
     check: CHECK_NAMES.outboxVsConsumed,
     entity: 'event',
     compensable: true,
-    note: 'a published event its consumer group never applied: sent again; the consumer deduplicates by event id',
+    note: 'a published event its consumer group never applied: an inbox group gets it sent again (the consumer deduplicates by event id); for an offsets group it is on the topic, so it is reported only (the group will reach it) and resolved once the group commits past it',
   },
   phantom_event: {
     check: CHECK_NAMES.outboxVsConsumed,
     entity: 'event',
     compensable: false,
-    note: 'report only: a consumed event with no outbox row (a producer sent, then rolled back); its effect is revoked as an orphan_grant',
+    note: 'report only: a message on the topic or a consumed event with no outbox row and no committed user or ledger entry (a producer sent, then rolled back); its effect is revoked as an orphan_grant',
   },
   dead_lettered_event: {
     check: CHECK_NAMES.outboxVsConsumed,
     entity: 'dead_letter',
     compensable: false,
-    note: 'report only: the event sits in a dead-letter topic; fix the cause, then `recon dlq replay`',
+    note: 'report only: the event sits in a dead-letter topic (a `dead_letters` row of an inbox group, or a letter of an offsets group in `<topic>.DLT`, entity `<db>:<group>:<event id>`); fix the cause, then `recon dlq replay`',
   },
 } as const satisfies Record<string, KindSpec>;
 

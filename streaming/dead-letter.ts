@@ -25,6 +25,7 @@ import { isUuid } from '../core/index.js';
 import type { IHeaders, KafkaMessage, Message } from './kafka.js';
 import { headerString } from './kafka.js';
 import type { Outgoing } from './publish.js';
+import { readDeadLetterHeaders } from './dlt-headers.js';
 
 export const DLT_HEADERS = {
   originalTopic: 'x-original-topic',
@@ -131,23 +132,19 @@ export interface DeadLetterOrigin {
   deadLetteredAt: Date | undefined;
 }
 
+/** Where a DLT message came from, in any dialect recon reads (see ./dlt-headers.ts). */
 export function deadLetterOrigin(message: KafkaMessage): DeadLetterOrigin | undefined {
-  const h = message.headers;
-  const topic = headerString(h, DLT_HEADERS.originalTopic);
-  const partition = Number(headerString(h, DLT_HEADERS.originalPartition));
-  const offset = Number(headerString(h, DLT_HEADERS.originalOffset));
-  if (!topic || !Number.isInteger(partition) || !Number.isInteger(offset)) return undefined;
-  const at = headerString(h, DLT_HEADERS.deadLetteredAt);
-  const attempts = headerString(h, DLT_HEADERS.attempts);
+  const read = readDeadLetterHeaders(message.headers);
+  if (!read) return undefined;
   return {
-    topic,
-    partition,
-    offset,
-    group: headerString(h, DLT_HEADERS.consumerGroup),
-    errorClass: headerString(h, DLT_HEADERS.errorClass),
-    errorMessage: headerString(h, DLT_HEADERS.errorMessage),
-    attempts: attempts === undefined ? undefined : Number(attempts),
-    deadLetteredAt: at === undefined ? undefined : new Date(at),
+    topic: read.topic,
+    partition: read.partition,
+    offset: read.offset,
+    group: read.group,
+    errorClass: read.errorClass,
+    errorMessage: read.errorMessage,
+    attempts: read.attempts,
+    deadLetteredAt: read.deadLetteredAt,
   };
 }
 

@@ -2,7 +2,8 @@
  * Never a full scan: with ten times more history outside a window than in
  * it, a run over the window reads only the window's rows (statistics
  * counters) and every query it sends to a source database is planned as an
- * index scan on the window key (EXPLAIN of the very statements it ran).
+ * index scan on the window key, or a bitmap of one (EXPLAIN of the very
+ * statements it ran).
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,7 +120,11 @@ describe('a run never scans more than its windows', () => {
       const nodes = planNodes(rows[0]!['QUERY PLAN'][0]!.Plan);
       const scans = nodes.filter((n) => TABLES.includes(String(n['Relation Name'])));
       expect(scans.length, s.sql).toBeGreaterThan(0);
-      for (const n of scans) expect(n['Node Type'], `${s.sql}\n${JSON.stringify(n)}`).toMatch(/^Index (Only )?Scan$/);
+      for (const n of scans) {
+        // An index scan, or a bitmap of one (the planner's choice for a whole window's rows, as topic evidence reads them).
+        const viaBitmap = n['Node Type'] === 'Bitmap Heap Scan' && planNodes(n).some((c) => c['Node Type'] === 'Bitmap Index Scan');
+        if (!viaBitmap) expect(n['Node Type'], `${s.sql}\n${JSON.stringify(n)}`).toMatch(/^Index (Only )?Scan$/);
+      }
     }
   });
 });
