@@ -25,11 +25,19 @@ export function outboxMessage(row: Pick<PendingOutboxRow, 'event_id' | 'topic' |
 }
 
 /**
- * Send `outgoing` with acks=all in one request (the producer batches per
- * partition); resolves with the partition and offset of each message, in
- * input order. Rejects when the send fails: nothing may be marked published.
+ * What a send waits for: `-1` (all in-sync replicas; the default and the only
+ * choice of an idempotent producer) or `1` (the partition leader alone: the
+ * naive direct mode's `--acks 1`, which a leader failover can lose).
  */
-export async function sendLocated(producer: Producer, outgoing: readonly Outgoing[]): Promise<Landed[]> {
+export type Acks = -1 | 1;
+
+/**
+ * Send `outgoing` with `acks` (default all) in one request (the producer
+ * batches per partition); resolves with the partition and offset of each
+ * message, in input order. Rejects when the send fails: nothing may be marked
+ * published.
+ */
+export async function sendLocated(producer: Producer, outgoing: readonly Outgoing[], acks: Acks = -1): Promise<Landed[]> {
   if (outgoing.length === 0) return [];
   const byTopic = new Map<string, Message[]>();
   const slots: { topic: string; partition: number; index: number }[] = [];
@@ -45,7 +53,7 @@ export async function sendLocated(producer: Producer, outgoing: readonly Outgoin
     slots.push({ topic: o.topic, partition, index });
   }
   const results = await producer.sendBatch({
-    acks: -1,
+    acks,
     topicMessages: Array.from(byTopic, ([topic, messages]) => ({ topic, messages })),
   });
   const base = new Map<string, number>();
