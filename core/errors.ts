@@ -29,6 +29,12 @@ export const ERROR_CODES = [
   'NOT_RESOLVED_YET',
   /** A Kafka consumer stopped for good (kafkajs will not restart it): the process exits for its supervisor to restart it. */
   'CONSUMER_CRASHED',
+  /**
+   * A Kafka send resolved without the broker confirming some of its
+   * partitions (kafkajs can skip a partition whose leader moved mid-send):
+   * nothing of it may be marked published; retried.
+   */
+  'SEND_UNCONFIRMED',
   /** A bounded wait ran out. */
   'TIMEOUT',
   /** A run failed for a reason of its own (the cause says which). */

@@ -3,6 +3,7 @@
  * Partitions are chosen up front (the producer's own key hash), so the
  * broker's base offset per partition gives every message its offset.
  */
+import { ReconError } from '../core/index.js';
 import type { PendingOutboxRow } from '../db/index.js';
 import { keyPartition, type Message, type Producer } from './kafka.js';
 
@@ -57,10 +58,17 @@ export async function sendLocated(producer: Producer, outgoing: readonly Outgoin
     topicMessages: Array.from(byTopic, ([topic, messages]) => ({ topic, messages })),
   });
   const base = new Map<string, number>();
-  for (const r of results) base.set(`${r.topicName}\u0000${r.partition}`, Number(r.baseOffset));
-  return slots.map((s) => {
-    const b = base.get(`${s.topic}\u0000${s.partition}`);
-    // kafkajs always reports every partition it wrote to; a missing one would be a client bug.
-    return { partition: s.partition, offset: b === undefined ? -1 : b + s.index };
-  });
+  for (const r of results) if (r.errorCode === 0) base.set(`${r.topicName}\u0000${r.partition}`, Number(r.baseOffset));
+  // kafkajs keeps the answers of the first attempt across its retries: when a
+  // partition's leader dies mid-send and the partition moves to a broker that
+  // had already answered for its own partitions, the retry never sends it, and
+  // sendBatch resolves without it (found by test/chaos/failover.chaos.test.ts).
+  // A partition without a confirmed offset was not written: fail the whole
+  // send, so nothing is marked published; the retry may duplicate what did
+  // land, which consumers deduplicate by event id.
+  const unconfirmed = [...new Set(slots.filter((s) => !base.has(`${s.topic}\u0000${s.partition}`)).map((s) => `${s.topic}[${s.partition}]`))];
+  if (unconfirmed.length) {
+    throw new ReconError('SEND_UNCONFIRMED', `the broker confirmed no offset for ${unconfirmed.join(', ')}: treated as not sent`, { retryable: true });
+  }
+  return slots.map((s) => ({ partition: s.partition, offset: base.get(`${s.topic}\u0000${s.partition}`)! + s.index }));
 }

@@ -290,10 +290,14 @@ describe(`chaos: a three-broker cluster whose leader dies (seed ${SEED})`, () =>
       // The relay's acknowledgement is the outbox row turning published: wait for the next one, then kill.
       const published = async () => {
         const before = Number((await env.dbs.users('outbox').whereNotNull('published_at').count({ n: '*' }).first())?.n);
-        await waitFor('a relayed event', async () => Number((await env.dbs.users('outbox').whereNotNull('published_at').count({ n: '*' }).first())?.n) > before, {
-          timeoutMs: 60_000,
-          intervalMs: 20,
-        });
+        await waitFor(
+          'a relayed event',
+          async () => Number((await env.dbs.users('outbox').whereNotNull('published_at').count({ n: '*' }).first())?.n) > before,
+          {
+            timeoutMs: 60_000,
+            intervalMs: 20,
+          },
+        );
       };
       const f = await failover(env.admin, [env.topics.userCreated, env.topics.pointGranted], published);
       await sleep(2000);
@@ -303,15 +307,40 @@ describe(`chaos: a three-broker cluster whose leader dies (seed ${SEED})`, () =>
       const crashed = await Promise.race([consumers.crashed.then(() => true), sleep(10).then(() => false)]);
       expect(crashed, 'a consumer crashed for good').toBe(false);
 
-      const outbox: string[] = await env.dbs.users('outbox').pluck('event_id');
+      const outbox: { event_id: string; kafka_partition: number; kafka_offset: string; published_at: Date; occurred_at: Date }[] = await env.dbs
+        .users('outbox')
+        .select('event_id', 'kafka_partition', 'kafka_offset', 'published_at', 'occurred_at');
       const onTopic = await eventIdsOnTopic(env.kafka, env.admin, env.topics.userCreated);
-      const lost = outbox.filter((e) => !onTopic.has(e));
-      expect(lost, 'relayed events missing from user.created after the failover').toEqual([]);
+      const lost = outbox.filter((e) => !onTopic.has(e.event_id));
+      if (lost.length) {
+        const consumed = new Set<string>(
+          await env.dbs
+            .points('consumed_events')
+            .where({ consumer_group: namespaced(env.config, CONSUMER_GROUPS.pointService) })
+            .pluck('event_id'),
+        );
+        process.stdout.write(
+          `killed at ${f.killedAt.toISOString()}; lost:\n${lost
+            .map(
+              (e) =>
+                `${e.event_id} p${e.kafka_partition}@${e.kafka_offset} occurred ${e.occurred_at.toISOString()} published ${e.published_at.toISOString()} consumed ${consumed.has(e.event_id)}`,
+            )
+            .join('\n')}\n`,
+        );
+        process.stdout.write(`offsets now: ${JSON.stringify(await env.admin.fetchTopicOffsets(env.topics.userCreated))}\n`);
+      }
+      expect(
+        lost.map((e) => e.event_id),
+        'relayed events missing from user.created after the failover',
+      ).toEqual([]);
       const { users } = await expectInvariants(env);
       await expectNoDeadLetters(env);
       report.push(
         ['acks=all: users streamed', users],
-        [`acks=all: killed node ${f.node} (led ${f.ledPartitions} partitions)`, `new leaders after ${(f.electedMs / 1000).toFixed(1)} s, back in sync after ${(f.downMs / 1000).toFixed(1)} s`],
+        [
+          `acks=all: killed node ${f.node} (led ${f.ledPartitions} partitions)`,
+          `new leaders after ${(f.electedMs / 1000).toFixed(1)} s, back in sync after ${(f.downMs / 1000).toFixed(1)} s`,
+        ],
         ['acks=all: load chunks retried', retries],
         ['acks=all: events lost', lost.length],
         ['acks=all: copies on the topic beyond one per event', [...onTopic.values()].reduce((a, n) => a + n - 1, 0)],
