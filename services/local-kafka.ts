@@ -214,7 +214,12 @@ export function formatStorage(paths: LocalKafkaPaths, properties: string, cluste
  * its pid file. `heap` is `-Xmx` (the single broker takes 768m; a node of the
  * three-broker cluster less, so the three fit beside everything else).
  */
-export function spawnBroker(paths: LocalKafkaPaths, files: { properties: string; log4j: string }, heap = { min: '256m', max: '768m' }): number {
+export function spawnBroker(
+  paths: LocalKafkaPaths,
+  files: { properties: string; log4j: string },
+  heap = { min: '256m', max: '768m' },
+  jvmFlags: readonly string[] = [],
+): number {
   const out = openSync(paths.logFile, 'a');
   const child = spawn(
     'java',
@@ -226,6 +231,7 @@ export function spawnBroker(paths: LocalKafkaPaths, files: { properties: string;
         `-Xmx${heap.max}`,
         '-XX:+UseG1GC',
         '-XX:MaxGCPauseMillis=20',
+        ...jvmFlags,
         '-Djava.awt.headless=true',
         `-Dlog4j.configuration=file:${files.log4j}`,
         `-Dkafka.logs.dir=${paths.home}`,
