@@ -117,7 +117,7 @@ export async function startConsumers(config: Config, options: ConsumersOptions =
         pointGrantedTopic: topics.pointGranted,
         signupBonusPoints: config.signupBonusPoints,
       });
-      handles.push(await runBatchConsumer(kafka, handler, { concurrency, maxAttempts, producer, log }));
+      handles.push(await runBatchConsumer(kafka, handler, { concurrency, maxAttempts, producer, log, dltHeaders: config.dltHeaders }));
     }
     if (groups.includes(CONSUMER_GROUPS.userServiceBalances)) {
       const handler = balanceHandler({
@@ -125,7 +125,7 @@ export async function startConsumers(config: Config, options: ConsumersOptions =
         group: namespaced(config, CONSUMER_GROUPS.userServiceBalances),
         pointGrantedTopic: topics.pointGranted,
       });
-      handles.push(await runBatchConsumer(kafka, handler, { concurrency, maxAttempts, producer, log }));
+      handles.push(await runBatchConsumer(kafka, handler, { concurrency, maxAttempts, producer, log, dltHeaders: config.dltHeaders }));
     }
     if (options.healthPort !== undefined) health = await startHealthServer({ port: options.healthPort, health: () => handles.map((h) => h.health()), log });
   } catch (err) {
