@@ -9,6 +9,7 @@ import { z } from 'zod';
 import cron from 'node-cron';
 import { ReconError } from './errors.js';
 import { ISO_INSTANT_HINT, parseIsoInstant } from './parse.js';
+import { DEFAULT_SUBSCRIPTIONS, RELAYS, formatSubscriptions, parseSubscriptions, type Relay, type Subscription } from './subscriptions.js';
 
 const postgresUrl = z.string().refine((v) => /^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(v), 'must be a postgres://host:port/database URL');
 
@@ -120,6 +121,19 @@ const schema = {
   RECON_SWEEP_SECONDS: positiveInt(24 * 3600).default(60),
   RECON_SWEEP_STALE_SECONDS: nonNegativeInt.default(120),
   RECON_JOB_LOCK_MS: positiveInt(3_600_000).default(30_000),
+  RECON_RELAY: z.enum(RELAYS).default('polling'),
+  RECON_SUBSCRIPTIONS: z
+    .string()
+    .transform((v, ctx) => {
+      const parsed = parseSubscriptions(v);
+      if (typeof parsed === 'string') {
+        ctx.addIssue({ code: 'custom', message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .default(() => [...DEFAULT_SUBSCRIPTIONS]),
+  RECON_CLOCK_SKEW_SECONDS: nonNegativeInt.refine((n) => n <= 3600, 'must be between 0 and 3600').default(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 } as const;
 
@@ -216,6 +230,26 @@ export interface Config {
      */
     lockMs: number;
   };
+  /**
+   * How the outbox is relayed (`RECON_RELAY`): `polling` (default: recon's
+   * relay, which writes `published_at`, partition and offset back into each
+   * row) or `debezium` (Debezium's Outbox Event Router on Kafka Connect, which
+   * never touches the row: publication and position come from the topic).
+   */
+  relay: Relay;
+  /**
+   * Which consumer groups read which topic, and what says they consumed an
+   * event (`RECON_SUBSCRIPTIONS`): `inbox` (the group's `consumed_events`
+   * rows) or `offsets` (its committed offsets). Base names, no namespace.
+   */
+  subscriptions: readonly Subscription[];
+  /**
+   * Allowance for clocks and batching between the database that stamps
+   * `occurred_at` and the producer that stamps a message's timestamp
+   * (`RECON_CLOCK_SKEW_SECONDS`). Default 60. Topic evidence of a window
+   * `[t0, t1)` reads from `t0 − skew` to `t1 + grace + skew`.
+   */
+  clockSkewSeconds: number;
   logLevel: Parsed['LOG_LEVEL'];
 }
 
@@ -282,6 +316,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       staleSeconds: p.RECON_SWEEP_STALE_SECONDS,
       lockMs: p.RECON_JOB_LOCK_MS,
     },
+    relay: p.RECON_RELAY,
+    subscriptions: p.RECON_SUBSCRIPTIONS,
+    clockSkewSeconds: p.RECON_CLOCK_SKEW_SECONDS,
     logLevel: p.LOG_LEVEL,
   };
 }
@@ -319,5 +356,8 @@ export function configEnv(config: Config): Record<string, string> {
     RECON_GRACE_FROM: config.graceFrom,
     ...(config.start ? { RECON_START: config.start.toISOString() } : {}),
     RECON_DLT_HEADERS: config.dltHeaders,
+    RECON_RELAY: config.relay,
+    RECON_SUBSCRIPTIONS: formatSubscriptions(config.subscriptions),
+    RECON_CLOCK_SKEW_SECONDS: String(config.clockSkewSeconds),
   };
 }

@@ -4,6 +4,7 @@ export * from './ids.js';
 export * from './parse.js';
 export * from './log.js';
 export * from './types.js';
+export * from './subscriptions.js';
 export * from './kinds.js';
 export * from './counts.js';
 export * from './entities.js';

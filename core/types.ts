@@ -70,12 +70,6 @@ export const CONSUMER_GROUPS = {
   userServiceBalances: 'user-service-balances',
 } as const;
 
-/** Which group consumes which topic (and so which outbox feeds which consumed-events table). */
-export const SUBSCRIPTIONS = [
-  { topic: TOPICS.userCreated, group: CONSUMER_GROUPS.pointService, outboxDb: 'users', consumedDb: 'points' },
-  { topic: TOPICS.pointGranted, group: CONSUMER_GROUPS.userServiceBalances, outboxDb: 'points', consumedDb: 'users' },
-] as const;
-
 /** Partitions of every topic we create. */
 export const TOPIC_PARTITIONS = 6;
 

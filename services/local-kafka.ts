@@ -107,6 +107,40 @@ export function fetchKafkaJars(paths: LocalKafkaPaths, log: Logger): void {
   writeFileSync(marker, new Date().toISOString());
 }
 
+/** Where Kafka's command-line tools are fetched: beside the broker's jars, with their own marker. */
+export function kafkaToolsDir(paths: LocalKafkaPaths): string {
+  return join(dirname(paths.libs), 'tools');
+}
+
+/**
+ * Fetch Kafka's command-line tools (`org.apache.kafka:kafka-tools`: the
+ * console consumer, the consumer-groups tool) unless cached, after the
+ * broker's jars (the tools run with both on the class path).
+ */
+export function fetchKafkaToolJars(paths: LocalKafkaPaths, log: Logger): void {
+  fetchKafkaJars(paths, log);
+  const dir = kafkaToolsDir(paths);
+  const marker = join(dir, `.complete-${KAFKA_VERSION}`);
+  if (existsSync(marker)) return;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  log.info(`fetching Apache Kafka ${KAFKA_VERSION} command-line tools from Maven Central into ${dir}`);
+  const pom = join(dirname(paths.pom), 'tools-pom.xml');
+  const mvn = spawnSync('mvn', ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${dir}`, '-DincludeScope=runtime'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (mvn.status !== 0 || !readdirSync(dir).some((f) => f.startsWith(`kafka-tools-${KAFKA_VERSION}`))) {
+    throw new ReconError('DEPENDENCY_MISSING', `mvn could not fetch the Kafka tools (exit ${mvn.status}):\n${(mvn.stdout + mvn.stderr).trim().slice(-2000)}`);
+  }
+  writeFileSync(marker, new Date().toISOString());
+}
+
+/** Java class path of Kafka's tools: their jars first, then the broker's (kept apart so the broker's set stays as fetched). */
+export function kafkaToolClassPath(paths: LocalKafkaPaths): string {
+  return `${kafkaToolsDir(paths)}/*:${paths.libs}/*`;
+}
+
 /** One KRaft node: its id, its broker and controller ports, and the quorum it votes in. */
 export interface NodeLayout {
   /** `node.id`. */

@@ -2,7 +2,7 @@
  * Consumer lag of the subscribed groups: per group and topic, the messages
  * between the group's committed offsets and the partitions' high watermarks.
  */
-import { SUBSCRIPTIONS, backoffDelay, isRetryable, namespaced, sleep, type Config } from '../core/index.js';
+import { backoffDelay, isRetryable, namespaced, sleep, type Config } from '../core/index.js';
 import type { Admin } from './kafka.js';
 
 export interface ConsumerLag {
@@ -11,10 +11,10 @@ export interface ConsumerLag {
   lag: number;
 }
 
-async function measure(admin: Admin, config: Pick<Config, 'namespace'>): Promise<ConsumerLag[]> {
+async function measure(admin: Admin, config: Pick<Config, 'namespace' | 'subscriptions'>): Promise<ConsumerLag[]> {
   // A topic not created yet has no lag to speak of (and asking for it makes the client retry and log).
   const existing = new Set(await admin.listTopics());
-  const subscribed = SUBSCRIPTIONS.filter((s) => existing.has(namespaced(config, s.topic)));
+  const subscribed = config.subscriptions.filter((s) => existing.has(namespaced(config, s.topic)));
   return Promise.all(
     subscribed.map(async (s) => {
       const topic = namespaced(config, s.topic);
@@ -34,13 +34,13 @@ async function measure(admin: Admin, config: Pick<Config, 'namespace'>): Promise
 }
 
 /**
- * Lag of every subscription of DESIGN.md under the namespace. A partition the
+ * Lag of every configured subscription (`RECON_SUBSCRIPTIONS`) under the namespace. A partition the
  * group never committed counts from its low watermark (new groups start at
  * the earliest offset). Retryable broker answers (a leader moving, a topic
  * just created) are retried; rejects when no answer came within `timeoutMs`
  * (default 5000): callers decide whether that is fatal.
  */
-export async function fetchConsumerLag(admin: Admin, config: Pick<Config, 'namespace'>, { timeoutMs = 5000 } = {}): Promise<ConsumerLag[]> {
+export async function fetchConsumerLag(admin: Admin, config: Pick<Config, 'namespace' | 'subscriptions'>, { timeoutMs = 5000 } = {}): Promise<ConsumerLag[]> {
   const deadline = Date.now() + timeoutMs;
   const stop = new AbortController();
   const work = (async () => {

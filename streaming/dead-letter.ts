@@ -45,6 +45,7 @@ import { isUuid } from '../core/index.js';
 import type { IHeaders, KafkaMessage, Message } from './kafka.js';
 import { headerString } from './kafka.js';
 import type { Outgoing } from './publish.js';
+import { int32BE, int64BE, readDeadLetterHeaders, SPRING_DLT_HEADERS } from './dlt-headers.js';
 
 export const DLT_HEADERS = {
   originalTopic: 'x-original-topic',
@@ -56,20 +57,6 @@ export const DLT_HEADERS = {
   errorMessage: 'x-error-message',
   attempts: 'x-attempts',
   deadLetteredAt: 'x-dead-lettered-at',
-} as const;
-
-/** Spring for Apache Kafka's DeadLetterPublishingRecoverer headers (its `KafkaHeaders.DLT_*`). */
-export const SPRING_DLT_HEADERS = {
-  originalTopic: 'kafka_dlt-original-topic',
-  originalPartition: 'kafka_dlt-original-partition',
-  originalOffset: 'kafka_dlt-original-offset',
-  originalTimestamp: 'kafka_dlt-original-timestamp',
-  originalTimestampType: 'kafka_dlt-original-timestamp-type',
-  consumerGroup: 'kafka_dlt-original-consumer-group',
-  exceptionFqcn: 'kafka_dlt-exception-fqcn',
-  exceptionCauseFqcn: 'kafka_dlt-exception-cause-fqcn',
-  exceptionMessage: 'kafka_dlt-exception-message',
-  exceptionStacktrace: 'kafka_dlt-exception-stacktrace',
 } as const;
 
 /** The dialects of dead-letter headers recon writes (`RECON_DLT_HEADERS`). */
@@ -109,18 +96,6 @@ function isDeadLetterHeader(name: string): boolean {
 }
 
 const DLT_HEADER_NAMES = new Set<string>([...Object.values(DLT_HEADERS), ...Object.values(SPRING_DLT_HEADERS)]);
-
-function int32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n);
-  return b;
-}
-
-function int64(n: string | number | bigint): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigInt64BE(BigInt(n));
-  return b;
-}
 
 /** Error class recorded for a message that could not be decoded or validated. */
 export const INVALID_MESSAGE_CLASS = 'InvalidMessage';
@@ -173,12 +148,12 @@ export function deadLetterMessage(info: DeadLetterInfo, at = new Date(), dialect
   if (dialect === 'spring') {
     const h = SPRING_DLT_HEADERS;
     headers[h.originalTopic] = info.topic;
-    headers[h.originalPartition] = int32(info.partition);
-    headers[h.originalOffset] = int64(info.message.offset);
-    headers[h.originalTimestamp] = int64(info.message.timestamp);
+    headers[h.originalPartition] = int32BE(info.partition);
+    headers[h.originalOffset] = int64BE(BigInt(info.message.offset));
+    headers[h.originalTimestamp] = int64BE(BigInt(info.message.timestamp));
     // kafkajs does not expose a record's timestamp type; recon's topics use the producer's time.
     headers[h.originalTimestampType] = 'CreateTime';
-    headers[h.consumerGroup] = info.group;
+    headers[h.originalConsumerGroup] = info.group;
     headers[h.exceptionFqcn] = errorClass;
     headers[h.exceptionMessage] = errorMessage;
     headers[h.exceptionStacktrace] = capBytes(`${info.errorClass}: ${info.errorMessage}`, DLT_HEADER_LIMITS.stacktrace);
@@ -209,23 +184,19 @@ export interface DeadLetterOrigin {
   deadLetteredAt: Date | undefined;
 }
 
+/** Where a DLT message came from, in any dialect recon reads (see ./dlt-headers.ts). */
 export function deadLetterOrigin(message: KafkaMessage): DeadLetterOrigin | undefined {
-  const h = message.headers;
-  const topic = headerString(h, DLT_HEADERS.originalTopic);
-  const partition = Number(headerString(h, DLT_HEADERS.originalPartition));
-  const offset = Number(headerString(h, DLT_HEADERS.originalOffset));
-  if (!topic || !Number.isInteger(partition) || !Number.isInteger(offset)) return undefined;
-  const at = headerString(h, DLT_HEADERS.deadLetteredAt);
-  const attempts = headerString(h, DLT_HEADERS.attempts);
+  const read = readDeadLetterHeaders(message.headers);
+  if (!read) return undefined;
   return {
-    topic,
-    partition,
-    offset,
-    group: headerString(h, DLT_HEADERS.consumerGroup),
-    errorClass: headerString(h, DLT_HEADERS.errorClass),
-    errorMessage: headerString(h, DLT_HEADERS.errorMessage),
-    attempts: attempts === undefined ? undefined : Number(attempts),
-    deadLetteredAt: at === undefined ? undefined : new Date(at),
+    topic: read.topic,
+    partition: read.partition,
+    offset: read.offset,
+    group: read.group,
+    errorClass: read.errorClass,
+    errorMessage: read.errorMessage,
+    attempts: read.attempts,
+    deadLetteredAt: read.deadLetteredAt,
   };
 }
 

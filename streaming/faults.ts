@@ -24,6 +24,18 @@ import type { Producer } from './kafka.js';
 import { outboxMessage, sendLocated } from './publish.js';
 
 export const FAULT_KINDS = ['rollback', 'lose', 'duplicate', 'poison'] as const;
+
+/**
+ * Faults of a consumer of ours, for tests and demonstrations (off by default):
+ *
+ * - `commit-before-effect`: commit each batch's offsets, then drop its effect
+ *   (no ledger entry, no `consumed_events` row): the classic auto-commit bug
+ *   of a consumer that commits what it polled and dies before its
+ *   transaction commits. Committed offsets then say "consumed"; only an
+ *   inbox (and the ledger check) can tell it was not.
+ */
+export const CONSUMER_FAULTS = ['commit-before-effect'] as const;
+export type ConsumerFault = (typeof CONSUMER_FAULTS)[number];
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface FaultOptions {

@@ -27,6 +27,7 @@ import { insertConsumedEvents, insertDeadLetters } from '../db/index.js';
 import { deadLetterEventId, deadLetterMessage, INVALID_MESSAGE_CLASS, type DeadLetterInfo, type DltDialect } from './dead-letter.js';
 import { createConsumer, type Consumer, type EachBatchPayload, type KafkaClient, type KafkaMessage, type Producer } from './kafka.js';
 import { sendLocated } from './publish.js';
+import type { ConsumerFault } from './faults.js';
 
 /** A decoded message, with where it came from. */
 export interface ConsumedMessage<T> {
@@ -64,6 +65,8 @@ export interface BatchConsumerOptions {
   producer: Producer;
   /** Header dialect of the dead letters this consumer writes (`RECON_DLT_HEADERS`). Default `recon`. */
   dltHeaders?: DltDialect;
+  /** A fault to inject (see `CONSUMER_FAULTS` in ./faults.ts). Default none. */
+  fault?: ConsumerFault;
   log?: Logger;
 }
 
@@ -76,6 +79,8 @@ export interface ConsumerStats {
   /** Dead letters the DLT could never take (too large, ...): kept in `dead_letters` with `dlt_error` only. */
   dltSendFailures: number;
   batches: number;
+  /** Messages whose offsets were committed and whose effect was dropped (the `commit-before-effect` fault only). */
+  dropped?: number;
 }
 
 /**
@@ -277,6 +282,17 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
 
   async function eachBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0) return;
+    if (options.fault === 'commit-before-effect') {
+      // The bug on purpose: the offsets go first, and the effect never follows.
+      const polled = batch.messages[batch.messages.length - 1]!.offset;
+      resolveOffset(polled);
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(polled) + 1n) }]);
+      stats.batches += 1;
+      stats.dropped = (stats.dropped ?? 0) + batch.messages.length;
+      lastBatchAt = new Date();
+      await heartbeat();
+      return;
+    }
     const valid: ConsumedMessage<T>[] = [];
     const dead: DeadLetterInfo[] = [];
     /** Offsets (of this partition) already sent to the DLT while handling this batch → null, or why the DLT can never take it. */

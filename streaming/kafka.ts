@@ -275,3 +275,140 @@ export function keyPartition(key: string | Buffer, partitions = TOPIC_PARTITIONS
   }));
   return keyPartitioner({ topic: '', partitionMetadata, message: { key, value: null } });
 }
+
+/** One message as a positioned read returns it. */
+export interface ReadMessage {
+  partition: number;
+  offset: number;
+  /** Broker timestamp, ms since the epoch. */
+  timestamp: number;
+  headers: IHeaders | undefined;
+  value: Buffer | null;
+}
+
+/** Offsets `[from, to)` of one partition to read. */
+export interface PartitionSpan {
+  partition: number;
+  from: number;
+  to: number;
+}
+
+/**
+ * Reads given offset ranges of given partitions with plain Fetch requests to
+ * each partition's leader: no consumer group, no join, no commit, so one
+ * reader serves every window of a run at the cost of the messages it reads.
+ * kafkajs offers this only inside its consumer, so this uses the client's
+ * own cluster (same brokers, retries and logger); the wire format and the
+ * decoding are kafkajs's.
+ */
+export interface PositionedReader {
+  read(topic: string, spans: readonly PartitionSpan[]): Promise<ReadMessage[]>;
+  close(): Promise<void>;
+}
+
+interface FetchedPartition {
+  partition: number;
+  errorCode: number;
+  highWatermark: string;
+  messages: { offset: string; timestamp: string; headers?: IHeaders; value: Buffer | null; isControlRecord?: boolean }[];
+}
+interface KafkajsBroker {
+  fetch(request: unknown): Promise<{ responses: { topicName: string; partitions: FetchedPartition[] }[] }>;
+}
+interface KafkajsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  addMultipleTargetTopics(topics: string[]): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  findTopicPartitionMetadata(topic: string): { partitionId: number; leader: number }[];
+  findBroker(where: { nodeId: number }): Promise<KafkajsBroker>;
+}
+
+/** READ_COMMITTED: a transactional foreign producer's open or aborted sends are not evidence. */
+const READ_COMMITTED = 1;
+const FETCH_PARTITION_BYTES = 4 * 1024 * 1024;
+
+export async function createPositionedReader(kafka: KafkaClient): Promise<PositionedReader> {
+  const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
+  if (!symbol) throw new ReconError('DEPENDENCY_MISSING', 'this kafkajs version does not expose its cluster; positioned reads need kafkajs 2.x');
+  const createCluster = (kafka as unknown as Record<symbol, (o: object) => KafkajsCluster>)[symbol]!;
+  const cluster = createCluster({ metadataMaxAge: 300_000, allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED });
+  await cluster.connect();
+  const known = new Set<string>();
+  return {
+    async read(topic, spans) {
+      const pending = new Map<number, { next: number; to: number }>();
+      for (const s of spans) if (s.to > s.from) pending.set(s.partition, { next: s.from, to: s.to });
+      const out: ReadMessage[] = [];
+      if (pending.size === 0) return out;
+      if (!known.has(topic)) {
+        await cluster.addMultipleTargetTopics([topic]);
+        known.add(topic);
+      }
+      let refreshes = 0;
+      while (pending.size > 0) {
+        const leaders = new Map<number, number[]>();
+        for (const p of cluster.findTopicPartitionMetadata(topic)) {
+          if (!pending.has(p.partitionId)) continue;
+          const list = leaders.get(p.leader);
+          if (list) list.push(p.partitionId);
+          else leaders.set(p.leader, [p.partitionId]);
+        }
+        let stale = false;
+        await Promise.all(
+          [...leaders].map(async ([nodeId, partitions]) => {
+            const broker = await cluster.findBroker({ nodeId });
+            const { responses } = await broker.fetch({
+              isolationLevel: READ_COMMITTED,
+              maxWaitTime: 0,
+              minBytes: 1,
+              maxBytes: 64 * 1024 * 1024,
+              topics: [
+                {
+                  topic,
+                  partitions: partitions.map((partition) => ({
+                    partition,
+                    fetchOffset: String(pending.get(partition)!.next),
+                    maxBytes: FETCH_PARTITION_BYTES,
+                  })),
+                },
+              ],
+            });
+            for (const r of responses) {
+              for (const fp of r.partitions) {
+                const state = pending.get(fp.partition);
+                if (!state) continue;
+                if (fp.errorCode !== 0) {
+                  stale = true;
+                  continue;
+                }
+                let last = state.next - 1;
+                for (const m of fp.messages) {
+                  const offset = Number(m.offset);
+                  if (offset > last) last = offset;
+                  if (m.isControlRecord || offset < state.next || offset >= state.to) continue;
+                  out.push({ partition: fp.partition, offset, timestamp: Number(m.timestamp), headers: m.headers, value: m.value });
+                }
+                // Past what was asked, or at the end of what the partition holds (a span computed against an older end).
+                const high = Number(fp.highWatermark);
+                if (last + 1 >= state.to || last + 1 >= high || fp.messages.length === 0) pending.delete(fp.partition);
+                else state.next = last + 1;
+              }
+            }
+          }),
+        );
+        if (stale) {
+          // A leader moved: ask again where the partitions live, a few times.
+          if (++refreshes > 10)
+            throw new ReconError('SERVICE_UNAVAILABLE', `could not read ${topic}: its partition leaders keep answering with errors`, { retryable: true });
+          await cluster.refreshMetadata();
+          await sleep(200);
+        }
+      }
+      return out;
+    },
+    async close() {
+      await cluster.disconnect();
+    },
+  };
+}

@@ -13,6 +13,7 @@ import { runBatchConsumer, type ConsumerCrash, type ConsumerHandle, type Consume
 import { createKafka, createProducer, ensureTopics, topicNames, waitForBrokers } from './kafka.js';
 import { runOutboxRelay, type RelayOptions, type RelayStats } from './outbox-relay.js';
 import { pointServiceHandler } from './point-consumer.js';
+import type { ConsumerFault } from './faults.js';
 
 export const STREAM_GROUPS = [CONSUMER_GROUPS.pointService, CONSUMER_GROUPS.userServiceBalances] as const;
 export type StreamGroup = (typeof STREAM_GROUPS)[number];
@@ -77,6 +78,10 @@ export interface ConsumersOptions {
   maxAttempts?: number;
   /** Serve `/healthz` and `/metrics` on this port (0: any free one; see consumer-health.ts). Default: no endpoint. */
   healthPort?: number | undefined;
+  /** A consumer fault to inject (tests only; see `CONSUMER_FAULTS`). */
+  fault?: ConsumerFault;
+  /** Group names instead of the namespaced defaults, e.g. to run the same consumer under a second group. */
+  groupNames?: Partial<Record<StreamGroup, string>>;
   log?: Logger;
 }
 
@@ -112,20 +117,38 @@ export async function startConsumers(config: Config, options: ConsumersOptions =
     if (groups.includes(CONSUMER_GROUPS.pointService)) {
       const handler = pointServiceHandler({
         db: pool(config.databases.points),
-        group: namespaced(config, CONSUMER_GROUPS.pointService),
+        group: options.groupNames?.[CONSUMER_GROUPS.pointService] ?? namespaced(config, CONSUMER_GROUPS.pointService),
         userCreatedTopic: topics.userCreated,
         pointGrantedTopic: topics.pointGranted,
         signupBonusPoints: config.signupBonusPoints,
       });
-      handles.push(await runBatchConsumer(kafka, handler, { concurrency, maxAttempts, producer, log, dltHeaders: config.dltHeaders }));
+      handles.push(
+        await runBatchConsumer(kafka, handler, {
+          concurrency,
+          maxAttempts,
+          producer,
+          log,
+          dltHeaders: config.dltHeaders,
+          ...(options.fault ? { fault: options.fault } : {}),
+        }),
+      );
     }
     if (groups.includes(CONSUMER_GROUPS.userServiceBalances)) {
       const handler = balanceHandler({
         db: pool(config.databases.users),
-        group: namespaced(config, CONSUMER_GROUPS.userServiceBalances),
+        group: options.groupNames?.[CONSUMER_GROUPS.userServiceBalances] ?? namespaced(config, CONSUMER_GROUPS.userServiceBalances),
         pointGrantedTopic: topics.pointGranted,
       });
-      handles.push(await runBatchConsumer(kafka, handler, { concurrency, maxAttempts, producer, log, dltHeaders: config.dltHeaders }));
+      handles.push(
+        await runBatchConsumer(kafka, handler, {
+          concurrency,
+          maxAttempts,
+          producer,
+          log,
+          dltHeaders: config.dltHeaders,
+          ...(options.fault ? { fault: options.fault } : {}),
+        }),
+      );
     }
     if (options.healthPort !== undefined) health = await startHealthServer({ port: options.healthPort, health: () => handles.map((h) => h.health()), log });
   } catch (err) {

@@ -25,6 +25,8 @@ export interface CompensationWorkerDeps {
   dbs: Databases;
   /** A connected producer (kafkajs `Producer` fits). */
   producer: MessageSender;
+  /** Committed offsets of a group (see `CompensationDeps.groupOffsets`): resolves an offsets group's unconsumed events once it passes them. */
+  groupOffsets?: (group: string, topic: string) => Promise<Map<number, number>>;
   log?: Logger;
 }
 
@@ -58,7 +60,17 @@ export async function processCompensationJob(
 
   let outcomes;
   try {
-    outcomes = await compensate({ dbs: deps.dbs, config: deps.config, producer: deps.producer, consumeWaitMs: deps.consumeWaitMs }, rows, state);
+    outcomes = await compensate(
+      {
+        dbs: deps.dbs,
+        config: deps.config,
+        producer: deps.producer,
+        consumeWaitMs: deps.consumeWaitMs,
+        ...(deps.groupOffsets ? { groupOffsets: deps.groupOffsets } : {}),
+      },
+      rows,
+      state,
+    );
   } catch (err) {
     const { errorClass, message } = describeError(err);
     const reason = `${errorClass}: ${message}`;

@@ -1,5 +1,5 @@
 /** Doctor's checks of Kafka: the brokers answer, recon's topics and their dead-letter topics, the consumer groups, the broker's clock. */
-import { SUBSCRIPTIONS, TOPIC_PARTITIONS, namespaced, type Config } from '../../core/index.js';
+import { TOPIC_PARTITIONS, namespaced, type Config } from '../../core/index.js';
 import {
   brokerAppendTime,
   consumerGroupStates,
@@ -101,7 +101,7 @@ export function kafkaGroupsCheck(config: Config): DoctorCheck {
     target: target(config),
     requires: ['kafka.connect'],
     async run(ctx) {
-      const groups = [...new Set(SUBSCRIPTIONS.map((s) => namespaced(config, s.group)))];
+      const groups = [...new Set(config.subscriptions.map((s) => namespaced(config, s.group)))];
       return judgeGroups(await consumerGroupStates(await ctx.kafkaAdmin(), groups));
     },
   };

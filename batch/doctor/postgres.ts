@@ -1,5 +1,5 @@
 /** Doctor's checks of the three databases: connection and schema, session visibility, commit timestamps, window indexes, clock. */
-import { SUBSCRIPTIONS, namespaced, type Config, type SourceDatabase } from '../../core/index.js';
+import { DEFAULT_SUBSCRIPTIONS, namespaced, type Config, type SourceDatabase } from '../../core/index.js';
 import {
   batchIndexes,
   missingTables,
@@ -225,7 +225,9 @@ function describeScans(plan: WindowQueryPlan): string {
  * bitmap of it), never a sequential scan.
  */
 export function windowIndexesCheck(config: Config, name: SourceDatabase): DoctorCheck {
-  const subscription = SUBSCRIPTIONS.find((s) => s.consumedDb === name)!;
+  // The plans of the consumed-events queries need a group; any inbox group of this database shows them (its default one when none is declared).
+  const subscription =
+    config.subscriptions.find((s) => s.evidence === 'inbox' && s.consumedDb === name) ?? DEFAULT_SUBSCRIPTIONS.find((s) => s.consumedDb === name)!;
   return {
     name: `${name}.window-indexes`,
     target: target(config, name),

@@ -10,7 +10,7 @@ import { discrepancyCountsByKindStatus, finishedRunsSince, watermarkLags, type D
 import { fetchConsumerLag, type Admin } from '../../streaming/index.js';
 
 export interface MetricsDeps {
-  config: Pick<Config, 'namespace'>;
+  config: Pick<Config, 'namespace' | 'subscriptions'>;
   dbs: Pick<Databases, 'recon'>;
   log: Logger;
   /** For consumer lag; absent: that metric is left out. */

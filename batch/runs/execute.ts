@@ -43,7 +43,8 @@ import {
   type DiscrepancyInput,
   type Supersession,
 } from '../../db/index.js';
-import { CHECKS, type Check, type CheckContext } from '../../reconcile/index.js';
+import { CHECKS, CHECK_NAMES_WITH_TOPIC_EVIDENCE, type Check, type CheckContext, type TopicEvidence } from '../../reconcile/index.js';
+import { createKafka, createTopicEvidence } from '../../streaming/index.js';
 import { NO_COMMIT_TIMES, commitTimeTracking, deferRecentCommits } from './recent-commits.js';
 import type { RunDeps, RunOptions, RunSummary } from './types.js';
 import { planWindows, safeUpperBound, walkRange } from './windows.js';
@@ -95,6 +96,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
 
   // A dry run writes nothing, so it needs no lock and keeps no record.
   let locks: CheckLocks | undefined;
+  let ownTopics: (TopicEvidence & { close(): Promise<void> }) | undefined;
   const held: CheckName[] = [];
   const skipped: CheckName[] = [];
   try {
@@ -121,7 +123,13 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
       return summary('skipped', skipReason);
     }
 
-    const ctx: CheckContext = { dbs, config };
+    // Topic evidence: one reader per run (no consumer group, so no join per window), closed when the run ends.
+    if (deps.topics === undefined && held.some((c) => CHECK_NAMES_WITH_TOPIC_EVIDENCE.includes(c))) {
+      const reader = await createTopicEvidence(createKafka(config, { logger: log, clientId: 'recon-run' }));
+      ownTopics = reader;
+    }
+    const topics: TopicEvidence | undefined = deps.topics ?? ownTopics ?? undefined;
+    const ctx: CheckContext = { dbs, config, ...(topics ? { topics } : {}) };
     const tracking = config.graceFrom === 'commit' ? await commitTimeTracking(dbs) : NO_COMMIT_TIMES;
     for (const name of held) {
       const check = CHECKS[name];
@@ -166,7 +174,9 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
             supersedes: cmp.supersedes ?? [],
           });
           // Phantom and dead-lettered events are reported, never compensated: nothing to queue or wait for.
-          const compensable = fresh.filter((f) => isCompensable(f.kind));
+          // So are findings marked report-only (an offsets group's unconsumed event that is on the topic: the group will reach it).
+          const reportOnly = new Set(kept.filter((k) => k.details?.compensation === 'report').map((k) => k.id));
+          const compensable = fresh.filter((f) => isCompensable(f.kind) && !reportOnly.has(f.id));
           if (compensable.length) {
             queued.push(...compensable.map((f) => f.id));
             if (deps.enqueue) {
@@ -203,6 +213,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
     throw err instanceof ReconError ? err : new ReconError('RUN_FAILED', `run ${runId} failed: ${message}`, { cause: err, retryable: isRetryable(err) });
   } finally {
     await locks?.release().catch(() => undefined);
+    await ownTopics?.close().catch(() => undefined);
   }
 }
 

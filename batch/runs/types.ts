@@ -4,6 +4,7 @@
  */
 import type { CheckKindCounts, CheckName, Config, DiscrepancyKind, KindCounts, Logger, RunStatus, RunTrigger } from '../../core/index.js';
 import type { Databases } from '../../db/index.js';
+import type { TopicEvidence } from '../../reconcile/index.js';
 
 export interface RunOptions {
   /** Checks to run. */
@@ -60,6 +61,12 @@ export interface RunDeps {
   config: Config;
   dbs: Databases;
   log: Logger;
+  /**
+   * Topic evidence for the outbox check. Absent: the run opens its own
+   * reader on `KAFKA_BROKERS` (and closes it at the end); `null`: none, the
+   * check judges by the outbox rows and inbox groups only.
+   */
+  topics?: TopicEvidence | null;
   /** Absent: discrepancies are recorded but no job is queued (the sweeper will queue them). */
   enqueue?: EnqueueCompensations;
 }

@@ -70,19 +70,22 @@ export function register(program: Command): void {
     .option('--group <name>', `run only this group (${GROUPS.join(' or ')})`, groupOption)
     .option('--concurrency <n>', 'partitions consumed concurrently per group (about this many database connections)', intOption(1, 64), 2)
     .option('--progress-interval <s>', 'seconds between progress lines (0: none)', intOption(0, 3600), 5)
+    .option('--fault-commit-before-effect', "test only: commit each batch's offsets, then drop its effect (the auto-commit bug, on purpose)")
     .addHelpText(
       'after',
       `\nOffsets are committed only after the database transaction of a batch commits; an undecodable message goes to <topic>.DLT.\nA consumer that stops for good (kafkajs will not restart it) makes the command exit 1, for its supervisor to restart it;\nRECON_CONSUME_HEALTH_PORT serves /healthz and /metrics.\n\nExample:\n  $ recon stream consume\n  $ recon stream consume --group ${CONSUMER_GROUPS.pointService} --concurrency 6`,
     )
-    .action(async (opts: { group?: StreamGroup; concurrency: number; progressInterval: number }) => {
+    .action(async (opts: { group?: StreamGroup; concurrency: number; progressInterval: number; faultCommitBeforeEffect?: boolean }) => {
       const { startConsumers, STREAM_GROUPS } = await import('../../streaming/index.js');
       const { config, log } = commandContext();
       const consumers = await startConsumers(config, {
         groups: opts.group ? [opts.group] : STREAM_GROUPS,
         concurrency: opts.concurrency,
         healthPort: config.consumeHealthPort,
+        ...(opts.faultCommitBeforeEffect ? { fault: 'commit-before-effect' as const } : {}),
         log,
       });
+      if (opts.faultCommitBeforeEffect) log.warn('consumers commit offsets before their effect and drop it (--fault-commit-before-effect): for tests only');
       log.info({ namespace: config.namespace ?? null, groups: opts.group ?? 'all' }, 'consumers started');
       let previous = consumers.stats();
       const stop = opts.progressInterval

@@ -31,8 +31,14 @@ export function register(program: Command): void {
       try {
         await waitForBrokers(config, { log });
         await producer.connect();
+        const offsetsAdmin = kafka.admin();
+        await offsetsAdmin.connect();
+        const groupOffsets = async (group: string, topic: string) => {
+          const committed = await offsetsAdmin.fetchOffsets({ groupId: group, topics: [topic] });
+          return new Map(committed.flatMap((t) => t.partitions.map((p) => [p.partition, Number(p.offset)] as [number, number])));
+        };
         const running = await startCompensationWorker(
-          { config, dbs, producer, log },
+          { config, dbs, producer, log, groupOffsets },
           { concurrency, sweepIntervalSeconds: opts.sweepInterval ?? config.compensation.sweepIntervalSeconds },
         );
         // Queued runs (scheduler ticks, API requests), one at a time, beside the compensations.
@@ -74,6 +80,7 @@ export function register(program: Command): void {
         await runs.close();
         await running.close();
         await admin.disconnect().catch(() => undefined);
+        await offsetsAdmin.disconnect().catch(() => undefined);
         log.info({ jobs, resolved, failedJobs }, 'worker stopped');
       } finally {
         await producer.disconnect().catch(() => undefined);

@@ -150,3 +150,10 @@ export async function userLedgerStates(db: Knex | Knex.Transaction, userIds: rea
   for (const r of rows) out.set(r.user_id, { net: Number(r.net), entries: r.entries, hasGrant: r.has_grant, userCreatedAt: r.user_created_at });
   return out;
 }
+
+/** The entry ids among `entryIds` that the ledger holds (primary-key lookups). */
+export async function ledgerEntryIdsAmong(db: Knex | Knex.Transaction, entryIds: readonly string[]): Promise<Set<string>> {
+  if (entryIds.length === 0) return new Set();
+  const { rows } = await db.raw<{ rows: { entry_id: string }[] }>('select entry_id from point_ledger where entry_id = any(?::uuid[])', [Array.from(entryIds)]);
+  return new Set(rows.map((r) => r.entry_id));
+}

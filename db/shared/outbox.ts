@@ -260,3 +260,24 @@ export async function markRepublished(
   );
   return marked.map((r) => r.event_id);
 }
+
+/**
+ * Record where a row re-sent because its message was missing on the topic
+ * landed (a record lost on a leader failover, or deleted): unlike
+ * {@link markRepublished}, the row was published already, so its old
+ * position is replaced; only rows still marked published are touched.
+ */
+export async function markRelocated(
+  db: Knex | Knex.Transaction,
+  rows: readonly { event_id: string; partition: number | null; offset: number | null }[],
+): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const { rows: marked } = await db.raw<{ rows: { event_id: string }[] }>(
+    `update outbox o set published_at = clock_timestamp(), kafka_partition = x.p, kafka_offset = x.o
+     from unnest(?::uuid[], ?::int[], ?::bigint[]) as x(id, p, o)
+     where o.event_id = x.id and o.published_at is not null
+     returning o.event_id`,
+    [rows.map((r) => r.event_id), rows.map((r) => r.partition), rows.map((r) => r.offset)] as unknown as readonly Knex.Value[],
+  );
+  return marked.map((r) => r.event_id);
+}

@@ -5,10 +5,17 @@
 import type { CheckName, Config, SourceDatabase, Window } from '../../core/index.js';
 import type { Databases, DiscrepancyInput, LateSource, Supersession } from '../../db/index.js';
 import type { BisectionOptions } from './bisection.js';
+import type { TopicEvidence } from './topic-evidence.js';
 
 export interface CheckContext {
   dbs: Pick<Databases, SourceDatabase>;
-  config: Pick<Config, 'signupBonusPoints' | 'namespace'>;
+  config: Pick<Config, 'signupBonusPoints' | 'namespace' | 'subscriptions' | 'relay' | 'graceSeconds' | 'clockSkewSeconds'>;
+  /**
+   * The topics and consumer groups as evidence (see ./topic-evidence.ts).
+   * Absent: the outbox check judges publication by the rows and consumption
+   * by `inbox` groups only (groups with `offsets` evidence are not checked).
+   */
+  topics?: TopicEvidence;
   /** Tuning of the checksum bisection; defaults in {@link BisectionOptions}. */
   bisection?: Partial<BisectionOptions>;
 }

@@ -8,16 +8,35 @@
  * same (count, Σ hash(event id)) and no outbox row is unpublished. Dead
  * letters take precedence over "unconsumed": a poison event is reported, not
  * republished forever.
+ *
+ * With topic evidence (a run passes `ctx.topics`), each window also reads the
+ * window's messages from each topic, bounded by the broker's time index
+ * (`[t0 − skew, t1 + grace + skew)`, see {@link topicReadRange}):
+ *
+ * - publication and position come from the topic where the row has none
+ *   (`RECON_RELAY=debezium` never writes them back); a row whose event is not
+ *   on the topic is an `unpublished_event`, for the polling relay also when
+ *   the row says published (a record lost on a leader failover, or deleted);
+ * - a message with no outbox row, no committed user (`user.created`) or no
+ *   ledger entry (`point.granted`) is a `phantom_event`, consumed or not;
+ * - a group declared with `offsets` evidence consumed an event at (p, o) when
+ *   its committed offset on p is above o; else the event is in its dead-letter
+ *   topic (`dead_lettered_event`, any dialect) or an `unconsumed_event` marked
+ *   report-only (it is on the topic: the group will reach it).
  */
 import {
   CHECK_NAMES,
-  SUBSCRIPTIONS,
+  DLT_SUFFIX,
+  TOPICS,
   discrepancyId,
+  inboxSubscriptions,
   namespaced,
   type DiscrepancyKind,
+  type Evidence,
   type Window,
   encodeEntity,
   type SourceDatabase,
+  type TopicName,
 } from '../../core/index.js';
 import {
   consumedInRanges,
@@ -26,7 +45,10 @@ import {
   deadLettersIn,
   outboxEventIdsAmong,
   earliestWindowKey,
+  ledgerEntryIdsAmong,
   outboxInRanges,
+  usersCreatedAtById,
+  type OutboxLeafRow,
   outboxSegmentSums,
   unpublishedSegmentCounts,
   type DeadLetterFinding,
@@ -36,6 +58,7 @@ import {
 } from '../../db/index.js';
 import { bisect, dedupe, pairSegments, type BisectionTarget } from './bisection.js';
 import type { Check, CheckContext } from './check.js';
+import type { DeadLetterMessage, TopicMessage, TopicRead } from './topic-evidence.js';
 import { earliestOf } from './users-vs-points.js';
 
 const NAME = CHECK_NAMES.outboxVsConsumed;
@@ -46,10 +69,51 @@ export interface Pipeline {
   group: string;
   outboxDb: SourceDatabase;
   consumedDb: SourceDatabase;
+  evidence: Evidence;
 }
 
-export function pipelines(config: CheckContext['config']): Pipeline[] {
-  return SUBSCRIPTIONS.map((s) => ({ topic: namespaced(config, s.topic), group: namespaced(config, s.group), outboxDb: s.outboxDb, consumedDb: s.consumedDb }));
+/** The configured subscriptions with `inbox` evidence (compared by checksums with `consumed_events`). */
+export function pipelines(config: Pick<CheckContext['config'], 'namespace' | 'subscriptions'>): Pipeline[] {
+  return inboxSubscriptions(config.subscriptions).map((s) => ({
+    topic: namespaced(config, s.topic),
+    group: namespaced(config, s.group),
+    outboxDb: s.outboxDb,
+    consumedDb: s.consumedDb,
+    evidence: s.evidence,
+  }));
+}
+
+/** The configured subscriptions with `offsets` evidence (compared with the group's committed offsets; need topic evidence). */
+export function offsetPipelines(config: Pick<CheckContext['config'], 'namespace' | 'subscriptions'>): Pipeline[] {
+  return config.subscriptions
+    .filter((s) => s.evidence === 'offsets')
+    .map((s) => ({
+      topic: namespaced(config, s.topic),
+      group: namespaced(config, s.group),
+      outboxDb: s.outboxDb,
+      consumedDb: s.consumedDb,
+      evidence: s.evidence,
+    }));
+}
+
+/** Each topic and the database whose outbox feeds it. */
+const OUTBOX_TOPICS: readonly { topic: TopicName; outboxDb: SourceDatabase }[] = [
+  { topic: TOPICS.userCreated, outboxDb: 'users' },
+  { topic: TOPICS.pointGranted, outboxDb: 'points' },
+];
+
+/**
+ * What a window's topic evidence reads, by message timestamp. A message's
+ * timestamp is its send time (recon's relay and kafkajs stamp CreateTime at
+ * send; Debezium's router stamps its processing time), so it is the row's
+ * `occurred_at` plus the relay's lag, give or take the clocks of the database
+ * and the producer's host. The lower bound allows for that skew (and producer
+ * batching); the upper bound allows for the grace as well: a row not
+ * published within the grace would be reported unpublished anyway.
+ */
+export function topicReadRange(config: Pick<CheckContext['config'], 'graceSeconds' | 'clockSkewSeconds'>, window: Window): Window {
+  const skew = config.clockSkewSeconds * 1000;
+  return { start: new Date(window.start.getTime() - skew), end: new Date(window.end.getTime() + config.graceSeconds * 1000 + skew) };
 }
 
 export const outboxVsConsumed: Check = {
@@ -60,26 +124,47 @@ export const outboxVsConsumed: Check = {
   lateSources: [
     { db: 'points', source: { table: 'consumed_events', insertedAt: 'consumed_at', key: 'event_occurred_at' } },
     { db: 'users', source: { table: 'consumed_events', insertedAt: 'consumed_at', key: 'event_occurred_at' } },
-    ...SUBSCRIPTIONS.map((s) => ({ db: s.consumedDb, source: { table: 'dead_letters', insertedAt: 'dead_lettered_at', outboxDb: s.outboxDb } as const })),
+    { db: 'points', source: { table: 'dead_letters', insertedAt: 'dead_lettered_at', outboxDb: 'users' } },
+    { db: 'users', source: { table: 'dead_letters', insertedAt: 'dead_lettered_at', outboxDb: 'points' } },
   ],
 
   async earliest(ctx) {
-    const found = await Promise.all(
-      pipelines(ctx.config).flatMap((p) => [earliestWindowKey(ctx.dbs[p.outboxDb], 'outbox'), earliestWindowKey(ctx.dbs[p.consumedDb], 'consumed', p.group)]),
-    );
+    // Every outbox (whoever consumes its topic, and with whatever evidence), and what the inbox groups consumed.
+    const found = await Promise.all([
+      ...OUTBOX_TOPICS.map((t) => earliestWindowKey(ctx.dbs[t.outboxDb], 'outbox')),
+      ...pipelines(ctx.config).map((p) => earliestWindowKey(ctx.dbs[p.consumedDb], 'consumed', p.group)),
+    ]);
     return earliestOf(found);
   },
 
   async compare(ctx, window) {
+    const passes = new Map<string, TopicPass>();
+    const topicResults = await Promise.all(
+      OUTBOX_TOPICS.map(async (t) => {
+        if (!ctx.topics) return { found: [], rowsCompared: 0, segmentsCompared: 0, rowsFetched: 0 };
+        const pass = await topicPass(ctx, namespaced(ctx.config, t.topic), t.outboxDb, window);
+        passes.set(pass.topic, pass);
+        return { found: pass.found, rowsCompared: pass.outbox.length + pass.read.messages.length, segmentsCompared: 0, rowsFetched: pass.rowsFetched };
+      }),
+    );
     const results = await Promise.all(
       pipelines(ctx.config).map(async (p) => {
+        const tp = passes.get(p.topic);
         const [bisected, deadLetters] = await Promise.all([
-          bisect(pipelineTarget(ctx, p, window), window, ctx.bisection),
+          bisect(pipelineTarget(ctx, p, window, tp), window, ctx.bisection),
           eventlessDeadLettersIn(ctx, p, window),
         ]);
         return { ...bisected, found: [...bisected.found, ...deadLetters.map((dl) => deadLetterDiscrepancy(p, window, dl))] };
       }),
     );
+    const offsetResults = await Promise.all(
+      offsetPipelines(ctx.config).map(async (p) => {
+        const tp = passes.get(p.topic);
+        if (!tp) return { found: [], rowsCompared: 0, segmentsCompared: 0, rowsFetched: 0 };
+        return offsetsPass(ctx, p, window, tp);
+      }),
+    );
+    results.push(...topicResults, ...offsetResults);
     const found = dedupe(results.flatMap((r) => r.found));
     return {
       found,
@@ -106,31 +191,43 @@ async function eventlessDeadLettersIn({ dbs }: CheckContext, p: Pipeline, window
   return letters.filter((l) => !l.event_id || !withOutbox.has(l.event_id));
 }
 
-function pipelineTarget({ dbs }: CheckContext, p: Pipeline, window: Window): BisectionTarget {
+function pipelineTarget({ dbs, config }: CheckContext, p: Pipeline, window: Window, tp: TopicPass | undefined): BisectionTarget {
   const outboxDb: Knex = dbs[p.outboxDb];
   const consumedDb: Knex = dbs[p.consumedDb];
+  // With topic evidence, publication is judged by the topic pass; under Debezium no row is ever marked published, so
+  // the rows' own flag says nothing and must not make every segment differ.
+  const rowsTellPublication = !(tp && config.relay === 'debezium');
   return {
     async compareSegments(ranges, strideMs) {
       const [outbox, unpublished, consumed] = await Promise.all([
         outboxSegmentSums(outboxDb, ranges, strideMs),
-        unpublishedSegmentCounts(outboxDb, ranges, strideMs),
+        rowsTellPublication ? unpublishedSegmentCounts(outboxDb, ranges, strideMs) : Promise.resolve([]),
         consumedSegmentSums(consumedDb, p.group, ranges, strideMs),
       ]);
       const unpublishedAt = new Set(unpublished.filter((u) => u.n > 0).map((u) => u.seg.getTime()));
       const level = pairSegments(outbox, consumed, strideMs, (o, c) => ({
-        same: (o?.n ?? 0) === (c?.n ?? 0) && BigInt(o?.h ?? '0') === BigInt(c?.h ?? '0') && !unpublishedAt.has((o ?? c)!.seg.getTime()),
+        same:
+          (o?.n ?? 0) === (c?.n ?? 0) && BigInt(o?.h ?? '0') === BigInt(c?.h ?? '0') && !(rowsTellPublication && unpublishedAt.has((o ?? c)!.seg.getTime())),
         rows: Math.max(o?.n ?? 0, c?.n ?? 0),
         covered: (o?.n ?? 0) + (c?.n ?? 0),
       }));
       return level;
     },
     async compareRows(ranges) {
-      const [outbox, consumed] = await Promise.all([outboxInRanges(outboxDb, ranges), consumedInRanges(consumedDb, p.group, ranges)]);
+      const [rows, consumed] = await Promise.all([outboxInRanges(outboxDb, ranges), consumedInRanges(consumedDb, p.group, ranges)]);
+      // Positions from the topic where the rows have none. What the topic pass found missing on the topic is its
+      // unpublished_event (republished), not also unconsumed; the phantoms it saw on the topic it reported itself.
+      const outbox = tp ? rows.map((o) => locate(o, tp)) : rows;
       const consumedIds = new Set(consumed.map((c) => c.event_id));
       const unconsumed = outbox.filter((o) => o.published && !consumedIds.has(o.event_id));
       const deadLetters = await deadLettersForEvents(consumedDb, p.group, unconsumed);
+      const reportedByTopic = (d: DiscrepancyInput): boolean => {
+        if (!tp) return false;
+        const eventId = String(d.details?.eventId);
+        return (d.kind === 'unconsumed_event' && tp.unpublished.has(eventId)) || (d.kind === 'phantom_event' && tp.onTopic.has(eventId));
+      };
       return {
-        found: classifyEvents(p, window, outbox, consumed, deadLetters),
+        found: classifyEvents(p, window, outbox, consumed, deadLetters).filter((d) => !reportedByTopic(d)),
         rowsFetched: outbox.length + consumed.length + deadLetters.length,
       };
     },
@@ -223,4 +320,259 @@ export function supersededByDeadLetters(check: string, found: readonly Discrepan
     });
   }
   return out;
+}
+
+/** What the topic pass learnt about one topic's window, for the group passes. */
+interface TopicPass {
+  topic: string;
+  outboxDb: SourceDatabase;
+  read: TopicRead;
+  /** The window's outbox rows of this topic. */
+  outbox: OutboxLeafRow[];
+  /** Event id → its position on the topic (as read). */
+  onTopic: Map<string, { partition: number; offset: number }>;
+  /** Event ids reported as `unpublished_event` by this pass. */
+  unpublished: Set<string>;
+  found: DiscrepancyInput[];
+  rowsFetched: number;
+}
+
+/** An outbox row with its position from the topic when the topic has it; published when it is on the topic. */
+function locate(o: OutboxLeafRow, tp: TopicPass): OutboxLeafRow {
+  const at = tp.onTopic.get(o.event_id);
+  if (!at) return o;
+  return { ...o, published: true, kafka_partition: o.kafka_partition ?? at.partition, kafka_offset: o.kafka_offset ?? at.offset };
+}
+
+/**
+ * Whether a row the polling relay marked published should have been read:
+ * its recorded position is inside what was read, or is not on the partition
+ * any more (past its end, before its log start). A position between the log
+ * start and the read range (or after it, a send later than the grace) was
+ * simply not read: the row is trusted.
+ */
+function lostFromTopic(o: OutboxLeafRow, read: TopicRead): boolean {
+  // Acknowledged without a position: nothing to look for (its consumers' evidence judges it).
+  if (o.kafka_partition === null || o.kafka_offset === null) return false;
+  const span = read.spans.find((s) => s.partition === o.kafka_partition);
+  if (!span) return read.exists;
+  const at = Number(o.kafka_offset);
+  return (at >= span.from && at < span.to) || at >= span.high || at < span.low;
+}
+
+interface MessageFacts {
+  occurredAt: Date | undefined;
+  userId: string | undefined;
+  entryId: string | undefined;
+}
+
+function factsOf(m: TopicMessage): MessageFacts {
+  try {
+    const v = JSON.parse(m.value?.toString('utf8') ?? 'null') as { occurredAt?: unknown; userId?: unknown; entryId?: unknown } | null;
+    const at = typeof v?.occurredAt === 'string' ? new Date(v.occurredAt) : undefined;
+    return {
+      occurredAt: at && !Number.isNaN(at.getTime()) ? at : undefined,
+      userId: typeof v?.userId === 'string' ? v.userId.toLowerCase() : undefined,
+      entryId: typeof v?.entryId === 'string' ? v.entryId.toLowerCase() : undefined,
+    };
+  } catch {
+    return { occurredAt: undefined, userId: undefined, entryId: undefined };
+  }
+}
+
+/**
+ * One topic's window against its outbox: which rows are on the topic (and
+ * where), which are not (`unpublished_event`), and which messages of the
+ * window no outbox row, committed user or ledger entry accounts for
+ * (`phantom_event`, found at the topic whether or not anyone consumed them).
+ */
+async function topicPass(ctx: CheckContext, topic: string, outboxDb: SourceDatabase, window: Window): Promise<TopicPass> {
+  const range = topicReadRange(ctx.config, window);
+  const [read, rows] = await Promise.all([ctx.topics!.readByTime(topic, range.start, range.end), outboxInRanges(ctx.dbs[outboxDb], [window])]);
+  const outbox = rows.filter((o) => o.topic === topic);
+  const onTopic = new Map<string, { partition: number; offset: number }>();
+  for (const m of read.messages) if (m.eventId && !onTopic.has(m.eventId)) onTopic.set(m.eventId, { partition: m.partition, offset: m.offset });
+  const found: DiscrepancyInput[] = [];
+  const unpublished = new Set<string>();
+  const polling = ctx.config.relay === 'polling';
+  // A topic that does not exist says nothing the polling relay's rows do not (under Debezium, nothing was published).
+  for (const o of polling && !read.exists ? [] : outbox) {
+    if (onTopic.has(o.event_id)) continue;
+    if (o.published && !(polling && lostFromTopic(o, read))) continue;
+    if (o.published && !polling) continue;
+    unpublished.add(o.event_id);
+    const lost = o.published;
+    const entity = encodeEntity({ type: 'event', sourceDb: outboxDb, eventId: o.event_id });
+    found.push({
+      id: discrepancyId(NAME, 'unpublished_event', entity.entity_id),
+      check_name: NAME,
+      kind: 'unpublished_event',
+      ...entity,
+      window_start: window.start,
+      window_end: window.end,
+      details: {
+        eventId: o.event_id,
+        sourceDb: outboxDb,
+        topic,
+        occurredAt: o.occurred_at.toISOString(),
+        evidence: 'topic',
+        onTopic: false,
+        ...(lost
+          ? {
+              lostFromTopic: true,
+              recordedPartition: o.kafka_partition,
+              recordedOffset: o.kafka_offset === null ? null : Number(o.kafka_offset),
+              note: 'the row says published, but its message is not on the topic (lost on a leader failover, deleted, or expired): sent again',
+            }
+          : { note: `not on the topic between ${range.start.toISOString()} and ${range.end.toISOString()}: sent again` }),
+      },
+    });
+  }
+  const outboxIds = new Set(outbox.map((o) => o.event_id));
+  const candidates: { m: TopicMessage; facts: MessageFacts }[] = [];
+  const seen = new Set<string>();
+  for (const m of read.messages) {
+    if (!m.eventId || outboxIds.has(m.eventId) || seen.has(m.eventId)) continue;
+    seen.add(m.eventId);
+    const facts = factsOf(m);
+    // A message that does not decode as this topic's event (no user id, no entry id) is poison, not a phantom: its
+    // consumers dead-letter it, and it is reported as dead_lettered_event.
+    if ((outboxDb === 'users' ? facts.userId : facts.entryId) === undefined) continue;
+    const at = facts.occurredAt ?? new Date(m.timestamp);
+    // Each message belongs to the window of its event's time: the read ranges of neighbouring windows overlap.
+    if (at >= window.start && at < window.end) candidates.push({ m, facts });
+  }
+  let rowsFetched = outbox.length;
+  if (candidates.length) {
+    const withRow = await outboxEventIdsAmong(
+      ctx.dbs[outboxDb],
+      candidates.map((c) => c.m.eventId!),
+    );
+    const rest = candidates.filter((c) => !withRow.has(c.m.eventId!));
+    const accounted =
+      outboxDb === 'users'
+        ? new Set(
+            (
+              await usersCreatedAtById(
+                ctx.dbs.users,
+                rest.flatMap((c) => (c.facts.userId ? [c.facts.userId] : [])),
+              )
+            ).keys(),
+          )
+        : await ledgerEntryIdsAmong(
+            ctx.dbs.points,
+            rest.flatMap((c) => (c.facts.entryId ? [c.facts.entryId] : [])),
+          );
+    rowsFetched += candidates.length;
+    for (const { m, facts } of rest) {
+      const key = outboxDb === 'users' ? facts.userId : facts.entryId;
+      if (key && accounted.has(key)) continue;
+      const entity = encodeEntity({ type: 'event', sourceDb: outboxDb, eventId: m.eventId! });
+      found.push({
+        id: discrepancyId(NAME, 'phantom_event', entity.entity_id),
+        check_name: NAME,
+        kind: 'phantom_event',
+        ...entity,
+        window_start: window.start,
+        window_end: window.end,
+        details: {
+          eventId: m.eventId,
+          sourceDb: outboxDb,
+          topic,
+          foundAt: 'topic',
+          partition: m.partition,
+          offset: m.offset,
+          occurredAt: (facts.occurredAt ?? new Date(m.timestamp)).toISOString(),
+          ...(facts.userId ? { userId: facts.userId } : {}),
+          ...(facts.entryId ? { entryId: facts.entryId } : {}),
+        },
+      });
+    }
+  }
+  return { topic, outboxDb, read, outbox, onTopic, unpublished, found, rowsFetched };
+}
+
+/**
+ * A group with `offsets` evidence: an event at (p, o) is consumed when the
+ * group's committed offset on p is above o. What it has not reached is in its
+ * dead-letter topic (a letter naming this group, any dialect) or unconsumed.
+ * An unconsumed event here is on the topic (what is not is the topic pass's
+ * `unpublished_event`, republished there), so it is report-only: the group
+ * will reach it; sending it again would only make a consumer that does not
+ * deduplicate see it twice.
+ */
+async function offsetsPass(ctx: CheckContext, p: Pipeline, window: Window, tp: TopicPass) {
+  const range = topicReadRange(ctx.config, window);
+  const [offsets, letters] = await Promise.all([
+    ctx.topics!.groupOffsets(p.group, p.topic),
+    ctx.topics!.readDeadLetters(p.topic + DLT_SUFFIX, range.start, range.end),
+  ]);
+  const committed = new Map(offsets.map((o) => [o.partition, o.committed]));
+  const lag = Object.fromEntries(offsets.map((o) => [String(o.partition), Math.max(0, o.end - Math.max(0, o.committed))]));
+  const mine = letters.filter((l) => l.group === p.group && l.topic === p.topic);
+  const letterAt = new Map<string, DeadLetterMessage>();
+  const letterOf = new Map<string, DeadLetterMessage>();
+  for (const l of mine) {
+    letterAt.set(`${l.partition}:${l.offset}`, l);
+    if (l.eventId) letterOf.set(l.eventId, l);
+  }
+  const found: DiscrepancyInput[] = [];
+  for (const row of tp.outbox) {
+    if (tp.unpublished.has(row.event_id)) continue;
+    const o = locate(row, tp);
+    if (o.kafka_partition === null || o.kafka_offset === null) continue;
+    const partition = o.kafka_partition;
+    const offset = Number(o.kafka_offset);
+    const at = committed.get(partition) ?? -1;
+    if (at > offset) continue;
+    const entity = encodeEntity({ type: 'event', sourceDb: p.outboxDb, eventId: o.event_id, group: p.group });
+    const base = {
+      eventId: o.event_id,
+      sourceDb: p.outboxDb,
+      topic: p.topic,
+      group: p.group,
+      evidence: 'offsets',
+      occurredAt: o.occurred_at.toISOString(),
+      partition,
+      offset,
+    };
+    const letter = letterOf.get(o.event_id) ?? letterAt.get(`${partition}:${offset}`);
+    if (letter) {
+      found.push({
+        id: discrepancyId(NAME, 'dead_lettered_event', entity.entity_id),
+        check_name: NAME,
+        kind: 'dead_lettered_event',
+        ...entity,
+        window_start: window.start,
+        window_end: window.end,
+        details: {
+          ...base,
+          dialect: letter.dialect,
+          dltTopic: p.topic + DLT_SUFFIX,
+          dltPartition: letter.dltPartition,
+          dltOffset: letter.dltOffset,
+          errorClass: letter.errorClass ?? null,
+          errorMessage: letter.errorMessage ?? null,
+        },
+      });
+      continue;
+    }
+    found.push({
+      id: discrepancyId(NAME, 'unconsumed_event', entity.entity_id),
+      check_name: NAME,
+      kind: 'unconsumed_event',
+      ...entity,
+      window_start: window.start,
+      window_end: window.end,
+      details: {
+        ...base,
+        committedOffset: at,
+        lag,
+        onTopic: tp.onTopic.has(o.event_id),
+        compensation: 'report',
+        note: `on the topic at ${partition}:${offset}; group ${p.group} has committed ${at < 0 ? 'nothing' : at} on partition ${partition}: not republished, the group will reach it`,
+      },
+    });
+  }
+  return { found, rowsCompared: tp.outbox.length, segmentsCompared: 0, rowsFetched: mine.length };
 }

@@ -25,10 +25,11 @@
  * came back and found it poison) is not sent again: it fails with the dead
  * letter named, and the run that records its `dead_lettered_event` closes it.
  */
-import { ReconError, SUBSCRIPTIONS, decodeEventEntity, sleep, type SourceDatabase } from '../../core/index.js';
+import { DEFAULT_SUBSCRIPTIONS, ReconError, decodeEventEntity, sleep, type SourceDatabase } from '../../core/index.js';
 import {
   consumedEventIds,
   deadLettersForEvents,
+  markRelocated,
   markRepublished,
   outboxRowsById,
   type DeadLetterFinding,
@@ -138,12 +139,41 @@ async function loadRows(
   return found;
 }
 
+/**
+ * A row the relay marked published whose message the check did not find on
+ * the topic (`details.lostFromTopic`): sent again, and its new position
+ * replaces the old one. Its row's `published_at` cannot tell whether it is
+ * fixed, so the detection's flag decides; a second send is deduplicated by
+ * the consumers.
+ */
+function lostFromTopic(row: DiscrepancyRow): boolean {
+  return row.details?.lostFromTopic === true;
+}
+
 export const compensateUnpublished: CompensationHandler = async (deps, rows) => {
   const outcomes: CompensationOutcome[] = [];
   const found = await loadRows(deps, parse(rows, outcomes), outcomes);
+  const lost = found.filter((f) => f.outbox.published_at !== null && lostFromTopic(f.ref.row));
+  for (const sourceDb of ['users', 'points'] as const) {
+    const mine = lost.filter((f) => f.ref.sourceDb === sourceDb);
+    if (mine.length === 0) continue;
+    const positions = await send(
+      deps.producer,
+      mine.map((m) => m.outbox),
+    );
+    await markRelocated(
+      deps.dbs[sourceDb],
+      [...positions].map(([event_id, p]) => ({ event_id, partition: p.partition < 0 ? null : p.partition, offset: p.offset })),
+    );
+    for (const m of mine) outcomes.push({ id: m.ref.row.id, result: 'resolved', effect: true });
+  }
   const pending = found.filter((f) => f.outbox.published_at === null);
   // Published meanwhile (the relay caught up): the invariant holds, nothing to send.
-  for (const f of found) if (f.outbox.published_at !== null) outcomes.push({ id: f.ref.row.id, result: 'resolved', effect: false });
+  for (const f of found)
+    if (f.outbox.published_at !== null && !lostFromTopic(f.ref.row)) outcomes.push({ id: f.ref.row.id, result: 'resolved', effect: false });
+  // Debezium never marks a row published, so "an earlier unpublished row of the key" says nothing there: Debezium sends
+  // in commit order itself, and what it lost is sent here in outbox order.
+  const keepKeyOrder = deps.config.relay !== 'debezium';
   for (const sourceDb of ['users', 'points'] as const) {
     const mine = pending.filter((p) => p.ref.sourceDb === sourceDb);
     if (mine.length === 0) continue;
@@ -154,8 +184,8 @@ export const compensateUnpublished: CompensationHandler = async (deps, rows) => 
       mine.map((m) => m.ref.eventId),
     );
     const byId = new Map(mine.map((m) => [m.ref.eventId, m.outbox]));
-    const waiting = new Map(order.filter((o) => o.waits_for !== null).map((o) => [o.event_id, o.waits_for!]));
-    const sending = order.filter((o) => o.waits_for === null).map((o) => byId.get(o.event_id)!);
+    const waiting = new Map(order.filter((o) => keepKeyOrder && o.waits_for !== null).map((o) => [o.event_id, o.waits_for!]));
+    const sending = order.filter((o) => !waiting.has(o.event_id)).map((o) => byId.get(o.event_id)!);
     await publish(deps, sourceDb, sending);
     const sent = new Set(sending.map((r) => r.event_id));
     const after = new Map(
@@ -186,7 +216,7 @@ export const compensateUnpublished: CompensationHandler = async (deps, rows) => 
 
 /** Consumed-events side of an event published from `sourceDb`. */
 function consumingDb(sourceDb: SourceDatabase): SourceDatabase {
-  return SUBSCRIPTIONS.find((s) => s.outboxDb === sourceDb)?.consumedDb ?? (sourceDb === 'users' ? 'points' : 'users');
+  return DEFAULT_SUBSCRIPTIONS.find((s) => s.outboxDb === sourceDb)?.consumedDb ?? (sourceDb === 'users' ? 'points' : 'users');
 }
 
 async function consumedNow(deps: CompensationDeps, refs: readonly EventRef[]): Promise<Set<string>> {
@@ -238,8 +268,9 @@ export const compensateUnconsumed: CompensationHandler = async (deps, rows, stat
   const outcomes: CompensationOutcome[] = [];
   const refs: EventRef[] = [];
   for (const ref of parse(rows, outcomes)) {
-    if (ref.group) refs.push(ref);
-    else outcomes.push({ id: ref.row.id, result: 'failed', reason: `no consumer group named for event ${ref.eventId}` });
+    if (!ref.group) outcomes.push({ id: ref.row.id, result: 'failed', reason: `no consumer group named for event ${ref.eventId}` });
+    else if (ref.row.details?.evidence === 'offsets') outcomes.push(await offsetsOutcome(deps, ref));
+    else refs.push(ref);
   }
   const already = await consumedNow(deps, refs);
   for (const r of refs) if (already.has(r.row.id)) outcomes.push({ id: r.row.id, result: 'resolved', effect: false });
@@ -285,3 +316,24 @@ export const compensateUnconsumed: CompensationHandler = async (deps, rows, stat
   }
   return outcomes;
 };
+
+/**
+ * An `unconsumed_event` of a group with `offsets` evidence: its message is on
+ * the topic (what is not is an `unpublished_event`, republished by its own
+ * handler), so nothing is sent: a foreign consumer need not deduplicate, and
+ * the group will reach it. Resolved once the group's committed offset passes
+ * the event; until then a retry that says so.
+ */
+async function offsetsOutcome(deps: CompensationDeps, ref: EventRef): Promise<CompensationOutcome> {
+  const { topic, partition, offset } = ref.row.details as { topic?: unknown; partition?: unknown; offset?: unknown };
+  if (typeof topic !== 'string' || typeof partition !== 'number' || typeof offset !== 'number') {
+    return { id: ref.row.id, result: 'failed', reason: `event ${ref.eventId}: the discrepancy does not say where the event is on the topic` };
+  }
+  const committed = deps.groupOffsets ? ((await deps.groupOffsets(ref.group!, topic)).get(partition) ?? -1) : undefined;
+  if (committed !== undefined && committed > offset) return { id: ref.row.id, result: 'resolved', effect: false };
+  return {
+    id: ref.row.id,
+    result: 'retry',
+    reason: `report only: event ${ref.eventId} is on ${topic} at ${partition}:${offset}; group ${ref.group} has ${committed === undefined ? 'an unknown committed offset' : `committed ${committed}`} there and will reach it; not republished`,
+  };
+}

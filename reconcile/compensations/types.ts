@@ -32,8 +32,15 @@ export interface MessageSender {
 
 export interface CompensationDeps {
   dbs: Databases;
-  config: Pick<Config, 'signupBonusPoints' | 'namespace'>;
+  config: Pick<Config, 'signupBonusPoints' | 'namespace'> & Partial<Pick<Config, 'relay'>>;
   producer: MessageSender;
+  /**
+   * A consumer group's committed offsets on a topic (partition → the next
+   * offset it reads; -1 none): how an `unconsumed_event` of a group with
+   * `offsets` evidence is seen resolved once the group passes it. Absent:
+   * such events stay open (retried) until a run no longer finds them.
+   */
+  groupOffsets?: (group: string, topic: string) => Promise<Map<number, number>>;
   /**
    * After re-sending an unconsumed event, how long to wait (ms) for the
    * consumer group to record it before leaving the check to a later attempt.

@@ -13,6 +13,12 @@ describe('recon exit codes', { timeout: 120_000 }, () => {
     expect(r.stderr).toMatch(/^recon: RECON_WINDOW_SECONDS: /);
   });
 
+  it('exits 2 naming a bad RECON_SUBSCRIPTIONS entry', () => {
+    const r = run(['migrate'], { RECON_SUBSCRIPTIONS: 'user.created:point-service:inbox,user.created:point-service:offsets' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^recon: RECON_SUBSCRIPTIONS: entry "user.created:point-service:offsets": group "point-service" is listed twice/);
+  });
+
   it('exits 2 on an unknown command or flag', () => {
     expect(run(['frobnicate']).status).toBe(2);
     const r = run(['migrate', '--frob']);

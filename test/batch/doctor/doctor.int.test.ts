@@ -10,7 +10,7 @@
 import { createServer, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDoctorContext, doctorChecks, doctorExitCode, runDoctor, type DoctorResult } from '../../../batch/index.js';
-import { namespaced, SUBSCRIPTIONS, TOPIC_PARTITIONS, type Config } from '../../../core/index.js';
+import { namespaced, TOPIC_PARTITIONS, type Config } from '../../../core/index.js';
 import { connect, shippedMigrations } from '../../../db/index.js';
 import { ensureTopics, startConsumers, type ConsumersProcess } from '../../../streaming/index.js';
 import { createTestEnv, testConfig, unusedPort, waitFor, type TestEnv } from '../../helpers/env.js';
@@ -37,7 +37,7 @@ describe('recon doctor on a correct set-up', () => {
     // recon's own URLs name the least-privilege roles; the consumers are the point service and use its credentials.
     env = await createTestEnv({ roles: true });
     consumers = await startConsumers(env.adminConfig);
-    const groups = SUBSCRIPTIONS.map((s) => namespaced(env.config, s.group));
+    const groups = env.config.subscriptions.map((s) => namespaced(env.config, s.group));
     await waitFor('both consumer groups to be stable', async () => {
       const { groups: described } = await env.admin.describeGroups(groups);
       return described.every((g) => g.state === 'Stable' && g.members.length > 0);
