@@ -171,7 +171,7 @@ export async function waitForClusterNodes(
     if (dead) {
       throw new ReconError(
         'SERVICE_UNAVAILABLE',
-        `Kafka cluster node ${dead.id} (${dead.address}) exited during start-up; last lines of ${dead.paths.logFile}:\n${tail(dead.paths.logFile, 25)}`,
+        `Kafka cluster node ${dead.id} (${dead.address}) exited during start-up; first errors and last lines of ${dead.paths.logFile}:\n${firstErrors(dead.paths.logFile)}\n…\n${tail(dead.paths.logFile, 10)}`,
       );
     }
     if (Date.now() > deadline) {
@@ -240,4 +240,16 @@ export async function brokerStatuses(
       logFile: paths?.logFile,
     };
   });
+}
+
+/** The first ERROR lines of a broker log (why it stopped is there, not in the shutdown at its end). */
+function firstErrors(file: string): string {
+  try {
+    const errors = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => /\] (ERROR|FATAL) /.test(l));
+    return errors.slice(0, 5).join('\n') || '(no ERROR line)';
+  } catch {
+    return '(no log)';
+  }
 }

@@ -19,6 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,8 +49,26 @@ const GRACE_SECONDS = 3;
 /** Failovers during the acks=1 load (each counted on its own). */
 const DIRECT_FAILOVERS = 2;
 const random = seededRandom(SEED);
-const base = 30000 + Math.floor(Math.random() * 300) * 10;
-const brokers = [base, base + 1000, base + 2000].map((p) => `127.0.0.1:${p}`);
+/** Whether `port` can be bound on loopback now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** Three broker ports (and each + 1 for its controller) that are free, below the kernel's ephemeral range (32768+), where outgoing connections would take them. */
+async function freeBrokerPorts(): Promise<number[]> {
+  for (;;) {
+    const base = 21000 + Math.floor(Math.random() * 790) * 10;
+    const ports = [base, base + 1000, base + 2000];
+    const all = await Promise.all(ports.flatMap((p) => [portFree(p), portFree(p + 1)]));
+    if (all.every(Boolean)) return ports;
+  }
+}
+
+const brokers = (await freeBrokerPorts()).map((p) => `127.0.0.1:${p}`);
 const home = join(tmpdir(), `recon-failover-kafka-${randomUUID().slice(0, 8)}`);
 const clusterConfig = { kafkaBrokers: brokers };
 /**
