@@ -128,6 +128,7 @@ const schema = {
   RECON_PUBLIC_URL: publicUrl.optional(),
   RECON_API_RUNS_PER_MINUTE: positiveInt(10_000).default(6),
   RECON_CONSUME_HEALTH_PORT: port.optional(),
+  RECON_DLT_HEADERS: z.enum(['recon', 'spring'], { message: 'must be recon or spring' }).default('recon'),
   RECON_WORKER_CONCURRENCY: positiveInt(256).default(4),
   RECON_COMPENSATION_BATCH: positiveInt(2000).default(250),
   RECON_SWEEP_SECONDS: positiveInt(24 * 3600).default(60),
@@ -220,6 +221,13 @@ export interface Config {
    * (`RECON_CONSUME_HEALTH_PORT`); unset: no endpoint.
    */
   consumeHealthPort: number | undefined;
+  /**
+   * The header dialect recon's consumers write on their dead letters
+   * (`RECON_DLT_HEADERS`): `recon` (default: `x-original-*`, strings) or
+   * `spring` (the names and binary encodings of Spring for Apache Kafka's
+   * DeadLetterPublishingRecoverer). Reading always understands both.
+   */
+  dltHeaders: 'recon' | 'spring';
   compensation: {
     /** Compensation jobs one `recon worker` runs at once (`RECON_WORKER_CONCURRENCY`). Default 4. */
     concurrency: number;
@@ -337,6 +345,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     api: { port: p.RECON_API_PORT, token: p.RECON_API_TOKEN, publicUrl: p.RECON_PUBLIC_URL, runsPerMinute: p.RECON_API_RUNS_PER_MINUTE },
     consumeHealthPort: p.RECON_CONSUME_HEALTH_PORT,
+    dltHeaders: p.RECON_DLT_HEADERS,
     compensation: {
       concurrency: p.RECON_WORKER_CONCURRENCY,
       batchSize: p.RECON_COMPENSATION_BATCH,
@@ -401,6 +410,7 @@ export function configEnv(config: Config): Record<string, string> {
     RECON_GRACE_SECONDS: String(config.graceSeconds),
     RECON_GRACE_FROM: config.graceFrom,
     ...(config.start ? { RECON_START: config.start.toISOString() } : {}),
+    RECON_DLT_HEADERS: config.dltHeaders,
     RECON_RELAY: config.relay,
     KAFKA_CONNECT_URL: config.connect.url,
     RECON_SLOT_LAG_WARN_BYTES: String(config.connect.slotLagWarnBytes),

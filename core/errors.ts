@@ -31,6 +31,12 @@ export const ERROR_CODES = [
   'CONSUMER_CRASHED',
   /** A server setting recon depends on is wrong (wal_level for CDC): the message names the setting and the fix. */
   'SERVER_MISCONFIGURED',
+  /**
+   * A Kafka send resolved without the broker confirming some of its
+   * partitions (kafkajs can skip a partition whose leader moved mid-send):
+   * nothing of it may be marked published; retried.
+   */
+  'SEND_UNCONFIRMED',
   /** A bounded wait ran out. */
   'TIMEOUT',
   /** A run failed for a reason of its own (the cause says which). */

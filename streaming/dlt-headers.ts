@@ -168,7 +168,7 @@ export function readDeadLetterHeaders(headers: IHeaders | undefined): DeadLetter
   return undefined;
 }
 
-/** Spring's binary encodings, for tests and for a future writer of Spring's dialect. */
+/** Spring's binary encodings (the writer of Spring's dialect is ./dead-letter.ts). */
 export function int32BE(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeInt32BE(n, 0);

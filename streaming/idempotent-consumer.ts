@@ -24,7 +24,7 @@
 import type { Knex } from 'knex';
 import { backoffDelay, describeError, isRetryable, silentLogger, sleep, type DecodeResult, type Logger } from '../core/index.js';
 import { insertConsumedEvents, insertDeadLetters } from '../db/index.js';
-import { deadLetterEventId, deadLetterMessage, INVALID_MESSAGE_CLASS, type DeadLetterInfo } from './dead-letter.js';
+import { deadLetterEventId, deadLetterMessage, INVALID_MESSAGE_CLASS, type DeadLetterInfo, type DltDialect } from './dead-letter.js';
 import { createConsumer, type Consumer, type EachBatchPayload, type KafkaClient, type KafkaMessage, type Producer } from './kafka.js';
 import { sendLocated } from './publish.js';
 import type { ConsumerFault } from './faults.js';
@@ -63,6 +63,8 @@ export interface BatchConsumerOptions {
   backoffMaxMs?: number;
   /** Producer for the dead-letter topic (idempotent, acks=all). */
   producer: Producer;
+  /** Header dialect of the dead letters this consumer writes (`RECON_DLT_HEADERS`). Default `recon`. */
+  dltHeaders?: DltDialect;
   /** A fault to inject (see `CONSUMER_FAULTS` in ./faults.ts). Default none. */
   fault?: ConsumerFault;
   log?: Logger;
@@ -201,7 +203,7 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
     try {
       await sendLocated(
         producer,
-        unsent.map((d) => deadLetterMessage(d)),
+        unsent.map((d) => deadLetterMessage(d, new Date(), options.dltHeaders)),
       );
       for (const d of unsent) sent.set(d.message.offset, null);
       return;
@@ -212,7 +214,7 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
     // One request failed for good: find which of them the DLT cannot take, one at a time.
     for (const d of unsent) {
       try {
-        await sendLocated(producer, [deadLetterMessage(d)]);
+        await sendLocated(producer, [deadLetterMessage(d, new Date(), options.dltHeaders)]);
         sent.set(d.message.offset, null);
       } catch (err) {
         if (isRetryable(err)) throw err;

@@ -83,6 +83,16 @@ export function topicNames(config: Pick<Config, 'namespace'>) {
 }
 
 /**
+ * Replication of the topics recon creates on a cluster of `brokers` live
+ * brokers: from three up, every partition on 3 brokers and an acks=all write
+ * acknowledged only once 2 of them have it (one broker may die without losing
+ * an acknowledged event, and writes go on); below three, 1 and 1.
+ */
+export function topicReplication(brokers: number): { replicationFactor: number; minInsyncReplicas: number } {
+  return brokers >= 3 ? { replicationFactor: 3, minInsyncReplicas: 2 } : { replicationFactor: 1, minInsyncReplicas: 1 };
+}
+
+/**
  * Create the topics that are missing, `partitions` each, and wait for their
  * leaders. Returns the names it created. An existing topic must have
  * `partitions` partitions: keys are placed by a hash over that count, and
@@ -104,13 +114,20 @@ export async function ensureTopics(admin: Admin, names: readonly string[], parti
   }
   const missing = names.filter((n) => !existing.has(n));
   if (missing.length === 0) return [];
+  const { replicationFactor, minInsyncReplicas } = topicReplication((await admin.describeCluster()).brokers.length);
   // kafkajs's own `waitForLeaders` gives up on the first UNKNOWN_TOPIC_OR_PARTITION,
   // which a KRaft broker answers for a moment after creating a topic; wait here instead.
   await admin.createTopics({
     waitForLeaders: false,
-    topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+    topics: missing.map((topic) => ({
+      topic,
+      numPartitions: partitions,
+      replicationFactor,
+      configEntries: [{ name: 'min.insync.replicas', value: String(minInsyncReplicas) }],
+    })),
   });
-  await waitForTopicLeaders(admin, missing);
+  // Each broker learns of a new topic on its own; on a cluster, wait until answers from several (brokers are picked at random) agree.
+  await waitForTopicLeaders(admin, missing, 30_000, replicationFactor > 1 ? 3 * replicationFactor : 1);
   return missing;
 }
 
@@ -118,21 +135,25 @@ export async function ensureTopics(admin: Admin, names: readonly string[], parti
 const SETTLING = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
 
 /**
- * Wait until every partition of `topics` has a leader. A broker that has just
- * created a topic can answer "unknown topic" or "no leader" for a moment; those
- * answers are retried, anything else is thrown at once.
+ * Wait until every partition of `topics` has a leader, in `confirmations`
+ * answers in a row. A broker that has just created a topic can answer
+ * "unknown topic" or "no leader" for a moment; those answers are retried,
+ * anything else is thrown at once.
  */
-export async function waitForTopicLeaders(admin: Admin, topics: readonly string[], timeoutMs = 30_000): Promise<void> {
+export async function waitForTopicLeaders(admin: Admin, topics: readonly string[], timeoutMs = 30_000, confirmations = 1): Promise<void> {
   if (topics.length === 0) return;
   const deadline = Date.now() + timeoutMs;
   let last: string;
+  let agreed = 0;
   for (;;) {
     try {
       const meta = await admin.fetchTopicMetadata({ topics: [...topics] });
       const waiting = meta.topics.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0));
-      if (waiting.length === 0) return;
-      last = `no leader yet for ${waiting.map((t) => t.name).join(', ')}`;
+      if (waiting.length === 0 && ++agreed >= confirmations) return;
+      last = waiting.length ? `no leader yet for ${waiting.map((t) => t.name).join(', ')}` : 'brokers still disagree';
+      if (waiting.length) agreed = 0;
     } catch (err) {
+      agreed = 0;
       const type = (err as { type?: unknown }).type;
       if (typeof type !== 'string' || !SETTLING.has(type)) throw err;
       last = type;
@@ -174,6 +195,37 @@ export async function brokerReachable(brokers: string[], timeoutMs = 3000): Prom
     return true;
   } catch {
     return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * The brokers the cluster reports as alive (node id and advertised
+ * `host:port`), asked through `brokers` within `timeoutMs`; empty when none
+ * answers. Never throws.
+ */
+export async function liveBrokers(brokers: string[], timeoutMs = 3000): Promise<{ nodeId: number; address: string }[]> {
+  const kafka = new Kafka({
+    clientId: 'recon-probe',
+    brokers,
+    connectionTimeout: timeoutMs,
+    requestTimeout: timeoutMs,
+    retry: { retries: 0 },
+    logLevel: KafkaLogLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  try {
+    return await Promise.race([
+      (async () => {
+        await admin.connect();
+        const { brokers: live } = await admin.describeCluster();
+        return live.map((b) => ({ nodeId: b.nodeId, address: `${b.host}:${b.port}` })).sort((a, b) => a.nodeId - b.nodeId);
+      })(),
+      new Promise<{ nodeId: number; address: string }[]>((_, reject) => setTimeout(() => reject(new Error('timeout')), timeoutMs + 500).unref()),
+    ]);
+  } catch {
+    return [];
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

@@ -132,7 +132,16 @@ export async function startConsumers(config: Config, options: ConsumersOptions =
         pointGrantedTopic: topics.pointGranted,
         signupBonusPoints: config.signupBonusPoints,
       });
-      handles.push(await runBatchConsumer(kafka, handler, { concurrency, maxAttempts, producer, log, ...(options.fault ? { fault: options.fault } : {}) }));
+      handles.push(
+        await runBatchConsumer(kafka, handler, {
+          concurrency,
+          maxAttempts,
+          producer,
+          log,
+          dltHeaders: config.dltHeaders,
+          ...(options.fault ? { fault: options.fault } : {}),
+        }),
+      );
     }
     if (groups.includes(CONSUMER_GROUPS.userServiceBalances)) {
       const handler = balanceHandler({
@@ -140,7 +149,16 @@ export async function startConsumers(config: Config, options: ConsumersOptions =
         group: options.groupNames?.[CONSUMER_GROUPS.userServiceBalances] ?? namespaced(config, CONSUMER_GROUPS.userServiceBalances),
         pointGrantedTopic: topics.pointGranted,
       });
-      handles.push(await runBatchConsumer(kafka, handler, { concurrency, maxAttempts, producer, log, ...(options.fault ? { fault: options.fault } : {}) }));
+      handles.push(
+        await runBatchConsumer(kafka, handler, {
+          concurrency,
+          maxAttempts,
+          producer,
+          log,
+          dltHeaders: config.dltHeaders,
+          ...(options.fault ? { fault: options.fault } : {}),
+        }),
+      );
     }
     if (options.healthPort !== undefined) health = await startHealthServer({ port: options.healthPort, health: () => handles.map((h) => h.health()), log });
   } catch (err) {

@@ -9,7 +9,9 @@
  *   the producer inside the transaction, before it commits. The outbox row is
  *   still written, marked published with where the send landed, so the relay
  *   never sends it again. A rollback after the send leaves an event for a user
- *   who does not exist.
+ *   who does not exist. With `acks: 1` the send waits for the partition
+ *   leader only, so a leader failover can lose an event the outbox row says
+ *   was published.
  *
  * Timestamps: `users.created_at`, `outbox.occurred_at` and the payload's
  * `occurredAt` are the same value, the writing transaction's `now()`.
@@ -20,7 +22,7 @@ import { userCreatedEvent } from '../core/index.js';
 import { insertOutboxEvents, insertUsers, markPublished, transactionStart, type OutboxEventRow } from '../db/index.js';
 import { NO_FAULT, type FaultDecision, type FaultInjector } from './faults.js';
 import type { Producer } from './kafka.js';
-import { outboxMessage, sendLocated } from './publish.js';
+import { outboxMessage, sendLocated, type Acks } from './publish.js';
 
 export const USER_SERVICE_MODES = ['outbox', 'direct'] as const;
 export type UserServiceMode = (typeof USER_SERVICE_MODES)[number];
@@ -34,6 +36,12 @@ export interface UserServiceDeps {
   producer?: Producer;
   /** Fault injection; none when absent. */
   faults?: FaultInjector;
+  /**
+   * Direct mode: what each send waits for. Default `-1` (all in-sync
+   * replicas). `1` needs a non-idempotent producer; a leader that dies before
+   * its followers copied an acknowledged event loses it for real.
+   */
+  acks?: Acks;
 }
 
 export interface CreatedUsers {
@@ -108,9 +116,11 @@ export async function createUserDirect(deps: UserServiceDeps): Promise<CreatedUs
       await markPublished(trx, [{ event_id: user.eventId, partition: null, offset: null }]);
     } else {
       // The naive pattern: the event leaves before the transaction is decided.
-      const [landed] = await sendLocated(producer, [
-        outboxMessage({ event_id: row.event_id, topic: row.topic, message_key: row.message_key, payload: JSON.stringify(row.payload), headers: {} }),
-      ]);
+      const [landed] = await sendLocated(
+        producer,
+        [outboxMessage({ event_id: row.event_id, topic: row.topic, message_key: row.message_key, payload: JSON.stringify(row.payload), headers: {} })],
+        deps.acks,
+      );
       await markPublished(trx, [{ event_id: user.eventId, partition: landed!.partition, offset: landed!.offset }]);
     }
     if (decision.rollback) {

@@ -11,6 +11,13 @@ function modeOption(value: string): UserServiceMode {
   return value as UserServiceMode;
 }
 
+/** `--acks`: `all` (-1) or `1`. */
+function acksOption(value: string): -1 | 1 {
+  if (value === 'all' || value === '-1') return -1;
+  if (value === '1') return 1;
+  throw new InvalidArgumentError('must be all or 1.');
+}
+
 interface CreateOptions {
   count: number;
   rate?: number;
@@ -21,6 +28,7 @@ interface CreateOptions {
   faultDuplicate: number;
   faultPoison: number;
   seed?: number;
+  acks: -1 | 1;
 }
 
 export function register(program: Command): void {
@@ -37,13 +45,17 @@ export function register(program: Command): void {
     .option('--fault-duplicate <p>', 'probability that the event is delivered twice', probabilityOption, 0)
     .option('--fault-poison <p>', 'probability per user of an undecodable message on user.created', probabilityOption, 0)
     .option('--seed <n>', 'seed of the fault draws (reproducible runs)', intOption(0, 2 ** 32 - 1))
+    .option('--acks <acks>', 'direct mode: what each send waits for, all (in-sync replicas) or 1 (the leader only: a failover can lose it)', acksOption, -1)
     .addHelpText(
       'after',
-      '\nExample:\n  $ recon users create --count 10000 --rate 500\n  $ recon users create --count 2000 --mode direct --fault-rollback 0.01 --fault-lose 0.01\n  $ recon users create --count 1000 --fault-duplicate 0.1 --fault-poison 0.005 --seed 42',
+      '\nExample:\n  $ recon users create --count 10000 --rate 500\n  $ recon users create --count 2000 --mode direct --fault-rollback 0.01 --fault-lose 0.01\n  $ recon users create --count 1000 --fault-duplicate 0.1 --fault-poison 0.005 --seed 42\n  $ recon users create --count 20000 --mode direct --acks 1',
     )
     .action(async (opts: CreateOptions) => {
       if (opts.mode === 'outbox' && opts.faultRollback > 0) {
         throw new UsageError('--fault-rollback needs --mode direct (in outbox mode the event rolls back with its user: no drift)');
+      }
+      if (opts.mode === 'outbox' && opts.acks !== -1) {
+        throw new UsageError('--acks 1 needs --mode direct (in outbox mode the relay publishes, always with acks=all)');
       }
       const { connect } = await import('../../db/index.js');
       const { createKafka, createProducer, ensureTopics, FaultInjector, generateUsers, topicNames } = await import('../../streaming/index.js');
@@ -60,7 +72,8 @@ export function register(program: Command): void {
       const db = connect(config.databases.users, { max: concurrency + 1, applicationName: 'recon-users' });
       const needsProducer = opts.mode === 'direct' || faults.enabled;
       const kafka = createKafka(config, { clientId: 'recon-users', logger: log });
-      const producer = needsProducer ? createProducer(kafka) : undefined;
+      // acks=1 cannot be idempotent (kafkajs and the broker require acks=all for that).
+      const producer = needsProducer ? createProducer(kafka, opts.acks === 1 ? { idempotent: false } : {}) : undefined;
       const interrupt = abortOnSignal();
       const progress = new Progress({ label: 'users', total: opts.count });
       try {
@@ -71,7 +84,7 @@ export function register(program: Command): void {
           await producer.connect();
         }
         const result = await generateUsers(
-          { db, userCreatedTopic: topics.userCreated, producer, faults: faults.enabled ? faults : undefined },
+          { db, userCreatedTopic: topics.userCreated, producer, faults: faults.enabled ? faults : undefined, acks: opts.acks },
           {
             count: opts.count,
             rate: opts.rate,

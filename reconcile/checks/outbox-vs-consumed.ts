@@ -524,7 +524,10 @@ async function offsetsPass(ctx: CheckContext, p: Pipeline, window: Window, tp: T
     const partition = o.kafka_partition;
     const offset = Number(o.kafka_offset);
     const at = committed.get(partition) ?? -1;
-    if (at > offset) continue;
+    const letter = letterOf.get(o.event_id) ?? letterAt.get(`${partition}:${offset}`);
+    // A group that dead-letters a record commits past it (Spring's DefaultErrorHandler counts a recovered record
+    // as handled): its letter, not its offset, says what happened to the event.
+    if (at > offset && !letter) continue;
     const entity = encodeEntity({ type: 'event', sourceDb: p.outboxDb, eventId: o.event_id, group: p.group });
     const base = {
       eventId: o.event_id,
@@ -536,7 +539,6 @@ async function offsetsPass(ctx: CheckContext, p: Pipeline, window: Window, tp: T
       partition,
       offset,
     };
-    const letter = letterOf.get(o.event_id) ?? letterAt.get(`${partition}:${offset}`);
     if (letter) {
       found.push({
         id: discrepancyId(NAME, 'dead_lettered_event', entity.entity_id),

@@ -25,7 +25,7 @@
  * came back and found it poison) is not sent again: it fails with the dead
  * letter named, and the run that records its `dead_lettered_event` closes it.
  */
-import { DEFAULT_SUBSCRIPTIONS, decodeEventEntity, sleep, type SourceDatabase } from '../../core/index.js';
+import { DEFAULT_SUBSCRIPTIONS, ReconError, decodeEventEntity, sleep, type SourceDatabase } from '../../core/index.js';
 import {
   consumedEventIds,
   deadLettersForEvents,
@@ -89,7 +89,12 @@ async function send(producer: MessageSender, rows: readonly StoredOutboxRow[]): 
     [...byKey.values()].map(async (lane) => {
       for (const r of lane) {
         const [meta] = await producer.send({ topic: r.topic, messages: [{ key: r.message_key, value: r.payload, headers: { ...r.headers, id: r.event_id } }] });
-        const offset = meta?.baseOffset ?? meta?.offset;
+        // No answer for the partition: not sent (see sendLocated in streaming/publish.ts); the job is retried.
+        if (!meta)
+          throw new ReconError('SEND_UNCONFIRMED', `the broker confirmed no offset for event ${r.event_id} on ${r.topic}: treated as not sent`, {
+            retryable: true,
+          });
+        const offset = meta.baseOffset ?? meta.offset;
         positions.set(r.event_id, { partition: meta?.partition ?? -1, offset: offset === undefined ? null : Number(offset) });
       }
     }),
