@@ -137,29 +137,55 @@ export interface HeldSelection {
   limit?: number;
 }
 
-function heldQuery(db: Knex | Knex.Transaction, s: HeldSelection) {
-  const q = db('discrepancies').select('id').where({ held_run_id: s.runId, status: 'held' }).orderBy(['detected_at', 'id']).forUpdate().skipLocked();
-  if (s.kind) q.where('kind', s.kind);
-  if (s.check) q.where('check_name', s.check);
-  if (s.limit !== undefined) q.limit(s.limit);
-  return q;
+/**
+ * The held rows `s` selects, locked (others' locked rows skipped), in a
+ * materialized CTE: as a plain `in (subquery ... limit)` the planner may scan
+ * the subquery again, and with SKIP LOCKED each scan can pick other rows.
+ */
+function pickHeld(s: HeldSelection): { sql: string; bindings: Knex.Value[] } {
+  const where = ['held_run_id = ?::uuid', "status = 'held'"];
+  const bindings: Knex.Value[] = [s.runId];
+  if (s.kind) {
+    where.push('kind = ?');
+    bindings.push(s.kind);
+  }
+  if (s.check) {
+    where.push('check_name = ?');
+    bindings.push(s.check);
+  }
+  const limit = s.limit !== undefined ? ' limit ?' : '';
+  if (s.limit !== undefined) bindings.push(s.limit);
+  return {
+    sql: `with picked as materialized (
+            select id from discrepancies where ${where.join(' and ')} order by detected_at, id${limit} for update skip locked
+          )`,
+    bindings,
+  };
 }
 
 /** Approve held discrepancies: `held` → `detected` under `decisionId`, ready for `enqueueCompensations`. */
 export async function releaseHeld(trx: Knex.Transaction, s: HeldSelection, decisionId: string): Promise<GuardCandidate[]> {
-  return (await trx('discrepancies')
-    .whereIn('id', heldQuery(trx, s))
-    .where('status', 'held')
-    .update({ status: 'detected', decision_id: decisionId, updated_at: trx.fn.now() })
-    .returning(['id', 'kind', 'generation'])) as GuardCandidate[];
+  const pick = pickHeld(s);
+  const { rows } = await trx.raw<{ rows: GuardCandidate[] }>(
+    `${pick.sql}
+     update discrepancies d set status = 'detected', decision_id = ?::uuid, updated_at = now()
+       from picked where d.id = picked.id and d.status = 'held'
+     returning d.id, d.kind, d.generation`,
+    [...pick.bindings, decisionId],
+  );
+  return rows;
 }
 
 /** Dismiss held discrepancies: `held` → `dismissed` with the reason, under `decisionId`. Returns how many. */
 export async function dismissHeldRows(trx: Knex.Transaction, s: HeldSelection, decisionId: string, reason: string): Promise<number> {
-  return trx('discrepancies')
-    .whereIn('id', heldQuery(trx, s))
-    .where('status', 'held')
-    .update({ status: 'dismissed', decision_id: decisionId, dismissed_reason: reason, updated_at: trx.fn.now() });
+  const pick = pickHeld(s);
+  const { rowCount } = await trx.raw<{ rowCount: number }>(
+    `${pick.sql}
+     update discrepancies d set status = 'dismissed', decision_id = ?::uuid, dismissed_reason = ?, updated_at = now()
+       from picked where d.id = picked.id and d.status = 'held'`,
+    [...pick.bindings, decisionId, reason],
+  );
+  return rowCount;
 }
 
 /** Note the decision that let `ids` through (a run's `--approve-all`). */
