@@ -103,7 +103,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { dbs, log, runQueue, timeoutMs: limits.healthCheckTimeoutMs });
   await app.register(metricsRoutes, { config, dbs, log, ...(deps.admin ? { admin: deps.admin } : {}) });
-  await app.register(runRoutes, { config, dbs, log, runQueue });
+  await app.register(runRoutes, { config, dbs, log, runQueue, ...(deps.compensationQueue ? { compensationQueue: deps.compensationQueue } : {}) });
   await app.register(discrepancyRoutes, { dbs });
   await app.register(dashboardRoutes, { dbs });
   await registerQueueBoard(app, [runQueue as Queue, ...(deps.queues ?? [])], { readOnly: !config.api.token });

@@ -46,6 +46,7 @@ Example:
           log,
           runQueue,
           queues: [compensationQueue],
+          compensationQueue,
           ...(kafkaUp ? { admin } : {}),
           ...(opts.runWorker
             ? {
