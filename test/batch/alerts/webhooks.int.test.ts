@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer, createRunQueue, createWebhookNotifier, executeRun, type Alert, type RunQueue } from '../../../batch/index.js';
+import { randomUUID } from 'node:crypto';
 import { CHECK_NAMES, silentLogger } from '../../../core/index.js';
+import { openCheckLocks } from '../../../db/index.js';
 import { hoursAgo, insertUsers, spread } from '../../helpers/drift.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../helpers/env.js';
 
@@ -92,6 +94,30 @@ describe('webhook alerts', () => {
       await hook.close();
     }
   }, 180_000);
+
+  it('a run skipping a check another run has held for longer than RECON_SKIP_ALERT_SECONDS alerts run.skipped', async () => {
+    const hook = await receiver(() => 200);
+    const alerts = createWebhookNotifier({ urls: [hook.url], baseDelayMs: 20, log: silentLogger });
+    // Another live run: it holds the check's lock and started two hours ago.
+    const locks = await openCheckLocks(env.config.databases.recon);
+    const holder = randomUUID();
+    try {
+      expect(await locks.tryLock(UVP)).toBe(true);
+      await env.dbs.recon('runs').insert({ id: holder, trigger: 'cron', checks: [UVP], started_at: new Date(Date.now() - 2 * 3600_000) });
+      const skipped = await executeRun({ config: env.config, dbs: env.dbs, log: silentLogger, alerts }, { checks: [UVP], trigger: 'test' });
+      expect(skipped.status).toBe('skipped');
+      expect(await alerts.flush(30_000)).toBe(true);
+      const sent = hook.bodies.map((b) => JSON.parse(b) as Alert);
+      expect(sent.map((a) => a.event)).toEqual(['run.skipped']);
+      expect(sent[0]).toMatchObject({ runId: skipped.runId, status: 'skipped', link: `${PUBLIC}runs/${skipped.runId}` });
+      expect(sent[0]!.text).toContain(`skipped ${UVP}: another run has held it since`);
+    } finally {
+      await locks.release();
+      await env.dbs.recon('runs').where({ id: holder }).update({ status: 'failed', finished_at: new Date() });
+      alerts.close();
+      await hook.close();
+    }
+  }, 120_000);
 
   it('a receiver that never answers does not hold the run up; the alert is given up and counted failed', async () => {
     const dead = await receiver(() => null);

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import {
+  buildReportData,
   compensationEnqueuer,
   createApiServer,
   createCompensationQueue,
@@ -70,6 +71,10 @@ describe('POST /api/runs/:id/approve and /dismiss', () => {
     expect(before.held.total).toBe(4);
     expect(before.compensation.held).toBe(4);
     expect(before.decisions).toEqual([]);
+    // The report's data says the same.
+    const report = await buildReportData({ config: env.config, dbs: env.dbs, log: silentLogger }, id);
+    expect(report.held).toMatchObject({ total: 4, remaining: [{ check: UVP, kind: 'missing_grant', count: 4 }], byCheck: { [UVP]: { reason: 'count' } } });
+    expect(report.lines.find((l) => l.kind === 'missing_grant')).toMatchObject({ detected: 4, held: 4, pending: 0 });
 
     expect((await post(`/api/runs/${id}/approve`, {}, { 'content-type': 'application/json' })).status).toBe(401);
     expect((await post(`/api/runs/${id}/dismiss`, { reason: 'x' }, { 'content-type': 'application/json' })).status).toBe(401);
