@@ -12,6 +12,7 @@ import {
   COMPENSABLE_KINDS,
   countByKind,
   describeError,
+  isCompensable,
   isRetryable,
   rangeProblem,
   ReconError,
@@ -173,6 +174,7 @@ async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunS
       ];
       log.debug({ runId, check: name, range, late: late?.windows.length ?? 0, windows: planned.length }, 'check planned');
       let done = 0;
+      const recorded: string[] = [];
       // Set once a window had rows committed less than the grace ago: the watermark stays before it for the rest of the run.
       let holding = false;
       for (const { window, advance } of planned) {
@@ -197,13 +199,14 @@ async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunS
           // Single flight holds only while the lock connection lives.
           await locks?.assertHeld();
           // Compensations wait for the check's guard, once all its windows are in.
-          await commitWindow(deps, runId, check.name, window, kept, found, {
+          const fresh = await commitWindow(deps, runId, check.name, window, kept, found, {
             rowsCompared: cmp.rowsCompared,
             segmentsCompared: cmp.segmentsCompared,
             durationMs: Math.round(performance.now() - t0),
             advance: advance && !holding,
             supersedes: cmp.supersedes ?? [],
           });
+          for (const f of fresh) if (isCompensable(f.kind)) recorded.push(f.id);
         }
         windows++;
         done++;
@@ -221,7 +224,7 @@ async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunS
       }
       if (late && !dryRun) await setLateScanFrom(dbs.recon, name, late.nextFrom);
       if (!dryRun) {
-        const outcome = await guardCheck(deps, runId, name, options);
+        const outcome = await guardCheck(deps, runId, name, options, recorded);
         queued.push(...outcome.queued);
         if (outcome.held) heldChecks[name] = outcome.held;
       }
@@ -321,9 +324,15 @@ async function commitWindow(
  * it compared, all `held` for an operator (none queued). `approveAll` queues
  * them anyway and keeps that as a decision of `actor`.
  */
-async function guardCheck(deps: RunDeps, runId: string, check: CheckName, options: RunOptions): Promise<{ queued: string[]; held?: HeldCheck }> {
+async function guardCheck(
+  deps: RunDeps,
+  runId: string,
+  check: CheckName,
+  options: RunOptions,
+  recorded: readonly string[],
+): Promise<{ queued: string[]; held?: HeldCheck }> {
   const { dbs, config, log } = deps;
-  const candidates = await guardCandidates(dbs.recon, { runId, check, kinds: COMPENSABLE_KINDS });
+  const candidates = await guardCandidates(dbs.recon, { runId, check, kinds: COMPENSABLE_KINDS, ids: recorded });
   if (candidates.length === 0) return { queued: [] };
   const rowsCompared = await runRowsCompared(dbs.recon, runId, check);
   const verdict = judgeCompensations(config.compensation.guard, candidates.length, rowsCompared);

@@ -46,23 +46,24 @@ export interface GuardCandidate {
 }
 
 /**
- * The `detected` compensable discrepancies of `check` this run saw (new,
- * reopened, or left `detected` before), and the ones an earlier run recorded
- * but ended (failed, interrupted, aborted) before its guard judged them: its
- * windows are behind the watermark, so no later run finds them again. What
- * the run queues, or holds, for the check. Approved ones are not judged again.
+ * What a run's guard judges for `check`: of `ids` (what its windows recorded
+ * as new, reopened or unjudged), those still `detected`, and the ones an
+ * earlier run recorded but ended (failed, interrupted, aborted) before its
+ * guard judged them: their windows are behind the watermark, so no later run
+ * finds them again. Approved ones are not judged again.
  */
 export async function guardCandidates(
   db: Knex | Knex.Transaction,
-  { runId, check, kinds }: { runId: string; check: CheckName; kinds: readonly DiscrepancyKind[] },
+  { runId, check, kinds, ids }: { runId: string; check: CheckName; kinds: readonly DiscrepancyKind[]; ids: readonly string[] },
 ): Promise<GuardCandidate[]> {
   const { rows } = await db.raw<{ rows: GuardCandidate[] }>(
     `select id, kind, generation from discrepancies
       where check_name = ? and status = 'detected' and kind = any(?::text[]) and decision_id is null
-        and (last_run_id = ?::uuid
-             or exists (select 1 from runs r where r.id = discrepancies.last_run_id and r.status not in ('running', 'completed')))
+        and (id = any(?::uuid[])
+             or (last_run_id <> ?::uuid
+                 and exists (select 1 from runs r where r.id = discrepancies.last_run_id and r.status not in ('running', 'completed'))))
       order by detected_at, id`,
-    [check, Array.from(kinds), runId],
+    [check, Array.from(kinds), Array.from(ids), runId],
   );
   return rows;
 }
