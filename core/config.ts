@@ -87,6 +87,34 @@ const httpBaseUrl = z
     }
   }, 'must be an http:// or https:// URL such as http://127.0.0.1:8083')
   .transform((v) => new URL(v).href.replace(/\/+$/, ''));
+/** A share in [0, 1], written as a decimal (`0.01` is one percent). */
+const ratio = z
+  .string()
+  .regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, 'must be a decimal between 0 and 1, such as 0.01')
+  .transform(Number);
+
+/** One or more http(s) URLs, comma-separated (webhook receivers). */
+const urlList = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean),
+  )
+  .refine(
+    (list) =>
+      list.length > 0 &&
+      list.every((v) => {
+        try {
+          const u = new URL(v);
+          return u.protocol === 'https:' || u.protocol === 'http:';
+        } catch {
+          return false;
+        }
+      }),
+    'must be one or more http:// or https:// URLs, comma-separated',
+  );
 
 const port = z
   .string()
@@ -152,6 +180,11 @@ const schema = {
     })
     .default(() => [...DEFAULT_SUBSCRIPTIONS]),
   RECON_CLOCK_SKEW_SECONDS: nonNegativeInt.refine((n) => n <= 3600, 'must be between 0 and 3600').default(60),
+  RECON_AUTO_COMPENSATE_LIMIT: nonNegativeInt.default(1000),
+  RECON_AUTO_COMPENSATE_RATIO: ratio.default(0.01),
+  RECON_AUTO_COMPENSATE_RATIO_MIN: nonNegativeInt.default(100),
+  RECON_WEBHOOK_URL: urlList.optional(),
+  RECON_SKIP_ALERT_SECONDS: positiveInt(30 * 86_400).default(3600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 } as const;
 
@@ -247,6 +280,32 @@ export interface Config {
      * takes the job over. Also the stalled-job check interval. Default 30000.
      */
     lockMs: number;
+    /**
+     * The blast-radius guard: per check and run, compensable discrepancies
+     * beyond either limit are all `held` for an operator's decision instead of
+     * being queued.
+     */
+    guard: {
+      /** Most compensations a check's run queues on its own (`RECON_AUTO_COMPENSATE_LIMIT`). 0 holds all. Default 1000. */
+      limit: number;
+      /** Largest share of the rows the check compared in the run (`RECON_AUTO_COMPENSATE_RATIO`). Default 0.01. */
+      ratio: number;
+      /**
+       * The ratio applies only from this many compensable discrepancies on
+       * (`RECON_AUTO_COMPENSATE_RATIO_MIN`), so that a small run (one missing
+       * grant among 50 users) is not held. Default 100.
+       */
+      ratioMinCount: number;
+    };
+  };
+  alerts: {
+    /** Receivers of the JSON alerts (`RECON_WEBHOOK_URL`, comma-separated); empty: no webhooks. */
+    webhookUrls: string[];
+    /**
+     * A run that skips a check because another run has held it for longer
+     * than this many seconds alerts `run.skipped` (`RECON_SKIP_ALERT_SECONDS`). Default 3600.
+     */
+    skipAlertSeconds: number;
   };
   /**
    * How the outbox is relayed to Kafka (`RECON_RELAY`): `polling` (default),
@@ -352,6 +411,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sweepIntervalSeconds: p.RECON_SWEEP_SECONDS,
       staleSeconds: p.RECON_SWEEP_STALE_SECONDS,
       lockMs: p.RECON_JOB_LOCK_MS,
+      guard: { limit: p.RECON_AUTO_COMPENSATE_LIMIT, ratio: p.RECON_AUTO_COMPENSATE_RATIO, ratioMinCount: p.RECON_AUTO_COMPENSATE_RATIO_MIN },
     },
     relay: p.RECON_RELAY,
     connect: {
@@ -365,6 +425,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     benchDebeziumUsers: p.RECON_BENCH_DEBEZIUM_USERS,
     subscriptions: p.RECON_SUBSCRIPTIONS,
     clockSkewSeconds: p.RECON_CLOCK_SKEW_SECONDS,
+    alerts: { webhookUrls: p.RECON_WEBHOOK_URL ?? [], skipAlertSeconds: p.RECON_SKIP_ALERT_SECONDS },
     logLevel: p.LOG_LEVEL,
   };
 }
@@ -418,5 +479,8 @@ export function configEnv(config: Config): Record<string, string> {
     ...(config.connect.databases.points !== undefined ? { POINTS_CONNECT_DATABASE_URL: config.connect.databases.points } : {}),
     RECON_SUBSCRIPTIONS: formatSubscriptions(config.subscriptions),
     RECON_CLOCK_SKEW_SECONDS: String(config.clockSkewSeconds),
+    RECON_AUTO_COMPENSATE_LIMIT: String(config.compensation.guard.limit),
+    RECON_AUTO_COMPENSATE_RATIO: String(config.compensation.guard.ratio),
+    RECON_AUTO_COMPENSATE_RATIO_MIN: String(config.compensation.guard.ratioMinCount),
   };
 }

@@ -102,8 +102,8 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
   await app.register(healthRoutes, { dbs, log, runQueue, timeoutMs: limits.healthCheckTimeoutMs });
-  await app.register(metricsRoutes, { config, dbs, log, ...(deps.admin ? { admin: deps.admin } : {}) });
-  await app.register(runRoutes, { config, dbs, log, runQueue });
+  await app.register(metricsRoutes, { config, dbs, log, ...(deps.admin ? { admin: deps.admin } : {}), ...(deps.alerts ? { alerts: deps.alerts } : {}) });
+  await app.register(runRoutes, { config, dbs, log, runQueue, ...(deps.compensationQueue ? { compensationQueue: deps.compensationQueue } : {}) });
   await app.register(discrepancyRoutes, { dbs });
   await app.register(dashboardRoutes, { dbs });
   await registerQueueBoard(app, [runQueue as Queue, ...(deps.queues ?? [])], { readOnly: !config.api.token });
@@ -120,6 +120,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       signal: stopRuns.signal,
       ...(deps.enqueue ? { enqueue: deps.enqueue } : {}),
       ...(deps.afterRun ? { afterRun: deps.afterRun } : {}),
+      ...(deps.alerts ? { alerts: deps.alerts } : {}),
     });
     app.addHook('onClose', async () => {
       // A run in hand stops after its current window; the next run resumes from the watermark.

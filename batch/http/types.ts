@@ -4,6 +4,8 @@ import type { Config, Logger } from '../../core/index.js';
 import type { Databases } from '../../db/index.js';
 import type { Admin } from '../../streaming/index.js';
 import type { AfterRun, EnqueueCompensations, ExecuteRun, RunQueue } from '../runs/index.js';
+import type { CompensationQueue } from '../compensation/index.js';
+import type { WebhookNotifier } from '../alerts/index.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -58,6 +60,10 @@ export interface ApiDeps {
   executeRun?: ExecuteRun;
   /** Passed to runs executed in this process. */
   enqueue?: EnqueueCompensations;
+  /** Alerts of runs executed in this process; its delivery counts feed `/metrics`. */
+  alerts?: WebhookNotifier;
+  /** Where approved held compensations are queued (`POST /api/runs/:id/approve`). Absent: the server opens its own. */
+  compensationQueue?: CompensationQueue;
   /** After each run executed in this process (the CLI hands in the report's delivery). */
   afterRun?: AfterRun;
   /** Overrides of {@link DEFAULT_HTTP_LIMITS}. */

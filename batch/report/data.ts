@@ -9,13 +9,17 @@ import {
   countDeadLetters,
   getRunRow,
   getRunWindowDetails,
+  heldCounts,
+  listDecisions,
   recentRuns,
   runDiscrepancyExamples,
   runDiscrepancyStatusCounts,
   watermarkLags,
   type Databases,
   type DeadLetterCount,
+  type DecisionRow,
   type DiscrepancyRow,
+  type RunHeld,
   type RunRow,
 } from '../../db/index.js';
 import { fetchConsumerLag, type Admin, type ConsumerLag } from '../../streaming/index.js';
@@ -44,6 +48,10 @@ export interface ReportLine {
   failed: number;
   /** Detected or queued: not settled yet. Always 0 for report-only kinds. */
   pending: number;
+  /** Held by the blast-radius guard, waiting for an operator's decision (set by `buildReportData`). */
+  held?: number;
+  /** Dismissed by an operator (closed without an effect). */
+  dismissed?: number;
   /** Phantom and dead-lettered events are reported, never compensated: nothing is pending for them. */
   reportOnly: boolean;
 }
@@ -64,6 +72,12 @@ export interface ReportData {
   consumerLagError?: string;
   examples: Partial<Record<DiscrepancyKind, DiscrepancyRow[]>>;
   drift: DriftPoint[];
+  /**
+   * What the blast-radius guard held for this run: per check why (count or
+   * ratio, the numbers, a one-line message), what is still held per kind, and
+   * the decisions taken since (set by `buildReportData`).
+   */
+  held?: { byCheck: RunHeld; remaining: { check: string; kind: string; count: number }[]; total: number; decisions: DecisionRow[] };
 }
 
 /** Whether the policy asks for a report of this run. `drift`: only when it found something or failed. */
@@ -72,7 +86,7 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
   const { dbs } = deps;
   const run = await getRunRow(dbs.recon, runId);
   if (!run) throw new ReconError('NOT_FOUND', `no run ${runId}`);
-  const [statusCounts, windows, lags, examples, recent, usersDl, pointsDl] = await Promise.all([
+  const [statusCounts, windows, lags, examples, recent, usersDl, pointsDl, heldNow, decisions] = await Promise.all([
     runDiscrepancyStatusCounts(dbs.recon, runId),
     getRunWindowDetails(dbs.recon, runId),
     watermarkLags(dbs.recon),
@@ -80,6 +94,8 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
     recentRuns(dbs.recon, REPORT_CHART_RUNS),
     countDeadLetters(dbs.users),
     countDeadLetters(dbs.points),
+    heldCounts(dbs.recon, runId),
+    listDecisions(dbs.recon, runId),
   ]);
 
   const lines = new Map<string, ReportLine>();
@@ -96,6 +112,8 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
     const l = line(c.check_name, c.kind);
     if (c.status === 'resolved') l.resolved += c.n;
     else if (c.status === 'failed') l.failed += c.n;
+    else if (c.status === 'held') l.held = (l.held ?? 0) + c.n;
+    else if (c.status === 'dismissed') l.dismissed = (l.dismissed ?? 0) + c.n;
     else if (!l.reportOnly) l.pending += c.n;
   }
 
@@ -137,6 +155,7 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
     ...(consumerLagError !== undefined ? { consumerLagError } : {}),
     examples: grouped,
     drift: recent.map((r) => ({ runId: r.id, startedAt: r.started_at, total: countTotal(r.counts), status: r.status })),
+    held: { byCheck: run.held ?? {}, remaining: heldNow, total: heldNow.reduce((n, h) => n + h.count, 0), decisions },
   };
 }
 

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import {
   ALL_CHECK_NAMES,
+  COMPENSABLE_KINDS,
   countByKind,
   describeError,
   isCompensable,
@@ -29,6 +30,11 @@ import {
   getLateScanFrom,
   getWatermark,
   failInterruptedRuns,
+  guardCandidates,
+  holdDiscrepancies,
+  insertDecision,
+  markDecided,
+  runRowsCompared,
   insertRun,
   deadLetteredEventIdsSince,
   lateWindowStarts,
@@ -41,6 +47,8 @@ import {
   writerHorizon,
   type CheckLocks,
   type DiscrepancyInput,
+  type HeldCheck,
+  type RunHeld,
   type Supersession,
 } from '../../db/index.js';
 import { CHECKS, CHECK_NAMES_WITH_TOPIC_EVIDENCE, type Check, type CheckContext, type TopicEvidence } from '../../reconcile/index.js';
@@ -48,6 +56,8 @@ import { createKafka, createTopicEvidence } from '../../streaming/index.js';
 import { NO_COMMIT_TIMES, commitTimeTracking, deferRecentCommits } from './recent-commits.js';
 import type { RunDeps, RunOptions, RunSummary } from './types.js';
 import { planWindows, safeUpperBound, walkRange } from './windows.js';
+import { judgeCompensations } from './guard.js';
+import { runAlerts } from '../alerts/index.js';
 
 /** Reject options no run can honour (the CLI and the API turn this into a usage error). */
 export function validateRunOptions(options: RunOptions, windowSeconds: number): void {
@@ -71,6 +81,32 @@ export async function checkSafeBound(deps: Pick<RunDeps, 'dbs' | 'config'>, chec
  */
 export async function executeRun(deps: RunDeps, options: RunOptions): Promise<RunSummary> {
   validateRunOptions(options, deps.config.windowSeconds);
+  const withId = { ...options, runId: options.runId ?? randomUUID() };
+  try {
+    const summary = await executeRunInner(deps, withId);
+    if (!summary.dryRun) await alertRun(deps, summary);
+    return summary;
+  } catch (err) {
+    if (!(err instanceof UsageError) && !options.dryRun) {
+      const { errorClass, message } = describeError(err);
+      await alertRun(deps, { runId: withId.runId, status: 'failed', counts: {}, reason: `${errorClass}: ${message}` });
+    }
+    throw err;
+  }
+}
+
+/** Send a run's alerts (never fails the run: a problem finding the facts is logged). */
+async function alertRun(deps: RunDeps, s: Pick<RunSummary, 'runId' | 'status' | 'counts' | 'held' | 'reason'> & { skipped?: CheckName[] }): Promise<void> {
+  if (!deps.alerts) return;
+  try {
+    const skippedTooLong = s.skipped?.length ? await longRunningHolders(deps.dbs.recon, s.runId, s.skipped, deps.config.alerts.skipAlertSeconds) : [];
+    for (const alert of runAlerts({ ...s, skippedTooLong }, deps.config.api.publicUrl)) deps.alerts.send(alert);
+  } catch (err) {
+    deps.log.warn({ runId: s.runId, err: describeError(err).message }, 'could not build the alerts of the run');
+  }
+}
+
+async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunSummary> {
   const { config, dbs, log } = deps;
   const runId = options.runId ?? randomUUID();
   const dryRun = options.dryRun ?? false;
@@ -78,6 +114,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
   const checks = [...new Set(options.checks)];
   const counts: CheckKindCounts = {};
   const queued: string[] = [];
+  const heldChecks: RunHeld = {};
   let windows = 0;
   let startedAt = new Date();
   const summary = (status: RunSummary['status'], reason?: string): RunSummary => ({
@@ -89,9 +126,11 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
     windows,
     counts,
     queued,
+    held: heldChecks,
     startedAt,
     finishedAt: new Date(),
     ...(reason !== undefined ? { reason } : {}),
+    ...(skipped.length ? { skipped: [...skipped] } : {}),
   });
 
   // A dry run writes nothing, so it needs no lock and keeps no record.
@@ -143,6 +182,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
       ];
       log.debug({ runId, check: name, range, late: late?.windows.length ?? 0, windows: planned.length }, 'check planned');
       let done = 0;
+      const recorded: string[] = [];
       // Set once a window had rows committed less than the grace ago: the watermark stays before it for the rest of the run.
       let holding = false;
       for (const { window, advance } of planned) {
@@ -166,6 +206,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
         if (!dryRun) {
           // Single flight holds only while the lock connection lives.
           await locks?.assertHeld();
+          // Compensations wait for the check's guard, once all its windows are in.
           const fresh = await commitWindow(deps, runId, check.name, window, kept, found, {
             rowsCompared: cmp.rowsCompared,
             segmentsCompared: cmp.segmentsCompared,
@@ -176,21 +217,12 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
           // Phantom and dead-lettered events are reported, never compensated: nothing to queue or wait for.
           // So are findings marked report-only (an offsets group's unconsumed event that is on the topic: the group will reach it).
           const reportOnly = new Set(kept.filter((k) => k.details?.compensation === 'report').map((k) => k.id));
-          const compensable = fresh.filter((f) => isCompensable(f.kind) && !reportOnly.has(f.id));
-          if (compensable.length) {
-            queued.push(...compensable.map((f) => f.id));
-            if (deps.enqueue) {
-              // Recorded already: if queueing fails, the sweeper queues them later; the run goes on.
-              await deps.enqueue(compensable.map(({ id, kind, generation }) => ({ id, kind, generation }))).catch((err: unknown) => {
-                log.warn({ runId, err: describeError(err), count: compensable.length }, 'could not queue compensations; the sweeper will');
-              });
-            }
-          }
+          for (const f of fresh) if (isCompensable(f.kind) && !reportOnly.has(f.id)) recorded.push(f.id);
         }
         windows++;
         done++;
         for (const [kind, n] of Object.entries(found) as [DiscrepancyKind, number][]) counts[name]![kind] = (counts[name]![kind] ?? 0) + n;
-        options.onProgress?.({
+        await options.onProgress?.({
           check: name,
           window,
           windowsDone: done,
@@ -202,6 +234,11 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
         });
       }
       if (late && !dryRun) await setLateScanFrom(dbs.recon, name, late.nextFrom);
+      if (!dryRun) {
+        const outcome = await guardCheck(deps, runId, name, options, recorded);
+        queued.push(...outcome.queued);
+        if (outcome.held) heldChecks[name] = outcome.held;
+      }
     }
     if (!dryRun) await finishRun(dbs.recon, runId, 'completed', skipReason);
     return summary('completed', skipReason);
@@ -290,4 +327,74 @@ async function commitWindow(
     await addRunWindowCounts(trx, runId, check, counts);
     return fresh;
   });
+}
+
+/**
+ * The blast-radius guard of one check, once all its windows have committed:
+ * its compensable discrepancies not queued yet are all queued, or, above
+ * `RECON_AUTO_COMPENSATE_LIMIT` or `RECON_AUTO_COMPENSATE_RATIO` of the rows
+ * it compared, all `held` for an operator (none queued). `approveAll` queues
+ * them anyway and keeps that as a decision of `actor`.
+ */
+async function guardCheck(
+  deps: RunDeps,
+  runId: string,
+  check: CheckName,
+  options: RunOptions,
+  recorded: readonly string[],
+): Promise<{ queued: string[]; held?: HeldCheck }> {
+  const { dbs, config, log } = deps;
+  const candidates = await guardCandidates(dbs.recon, { runId, check, kinds: COMPENSABLE_KINDS, ids: recorded });
+  if (candidates.length === 0) return { queued: [] };
+  const rowsCompared = await runRowsCompared(dbs.recon, runId, check);
+  const verdict = judgeCompensations(config.compensation.guard, candidates.length, rowsCompared);
+  const ids = candidates.map((c) => c.id);
+  if (verdict && !options.approveAll) {
+    const kinds = await holdDiscrepancies(dbs.recon, runId, check, ids, verdict);
+    log.warn({ runId, check, held: candidates.length, reason: verdict.reason }, `compensations held for approval: ${verdict.message}`);
+    return { queued: [], held: { ...verdict, kinds } };
+  }
+  if (verdict) {
+    const actor = options.actor ?? 'unknown';
+    await dbs.recon.transaction(async (trx) => {
+      const decision = await insertDecision(trx, {
+        id: randomUUID(),
+        run_id: runId,
+        check_name: check,
+        kind: null,
+        action: 'approve',
+        actor,
+        reason: `--approve-all: ${verdict.message}`,
+        requested_limit: null,
+        affected: candidates.length,
+      });
+      await markDecided(trx, ids, decision.id);
+    });
+    log.warn({ runId, check, count: candidates.length, actor }, `guard bypassed by --approve-all: ${verdict.message}`);
+  }
+  if (deps.enqueue) {
+    // Recorded already: if queueing fails, the sweeper queues them once the run has completed; the run goes on.
+    await deps.enqueue(candidates).catch((err: unknown) => {
+      log.warn({ runId, err: describeError(err), count: candidates.length }, 'could not queue compensations; the sweeper will');
+    });
+  }
+  return { queued: ids };
+}
+
+/** Of `checks` (skipped by `runId`), those another run has held for more than `seconds`, with when that run started. */
+async function longRunningHolders(
+  db: RunDeps['dbs']['recon'],
+  runId: string,
+  checks: readonly CheckName[],
+  seconds: number,
+): Promise<{ check: CheckName; runningSince: Date }[]> {
+  const { rows } = await db.raw<{ rows: { check: CheckName; since: Date }[] }>(
+    `select c.name as check, min(r.started_at) as since
+       from unnest(?::text[]) as c(name)
+       join runs r on r.status = 'running' and r.id <> ?::uuid and c.name = any(r.checks)
+      group by c.name
+     having min(r.started_at) < now() - make_interval(secs => ?)`,
+    [Array.from(checks), runId, seconds],
+  );
+  return rows.map((r) => ({ check: r.check, runningSince: r.since }));
 }

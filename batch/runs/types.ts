@@ -3,8 +3,9 @@
  * scheduled runs and the API.
  */
 import type { CheckKindCounts, CheckName, Config, DiscrepancyKind, KindCounts, Logger, RunStatus, RunTrigger } from '../../core/index.js';
-import type { Databases } from '../../db/index.js';
+import type { Databases, RunHeld } from '../../db/index.js';
 import type { TopicEvidence } from '../../reconcile/index.js';
+import type { AlertSink } from '../alerts/index.js';
 
 export interface RunOptions {
   /** Checks to run. */
@@ -17,10 +18,18 @@ export interface RunOptions {
   dryRun?: boolean;
   /** Use this id for the run record (the API returns it before the run starts). Default: a new UUID. */
   runId?: string;
-  /** Called after each window with what it found. */
-  onProgress?: (event: RunProgressEvent) => void;
+  /** Called after each window has committed, with what it found; awaited when it returns a promise. */
+  onProgress?: (event: RunProgressEvent) => void | Promise<void>;
   /** Stop between windows when aborted; the run is marked failed and re-runs the rest next time. */
   signal?: AbortSignal;
+  /**
+   * Queue every compensation even above the blast-radius guard's limits
+   * (`recon run --approve-all`); kept in the audit trail as an approval by
+   * `actor`. Default false.
+   */
+  approveAll?: boolean;
+  /** Who started the run, for the audit trail (the OS user on the command line). */
+  actor?: string;
 }
 
 export interface RunProgressEvent {
@@ -46,12 +55,20 @@ export interface RunSummary {
   windows: number;
   /** Discrepancies found (new or already known) per check and kind. */
   counts: CheckKindCounts;
-  /** Ids of the compensable discrepancies this run recorded as new (or reopened) and handed to the queue; report-only kinds are not among them. */
+  /**
+   * Ids of the compensable discrepancies this run handed to the queue (new,
+   * reopened, or left unqueued by an earlier run); report-only kinds and
+   * held ones are not among them.
+   */
   queued: string[];
+  /** Per check whose compensations the blast-radius guard held: why, and how many per kind. Empty when none. */
+  held?: RunHeld;
   startedAt: Date;
   finishedAt: Date;
   /** Why a run was skipped (another run holds the check) or failed. */
   reason?: string;
+  /** Checks this run skipped because another run held them. */
+  skipped?: CheckName[];
 }
 
 /** Hands new discrepancies to the compensation queue, after their window's transaction commits. */
@@ -69,4 +86,6 @@ export interface RunDeps {
   topics?: TopicEvidence | null;
   /** Absent: discrepancies are recorded but no job is queued (the sweeper will queue them). */
   enqueue?: EnqueueCompensations;
+  /** Where the run's alerts go (drift, held, failed, skipped too long); fire and forget. Absent: none. */
+  alerts?: AlertSink;
 }

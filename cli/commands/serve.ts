@@ -25,7 +25,7 @@ Example:
   $ curl -H "Authorization: Bearer $RECON_API_TOKEN" -d '{"checks":"all","dryRun":true}' -H 'content-type: application/json' localhost:9000/api/runs`,
     )
     .action(async (opts: { port?: number; runWorker: boolean }) => {
-      const { compensationEnqueuer, createApiServer, createCompensationQueue, createRunQueue, executeRun, listenHost, reportHook } =
+      const { compensationEnqueuer, createAlerts, createApiServer, createCompensationQueue, createRunQueue, executeRun, listenHost, reportHook } =
         await import('../../batch/index.js');
       const { closeDatabases, connectDatabases } = await import('../../db/index.js');
       const { createKafka } = await import('../../streaming/index.js');
@@ -34,6 +34,7 @@ Example:
       const admin = createKafka(config, { clientId: 'recon-serve', logger: log, retries: 2 }).admin();
       const runQueue = createRunQueue(config, log);
       const compensationQueue = createCompensationQueue(config, log);
+      const alerts = createAlerts(config, log);
       try {
         // Kafka only feeds consumer lag: the API serves without it.
         const kafkaUp = await admin.connect().then(
@@ -46,6 +47,8 @@ Example:
           log,
           runQueue,
           queues: [compensationQueue],
+          compensationQueue,
+          alerts,
           ...(kafkaUp ? { admin } : {}),
           ...(opts.runWorker
             ? {
@@ -65,6 +68,8 @@ Example:
       } finally {
         await runQueue.close();
         await compensationQueue.close();
+        await alerts.flush(5_000);
+        alerts.close();
         await admin.disconnect().catch(() => undefined);
         await closeDatabases(dbs);
       }

@@ -20,7 +20,8 @@ export function register(program: Command): void {
     )
     .action(async (opts: { concurrency?: number; sweepInterval?: number; progressInterval: number }) => {
       const { closeDatabases, connectDatabases } = await import('../../db/index.js');
-      const { compensationEnqueuer, createRunWorker, executeRun, reportHook, startCompensationWorker } = await import('../../batch/index.js');
+      const { ALERT_FLUSH_MS, compensationEnqueuer, createAlerts, createRunWorker, executeRun, reportHook, startCompensationWorker } =
+        await import('../../batch/index.js');
       const { createKafka, createProducer, waitForBrokers } = await import('../../streaming/index.js');
       const { config, log } = commandContext();
       const concurrency = opts.concurrency ?? config.compensation.concurrency;
@@ -28,6 +29,7 @@ export function register(program: Command): void {
       const dbs = connectDatabases(config, { max: concurrency + 2, applicationName: 'recon-worker' });
       const kafka = createKafka(config, { clientId: 'recon-worker', logger: log });
       const producer = createProducer(kafka);
+      const alerts = createAlerts(config, log);
       try {
         await waitForBrokers(config, { log });
         await producer.connect();
@@ -38,7 +40,7 @@ export function register(program: Command): void {
           return new Map(committed.flatMap((t) => t.partitions.map((p) => [p.partition, Number(p.offset)] as [number, number])));
         };
         const running = await startCompensationWorker(
-          { config, dbs, producer, log, groupOffsets },
+          { config, dbs, producer, log, groupOffsets, alerts },
           { concurrency, sweepIntervalSeconds: opts.sweepInterval ?? config.compensation.sweepIntervalSeconds },
         );
         // Queued runs (scheduler ticks, API requests), one at a time, beside the compensations.
@@ -56,6 +58,7 @@ export function register(program: Command): void {
           signal: stopRuns.signal,
           afterRun: reportHook({ config, dbs, log, ...(adminUp ? { admin } : {}) }),
           enqueue: compensationEnqueuer({ db: dbs.recon, queue: running.queue, config }),
+          alerts,
         });
         let jobs = 0;
         let resolved = 0;
@@ -81,8 +84,10 @@ export function register(program: Command): void {
         await running.close();
         await admin.disconnect().catch(() => undefined);
         await offsetsAdmin.disconnect().catch(() => undefined);
+        if (!(await alerts.flush(ALERT_FLUSH_MS))) log.warn('worker stopping with alerts not yet delivered');
         log.info({ jobs, resolved, failedJobs }, 'worker stopped');
       } finally {
+        alerts.close();
         await producer.disconnect().catch(() => undefined);
         await closeDatabases(dbs);
       }

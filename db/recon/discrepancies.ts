@@ -47,11 +47,14 @@ export interface Supersession {
 /**
  * Record what a window found, in the caller's transaction (the same one that
  * advances the watermark). A discrepancy seen before keeps its row: it is not
- * new, and a detected or queued one keeps its status. A resolved or failed one
+ * new, and a detected, queued, held or dismissed one keeps its status (a
+ * held or dismissed one waits for, or had, an operator's decision: finding it
+ * again does not queue it). A resolved or failed one
  * that shows up again is reopened (`detected`, generation + 1): its fix did not
  * hold, or failed while something it needed was down (a broker outage outlasts
  * a job's attempts), and the invariant is still broken.
- * Returns the rows that are new or reopened: the ones to compensate.
+ * Returns the rows that are new or reopened, or were left `detected` by a
+ * run that ended before its guard judged them: the ones to compensate.
  */
 export async function recordDiscrepancies(
   trx: Knex | Knex.Transaction,
@@ -63,12 +66,18 @@ export async function recordDiscrepancies(
   // Chunks keep each statement well under Postgres' 65,535 bind parameters.
   for (let i = 0; i < found.length; i += 2000) {
     const chunk = found.slice(i, i + 2000);
-    const { rows } = await trx.raw<{ rows: { id: string; kind: DiscrepancyKind; generation: number; inserted: boolean; old_status: string | null }[] }>(
+    const { rows } = await trx.raw<{
+      rows: { id: string; kind: DiscrepancyKind; generation: number; inserted: boolean; old_status: string | null; unjudged: boolean }[];
+    }>(
       `with input as (
          select * from jsonb_to_recordset(?::jsonb) as x(id uuid, check_name text, kind text, entity_type text, entity_id text,
                                                           window_start timestamptz, window_end timestamptz, details jsonb)
        ), previous as (
-         select d.id, d.status from discrepancies d where d.id in (select id from input)
+         select d.id, d.status,
+                -- Left detected by a run that ended (died, failed) before its guard judged it: still to be judged.
+                (d.status = 'detected' and d.decision_id is null
+                 and exists (select 1 from runs r where r.id = d.last_run_id and r.status not in ('running', 'completed'))) as unjudged
+           from discrepancies d where d.id in (select id from input)
        )
        insert into discrepancies as d (id, check_name, kind, entity_type, entity_id, window_start, window_end, details, first_run_id, last_run_id)
        select id, check_name, kind, entity_type, entity_id, window_start, window_end, details, ?::uuid, ?::uuid from input
@@ -79,11 +88,12 @@ export async function recordDiscrepancies(
          generation = case when d.status in ('resolved', 'failed') then d.generation + 1 else d.generation end,
          resolution = case when d.status in ('resolved', 'failed') then null else d.resolution end,
          updated_at = case when d.status in ('resolved', 'failed') then now() else d.updated_at end
-       returning d.id, d.kind, d.generation, (xmax = 0) as inserted, (select p.status from previous p where p.id = d.id) as old_status`,
+       returning d.id, d.kind, d.generation, (xmax = 0) as inserted, (select p.status from previous p where p.id = d.id) as old_status,
+                 coalesce((select p.unjudged from previous p where p.id = d.id), false) as unjudged`,
       [JSON.stringify(chunk), runId, runId],
     );
     for (const r of rows)
-      if (r.inserted || r.old_status === 'resolved' || r.old_status === 'failed')
+      if (r.inserted || r.old_status === 'resolved' || r.old_status === 'failed' || r.unjudged)
         out.push({ id: r.id, kind: r.kind, generation: r.generation, inserted: r.inserted });
   }
   return out;
@@ -91,7 +101,7 @@ export async function recordDiscrepancies(
 
 /**
  * Close discrepancies a finding of this window replaces (in the window's
- * transaction): pending (`detected`, `queued`) or `failed` ones become
+ * transaction): pending (`detected`, `queued`, `held`) or `failed` ones become
  * `resolved` with their `resolution` note. A job holding one finds it settled
  * and leaves it alone; `recon retry` no longer selects it; a later run that
  * finds it again reopens it as usual. Returns the ids closed.
@@ -102,7 +112,7 @@ export async function supersedeDiscrepancies(trx: Knex | Knex.Transaction, super
     `update discrepancies d
         set status = 'resolved', resolved_at = now(), updated_at = now(), resolution = x.resolution
        from unnest(?::uuid[], ?::text[]) as x(id, resolution)
-      where d.id = x.id and d.status in ('detected', 'queued', 'failed')
+      where d.id = x.id and d.status in ('detected', 'queued', 'failed', 'held')
       returning d.id`,
     [supersessions.map((s) => s.id), supersessions.map((s) => s.resolution)] as unknown as readonly Knex.Value[],
   );
@@ -117,7 +127,7 @@ export async function setDiscrepancyStatus(
   { error }: { error?: string } = {},
 ): Promise<number> {
   if (ids.length === 0) return 0;
-  const stamp = { detected: null, queued: 'queued_at', resolved: 'resolved_at', failed: 'failed_at' }[status];
+  const stamp = { detected: null, queued: 'queued_at', resolved: 'resolved_at', failed: 'failed_at', held: null, dismissed: null }[status];
   return db('discrepancies')
     .whereRaw('id = any(?::uuid[])', [Array.from(ids)])
     .update({
