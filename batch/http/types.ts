@@ -2,7 +2,8 @@
 import type { Queue } from 'bullmq';
 import type { Config, Logger } from '../../core/index.js';
 import type { Databases } from '../../db/index.js';
-import type { Admin } from '../../streaming/index.js';
+import type { Admin, KafkaClient } from '../../streaming/index.js';
+import type { CompensationQueue } from '../compensation/index.js';
 import type { AfterRun, EnqueueCompensations, ExecuteRun, RunQueue } from '../runs/index.js';
 
 declare module 'fastify' {
@@ -49,8 +50,12 @@ export interface ApiDeps {
   runQueue: RunQueue;
   /** Shown in bull-board besides the run queue (the compensation queue). */
   queues?: Queue[];
-  /** For consumer lag in metrics and reports. */
+  /** For consumer lag in metrics, reports and the console. */
   admin?: Admin;
+  /** Where the console's approvals and retries queue compensations; without it, those actions answer 503. */
+  compensationQueue?: CompensationQueue;
+  /** For the console's dead-letter replay (a producer per replay); without it, the replay answers 503. */
+  kafka?: KafkaClient;
   /**
    * When given, the server also runs queued runs itself (a run-queue worker
    * in this process, closed with the server); otherwise `recon worker` does.

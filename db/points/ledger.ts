@@ -150,3 +150,17 @@ export async function userLedgerStates(db: Knex | Knex.Transaction, userIds: rea
   for (const r of rows) out.set(r.user_id, { net: Number(r.net), entries: r.entries, hasGrant: r.has_grant, userCreatedAt: r.user_created_at });
   return out;
 }
+
+/** A ledger entry as stored, with its write time. */
+export interface StoredLedgerEntry extends LedgerEntry {
+  created_at: Date;
+}
+
+/** Every ledger entry of one user, oldest first (the console's evidence; the ledger's user index). */
+export async function ledgerEntriesOfUser(db: Knex | Knex.Transaction, userId: string, limit = 200): Promise<StoredLedgerEntry[]> {
+  return (await db('point_ledger')
+    .select('entry_id', 'user_id', 'amount', 'reason', 'user_created_at', 'source', 'created_at')
+    .where({ user_id: userId })
+    .orderBy('created_at')
+    .limit(limit)) as StoredLedgerEntry[];
+}

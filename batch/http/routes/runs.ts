@@ -18,7 +18,7 @@ import { countTotal, kindTotals } from '../../../core/index.js';
 import { getRunRow, getRunWindowDetails, listRuns, runDiscrepancyStatusCounts } from '../../../db/index.js';
 import { queueRun, type RunJobData, type RunJobResult } from '../../runs/index.js';
 import { clientKey } from '../auth.js';
-import { RateLimit } from '../rate-limit.js';
+import type { RateLimit } from '../rate-limit.js';
 import { listRunsQuery, runIdParams, startRunBody, validate } from '../schemas.js';
 import type { ApiDeps } from '../types.js';
 
@@ -51,9 +51,13 @@ async function runFromJob(id: string, job: Job<RunJobData, RunJobResult>) {
   return { ...base, status: state === 'active' ? 'running' : 'queued', reason: null };
 }
 
-export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'config' | 'dbs' | 'log' | 'runQueue'>> = async (app, { config, dbs, log, runQueue }) => {
+export interface RunRouteOptions extends Pick<ApiDeps, 'config' | 'dbs' | 'log' | 'runQueue'> {
+  /** Run starts per client, shared with the console's "start a run". */
+  runLimit: RateLimit;
+}
+
+export const runRoutes: FastifyPluginAsync<RunRouteOptions> = async (app, { config, dbs, log, runQueue, runLimit }) => {
   const runBody = startRunBody(config.windowSeconds);
-  const runLimit = new RateLimit(config.api.runsPerMinute);
   app.post('/api/runs', async (req, reply) => {
     if (req.body === undefined) {
       return reply.code(400).send({ error: 'bad request', field: 'body', message: 'must be a JSON object (send {} to run every check)' });
