@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { userInfo } from 'node:os';
 import { createLogger, ISO_INSTANT_HINT, loadConfig, parseIsoInstant, type Config, type Logger } from '../core/index.js';
 
 export interface CommandContext {
@@ -92,4 +93,22 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', on);
     process.on('SIGINT', on);
   });
+}
+
+/** Who runs this command, for the audit trail of decisions: the operating-system user. */
+export function osActor(): string {
+  try {
+    return userInfo().username || 'unknown';
+  } catch {
+    // No passwd entry for the uid (some containers).
+    return 'unknown';
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** commander argument parser for a run id (a UUID). */
+export function runIdOption(value: string): string {
+  if (!UUID.test(value)) throw new InvalidArgumentError('must be a run id (a UUID).');
+  return value.toLowerCase();
 }

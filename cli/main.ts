@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, ReconError, UsageError, describeError, operatorHint } from '../core/index.js';
+import * as decisions from './commands/decisions.js';
 import * as demo from './commands/demo.js';
 import * as dlq from './commands/dlq.js';
 import * as doctor from './commands/doctor.js';
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
       'after',
       '\nExamples:\n  $ recon services up && recon migrate\n  $ recon demo\n  $ recon run --check all --wait\n\nConfiguration is read from the environment; see the README.',
     );
-  for (const command of [migrate, services, stream, users, run, retry, worker, scheduler, serve, report, dlq, doctor, demo]) {
+  for (const command of [migrate, services, stream, users, run, retry, decisions, worker, scheduler, serve, report, dlq, doctor, demo]) {
     command.register(program);
   }
   program.commands.forEach(function inherit(c: Command) {

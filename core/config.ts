@@ -74,6 +74,35 @@ const publicUrl = z
   }, 'must be an http:// or https:// URL such as https://recon.example.com (no credentials, query or fragment)')
   .transform((v) => new URL(v).href);
 
+/** A share in [0, 1], written as a decimal (`0.01` is one percent). */
+const ratio = z
+  .string()
+  .regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, 'must be a decimal between 0 and 1, such as 0.01')
+  .transform(Number);
+
+/** One or more http(s) URLs, comma-separated (webhook receivers). */
+const urlList = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean),
+  )
+  .refine(
+    (list) =>
+      list.length > 0 &&
+      list.every((v) => {
+        try {
+          const u = new URL(v);
+          return u.protocol === 'https:' || u.protocol === 'http:';
+        } catch {
+          return false;
+        }
+      }),
+    'must be one or more http:// or https:// URLs, comma-separated',
+  );
+
 const port = z
   .string()
   .regex(/^\d+$/, 'must be a port number')
@@ -120,6 +149,10 @@ const schema = {
   RECON_SWEEP_SECONDS: positiveInt(24 * 3600).default(60),
   RECON_SWEEP_STALE_SECONDS: nonNegativeInt.default(120),
   RECON_JOB_LOCK_MS: positiveInt(3_600_000).default(30_000),
+  RECON_AUTO_COMPENSATE_LIMIT: nonNegativeInt.default(1000),
+  RECON_AUTO_COMPENSATE_RATIO: ratio.default(0.01),
+  RECON_AUTO_COMPENSATE_RATIO_MIN: nonNegativeInt.default(100),
+  RECON_WEBHOOK_URL: urlList.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 } as const;
 
@@ -215,6 +248,27 @@ export interface Config {
      * takes the job over. Also the stalled-job check interval. Default 30000.
      */
     lockMs: number;
+    /**
+     * The blast-radius guard: per check and run, compensable discrepancies
+     * beyond either limit are all `held` for an operator's decision instead of
+     * being queued.
+     */
+    guard: {
+      /** Most compensations a check's run queues on its own (`RECON_AUTO_COMPENSATE_LIMIT`). 0 holds all. Default 1000. */
+      limit: number;
+      /** Largest share of the rows the check compared in the run (`RECON_AUTO_COMPENSATE_RATIO`). Default 0.01. */
+      ratio: number;
+      /**
+       * The ratio applies only from this many compensable discrepancies on
+       * (`RECON_AUTO_COMPENSATE_RATIO_MIN`), so that a small run (one missing
+       * grant among 50 users) is not held. Default 100.
+       */
+      ratioMinCount: number;
+    };
+  };
+  alerts: {
+    /** Receivers of the JSON alerts (`RECON_WEBHOOK_URL`, comma-separated); empty: no webhooks. */
+    webhookUrls: string[];
   };
   logLevel: Parsed['LOG_LEVEL'];
 }
@@ -291,7 +345,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sweepIntervalSeconds: p.RECON_SWEEP_SECONDS,
       staleSeconds: p.RECON_SWEEP_STALE_SECONDS,
       lockMs: p.RECON_JOB_LOCK_MS,
+      guard: { limit: p.RECON_AUTO_COMPENSATE_LIMIT, ratio: p.RECON_AUTO_COMPENSATE_RATIO, ratioMinCount: p.RECON_AUTO_COMPENSATE_RATIO_MIN },
     },
+    alerts: { webhookUrls: p.RECON_WEBHOOK_URL ?? [] },
     logLevel: p.LOG_LEVEL,
   };
 }
@@ -328,5 +384,8 @@ export function configEnv(config: Config): Record<string, string> {
     RECON_GRACE_SECONDS: String(config.graceSeconds),
     RECON_GRACE_FROM: config.graceFrom,
     ...(config.start ? { RECON_START: config.start.toISOString() } : {}),
+    RECON_AUTO_COMPENSATE_LIMIT: String(config.compensation.guard.limit),
+    RECON_AUTO_COMPENSATE_RATIO: String(config.compensation.guard.ratio),
+    RECON_AUTO_COMPENSATE_RATIO_MIN: String(config.compensation.guard.ratioMinCount),
   };
 }

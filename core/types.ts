@@ -22,14 +22,17 @@
  *   id derived from (check, kind, entity); status
  *   `detected → queued → resolved | failed`. A later finding can supersede
  *   one (a dead letter replaces an unconsumed event): it is then `resolved`
- *   with a `resolution` saying by what.
+ *   with a `resolution` saying by what. A run whose compensable findings of a
+ *   check exceed the blast-radius guard records them `held` instead of
+ *   queueing them; an operator's **decision** then approves them (`queued`)
+ *   or dismisses them (`dismissed`, closed without an effect).
  * - **compensation**: the idempotent write that restores the invariant for one
  *   discrepancy (grant, revocation, republish), run as a BullMQ job.
  * - **run**: one execution of one or more checks over their windows, started
  *   by the scheduler, the API or the command line.
  */
 
-export const DISCREPANCY_STATUSES = ['detected', 'queued', 'resolved', 'failed'] as const;
+export const DISCREPANCY_STATUSES = ['detected', 'queued', 'resolved', 'failed', 'held', 'dismissed'] as const;
 export type DiscrepancyStatus = (typeof DISCREPANCY_STATUSES)[number];
 
 export const CHECK_NAMES = {

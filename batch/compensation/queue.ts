@@ -183,14 +183,15 @@ export interface WaitOptions {
 
 export interface WaitResult {
   counts: Record<DiscrepancyStatus, number>;
-  /** True when every id is `resolved` or `failed`. */
+  /** True when every id is `resolved` or `failed` (or `held` / `dismissed`: nothing to wait for). */
   settled: boolean;
 }
 
 /**
  * Wait until every discrepancy of `ids` is `resolved` or `failed` (polling the
  * recon DB), e.g. for `recon run --wait` with a run's `queued` ids. Ids of
- * reported-only kinds and unknown ids are not waited for (nor counted).
+ * reported-only kinds and unknown ids are not waited for (nor counted); nor
+ * are `held` ones (they wait for an operator's decision) or `dismissed` ones.
  * Returns the counts per status.
  */
 export async function waitForCompensations(deps: { db: Knex }, ids: readonly string[], options: WaitOptions = {}): Promise<WaitResult> {
@@ -199,7 +200,7 @@ export async function waitForCompensations(deps: { db: Knex }, ids: readonly str
   // Settled ids stay settled until a later run reopens them: each poll asks
   // only about the ids still open, so a long wait costs O(ids) in all, not per poll.
   let open: readonly string[] = ids;
-  const counts: Record<DiscrepancyStatus, number> = { detected: 0, queued: 0, resolved: 0, failed: 0 };
+  const counts: Record<DiscrepancyStatus, number> = { detected: 0, queued: 0, resolved: 0, failed: 0, held: 0, dismissed: 0 };
   for (;;) {
     // Reported-only kinds (phantom, dead-lettered) are never queued: nothing to wait for.
     const now = await discrepancyStatusesOf(deps.db, open, [...COMPENSABLE_KINDS]);

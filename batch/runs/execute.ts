@@ -9,9 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import {
   ALL_CHECK_NAMES,
+  COMPENSABLE_KINDS,
   countByKind,
   describeError,
-  isCompensable,
   isRetryable,
   rangeProblem,
   ReconError,
@@ -29,6 +29,11 @@ import {
   getLateScanFrom,
   getWatermark,
   failInterruptedRuns,
+  guardCandidates,
+  holdDiscrepancies,
+  insertDecision,
+  markDecided,
+  runRowsCompared,
   insertRun,
   deadLetteredEventIdsSince,
   lateWindowStarts,
@@ -41,12 +46,15 @@ import {
   writerHorizon,
   type CheckLocks,
   type DiscrepancyInput,
+  type HeldCheck,
+  type RunHeld,
   type Supersession,
 } from '../../db/index.js';
 import { CHECKS, type Check, type CheckContext } from '../../reconcile/index.js';
 import { NO_COMMIT_TIMES, commitTimeTracking, deferRecentCommits } from './recent-commits.js';
 import type { RunDeps, RunOptions, RunSummary } from './types.js';
 import { planWindows, safeUpperBound, walkRange } from './windows.js';
+import { judgeCompensations } from './guard.js';
 
 /** Reject options no run can honour (the CLI and the API turn this into a usage error). */
 export function validateRunOptions(options: RunOptions, windowSeconds: number): void {
@@ -77,6 +85,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
   const checks = [...new Set(options.checks)];
   const counts: CheckKindCounts = {};
   const queued: string[] = [];
+  const heldChecks: RunHeld = {};
   let windows = 0;
   let startedAt = new Date();
   const summary = (status: RunSummary['status'], reason?: string): RunSummary => ({
@@ -88,6 +97,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
     windows,
     counts,
     queued,
+    held: heldChecks,
     startedAt,
     finishedAt: new Date(),
     ...(reason !== undefined ? { reason } : {}),
@@ -158,24 +168,14 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
         if (!dryRun) {
           // Single flight holds only while the lock connection lives.
           await locks?.assertHeld();
-          const fresh = await commitWindow(deps, runId, check.name, window, kept, found, {
+          // Compensations wait for the check's guard, once all its windows are in.
+          await commitWindow(deps, runId, check.name, window, kept, found, {
             rowsCompared: cmp.rowsCompared,
             segmentsCompared: cmp.segmentsCompared,
             durationMs: Math.round(performance.now() - t0),
             advance: advance && !holding,
             supersedes: cmp.supersedes ?? [],
           });
-          // Phantom and dead-lettered events are reported, never compensated: nothing to queue or wait for.
-          const compensable = fresh.filter((f) => isCompensable(f.kind));
-          if (compensable.length) {
-            queued.push(...compensable.map((f) => f.id));
-            if (deps.enqueue) {
-              // Recorded already: if queueing fails, the sweeper queues them later; the run goes on.
-              await deps.enqueue(compensable.map(({ id, kind, generation }) => ({ id, kind, generation }))).catch((err: unknown) => {
-                log.warn({ runId, err: describeError(err), count: compensable.length }, 'could not queue compensations; the sweeper will');
-              });
-            }
-          }
         }
         windows++;
         done++;
@@ -192,6 +192,11 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
         });
       }
       if (late && !dryRun) await setLateScanFrom(dbs.recon, name, late.nextFrom);
+      if (!dryRun) {
+        const outcome = await guardCheck(deps, runId, name, options);
+        queued.push(...outcome.queued);
+        if (outcome.held) heldChecks[name] = outcome.held;
+      }
     }
     if (!dryRun) await finishRun(dbs.recon, runId, 'completed', skipReason);
     return summary('completed', skipReason);
@@ -279,4 +284,50 @@ async function commitWindow(
     await addRunWindowCounts(trx, runId, check, counts);
     return fresh;
   });
+}
+
+/**
+ * The blast-radius guard of one check, once all its windows have committed:
+ * its compensable discrepancies not queued yet are all queued, or, above
+ * `RECON_AUTO_COMPENSATE_LIMIT` or `RECON_AUTO_COMPENSATE_RATIO` of the rows
+ * it compared, all `held` for an operator (none queued). `approveAll` queues
+ * them anyway and keeps that as a decision of `actor`.
+ */
+async function guardCheck(deps: RunDeps, runId: string, check: CheckName, options: RunOptions): Promise<{ queued: string[]; held?: HeldCheck }> {
+  const { dbs, config, log } = deps;
+  const candidates = await guardCandidates(dbs.recon, { runId, check, kinds: COMPENSABLE_KINDS });
+  if (candidates.length === 0) return { queued: [] };
+  const rowsCompared = await runRowsCompared(dbs.recon, runId, check);
+  const verdict = judgeCompensations(config.compensation.guard, candidates.length, rowsCompared);
+  const ids = candidates.map((c) => c.id);
+  if (verdict && !options.approveAll) {
+    const kinds = await holdDiscrepancies(dbs.recon, runId, check, ids, verdict);
+    log.warn({ runId, check, held: candidates.length, reason: verdict.reason }, `compensations held for approval: ${verdict.message}`);
+    return { queued: [], held: { ...verdict, kinds } };
+  }
+  if (verdict) {
+    const actor = options.actor ?? 'unknown';
+    await dbs.recon.transaction(async (trx) => {
+      const decision = await insertDecision(trx, {
+        id: randomUUID(),
+        run_id: runId,
+        check_name: check,
+        kind: null,
+        action: 'approve',
+        actor,
+        reason: `--approve-all: ${verdict.message}`,
+        requested_limit: null,
+        affected: candidates.length,
+      });
+      await markDecided(trx, ids, decision.id);
+    });
+    log.warn({ runId, check, count: candidates.length, actor }, `guard bypassed by --approve-all: ${verdict.message}`);
+  }
+  if (deps.enqueue) {
+    // Recorded already: if queueing fails, the sweeper queues them once the run has completed; the run goes on.
+    await deps.enqueue(candidates).catch((err: unknown) => {
+      log.warn({ runId, err: describeError(err), count: candidates.length }, 'could not queue compensations; the sweeper will');
+    });
+  }
+  return { queued: ids };
 }

@@ -4,3 +4,4 @@ export * from './windows.js';
 export * from './execute.js';
 export * from './queue.js';
 export * from './scheduler.js';
+export * from './guard.js';

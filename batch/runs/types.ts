@@ -3,7 +3,7 @@
  * scheduled runs and the API.
  */
 import type { CheckKindCounts, CheckName, Config, DiscrepancyKind, KindCounts, Logger, RunStatus, RunTrigger } from '../../core/index.js';
-import type { Databases } from '../../db/index.js';
+import type { Databases, RunHeld } from '../../db/index.js';
 
 export interface RunOptions {
   /** Checks to run. */
@@ -20,6 +20,14 @@ export interface RunOptions {
   onProgress?: (event: RunProgressEvent) => void;
   /** Stop between windows when aborted; the run is marked failed and re-runs the rest next time. */
   signal?: AbortSignal;
+  /**
+   * Queue every compensation even above the blast-radius guard's limits
+   * (`recon run --approve-all`); kept in the audit trail as an approval by
+   * `actor`. Default false.
+   */
+  approveAll?: boolean;
+  /** Who started the run, for the audit trail (the OS user on the command line). */
+  actor?: string;
 }
 
 export interface RunProgressEvent {
@@ -45,8 +53,14 @@ export interface RunSummary {
   windows: number;
   /** Discrepancies found (new or already known) per check and kind. */
   counts: CheckKindCounts;
-  /** Ids of the compensable discrepancies this run recorded as new (or reopened) and handed to the queue; report-only kinds are not among them. */
+  /**
+   * Ids of the compensable discrepancies this run handed to the queue (new,
+   * reopened, or left unqueued by an earlier run); report-only kinds and
+   * held ones are not among them.
+   */
   queued: string[];
+  /** Per check whose compensations the blast-radius guard held: why, and how many per kind. Empty when none. */
+  held?: RunHeld;
   startedAt: Date;
   finishedAt: Date;
   /** Why a run was skipped (another run holds the check) or failed. */

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { RunProgressEvent, RunSummary, WaitResult } from '../../batch/index.js';
 import { ALL_CHECK_NAMES, ALL_DISCREPANCY_KINDS, rangeProblem, UsageError, type CheckName } from '../../core/index.js';
-import { abortOnSignal, commandContext, isoOption, printTable } from '../context.js';
+import { abortOnSignal, commandContext, isoOption, osActor, printTable } from '../context.js';
 
 interface RunCommandOptions {
   check: CheckName[];
@@ -11,6 +11,7 @@ interface RunCommandOptions {
   json?: boolean;
   wait?: boolean;
   report: boolean;
+  approveAll?: boolean;
 }
 
 function checkOption(value: string): CheckName[] {
@@ -30,12 +31,18 @@ export function register(program: Command): void {
     .option('--json', 'print the run summary as JSON instead of a table')
     .option('--wait', 'return only when every compensation this run queued is resolved or failed (needs a running `recon worker`)')
     .option('--no-report', 'deliver no report, whatever REPORT_POLICY says')
+    .option(
+      '--approve-all',
+      'queue every compensation even above RECON_AUTO_COMPENSATE_LIMIT / _RATIO (kept in the audit trail as your approval); for people who mean it',
+    )
     .addHelpText(
       'after',
       [
         '',
         'Prints one progress line per window on stderr, then a table of what was found per check and kind.',
         'Exits 0 when the run completed (whatever it found), 1 when it failed or another run holds its checks.',
+        'A check whose compensations exceed RECON_AUTO_COMPENSATE_LIMIT or _RATIO queues none: they are held',
+        'for `recon approve` / `recon dismiss` (the summary says why and how many).',
         '',
         'Example:',
         '  $ recon run',
@@ -52,6 +59,7 @@ export function register(program: Command): void {
       const problem = rangeProblem(opts, config.windowSeconds);
       if (problem) throw new UsageError(`--${problem.field}: ${problem.message}`);
       if (opts.wait && opts.dryRun) throw new UsageError('--wait has nothing to wait for with --dry-run');
+      if (opts.approveAll && opts.dryRun) throw new UsageError('--approve-all has nothing to approve with --dry-run');
       const dbs = connectDatabases(config, { max: 4, applicationName: 'recon-run' });
       // Dry runs queue nothing; otherwise compensations go to the queue as each window commits.
       const queue = opts.dryRun ? undefined : createCompensationQueue(config, log);
@@ -64,6 +72,8 @@ export function register(program: Command): void {
             trigger: 'cli',
             ...(opts.from && opts.to ? { from: opts.from, to: opts.to } : {}),
             dryRun: opts.dryRun ?? false,
+            ...(opts.approveAll ? { approveAll: true } : {}),
+            actor: osActor(),
             signal: interrupt.signal,
             onProgress: (e) => process.stderr.write(`${progressLine(e)}\n`),
           },
@@ -123,4 +133,11 @@ function printSummary(s: RunSummary): void {
     if (!Object.values(counts).some(Boolean)) rows.push({ check, kind: '(none)', found: 0 });
   }
   printTable(rows);
+  for (const [check, h] of Object.entries(s.held ?? {})) {
+    if (!h) continue;
+    const kinds = Object.entries(h.kinds)
+      .map(([k, n]) => `${k}=${n}`)
+      .join(' ');
+    process.stdout.write(`held ${check}: ${kinds} (${h.message}); recon approve --run ${s.runId} | recon dismiss --run ${s.runId} --reason TEXT\n`);
+  }
 }

@@ -69,7 +69,9 @@ export interface SweepCandidate {
 }
 
 /**
- * Discrepancies of `kinds` that may have no job: every `detected` one, and the
+ * Discrepancies of `kinds` that may have no job: every `detected` one the
+ * blast-radius guard let through (its run completed, or an operator approved
+ * it), and the
  * `queued` ones queued more than `staleSeconds` ago (oldest first, at most `limit`).
  */
 export async function sweepCandidates(
@@ -77,8 +79,12 @@ export async function sweepCandidates(
   { kinds, staleSeconds, limit }: { kinds: readonly DiscrepancyKind[]; staleSeconds: number; limit: number },
 ): Promise<SweepCandidate[]> {
   const { rows } = await db.raw<{ rows: SweepCandidate[] }>(
-    `(select id, kind, generation, status, job_id from discrepancies
-      where status = 'detected' and kind = any(?::text[]) order by updated_at limit ?)
+    `(select id, kind, generation, status, job_id from discrepancies d
+      where status = 'detected' and kind = any(?::text[])
+        -- The guard of the run that recorded it has not judged it yet (the run is going on, or ended first):
+        -- the next run of its check does. Approved ones are always swept.
+        and (decision_id is not null or not exists (select 1 from runs r where r.id = d.last_run_id and r.status <> 'completed'))
+      order by updated_at limit ?)
      union all
      (select id, kind, generation, status, job_id from discrepancies
       where status = 'queued' and kind = any(?::text[]) and queued_at <= now() - make_interval(secs => ?)
@@ -88,13 +94,13 @@ export async function sweepCandidates(
   return rows;
 }
 
-/** The discrepancies among `ids` that are still open (`detected` or `queued`). */
+/** The discrepancies among `ids` that are still open (`detected` or `queued`; a `held` one waits for a decision, not for a job). */
 export async function openDiscrepancies(db: Knex | Knex.Transaction, ids: readonly string[]): Promise<DiscrepancyRow[]> {
   if (ids.length === 0) return [];
   // `status not in (settled)` rather than `in (open)`: the latter matches the
   // partial index of open discrepancies, which the planner may then AND with
   // the primary key, reading every open entry of the table for each batch.
-  return db('discrepancies').whereRaw(`id = any(?::uuid[]) and status not in ('resolved', 'failed')`, [Array.from(ids)]);
+  return db('discrepancies').whereRaw(`id = any(?::uuid[]) and status not in ('resolved', 'failed', 'held', 'dismissed')`, [Array.from(ids)]);
 }
 
 /** Count one more compensation attempt, with its error when it did not resolve. */
@@ -109,7 +115,7 @@ export async function recordCompensationAttempts(db: Knex | Knex.Transaction, id
 export async function resolveOpenDiscrepancies(db: Knex | Knex.Transaction, ids: readonly string[]): Promise<number> {
   if (ids.length === 0) return 0;
   return db('discrepancies')
-    .whereRaw(`id = any(?::uuid[]) and status not in ('resolved', 'failed')`, [Array.from(ids)])
+    .whereRaw(`id = any(?::uuid[]) and status not in ('resolved', 'failed', 'held', 'dismissed')`, [Array.from(ids)])
     .update({ status: 'resolved', resolved_at: db.fn.now(), updated_at: db.fn.now(), attempts: db.raw('attempts + 1') });
 }
 
@@ -119,7 +125,7 @@ export async function failOpenDiscrepancies(db: Knex | Knex.Transaction, failure
   const { rowCount } = await db.raw<{ rowCount: number }>(
     `update discrepancies d set status = 'failed', failed_at = now(), updated_at = now(), last_error = x.error, attempts = d.attempts + 1
      from unnest(?::uuid[], ?::text[]) as x(id, error)
-     where d.id = x.id and d.status not in ('resolved', 'failed')`,
+     where d.id = x.id and d.status not in ('resolved', 'failed', 'held', 'dismissed')`,
     [failures.map((f) => f.id), failures.map((f) => f.error)] as unknown as readonly Knex.Value[],
   );
   return rowCount;
@@ -127,7 +133,7 @@ export async function failOpenDiscrepancies(db: Knex | Knex.Transaction, failure
 
 /** How many of `ids` are in each status. */
 export async function discrepancyStatusCounts(db: Knex | Knex.Transaction, ids: readonly string[]): Promise<Record<DiscrepancyStatus, number>> {
-  const counts: Record<DiscrepancyStatus, number> = { detected: 0, queued: 0, resolved: 0, failed: 0 };
+  const counts: Record<DiscrepancyStatus, number> = { detected: 0, queued: 0, resolved: 0, failed: 0, held: 0, dismissed: 0 };
   if (ids.length === 0) return counts;
   const { rows } = await db.raw<{ rows: { status: DiscrepancyStatus; n: number }[] }>(
     'select status, count(*)::int as n from discrepancies where id = any(?::uuid[]) group by status',

@@ -47,7 +47,9 @@ export interface Supersession {
 /**
  * Record what a window found, in the caller's transaction (the same one that
  * advances the watermark). A discrepancy seen before keeps its row: it is not
- * new, and a detected or queued one keeps its status. A resolved or failed one
+ * new, and a detected, queued, held or dismissed one keeps its status (a
+ * held or dismissed one waits for, or had, an operator's decision: finding it
+ * again does not queue it). A resolved or failed one
  * that shows up again is reopened (`detected`, generation + 1): its fix did not
  * hold, or failed while something it needed was down (a broker outage outlasts
  * a job's attempts), and the invariant is still broken.
@@ -91,7 +93,7 @@ export async function recordDiscrepancies(
 
 /**
  * Close discrepancies a finding of this window replaces (in the window's
- * transaction): pending (`detected`, `queued`) or `failed` ones become
+ * transaction): pending (`detected`, `queued`, `held`) or `failed` ones become
  * `resolved` with their `resolution` note. A job holding one finds it settled
  * and leaves it alone; `recon retry` no longer selects it; a later run that
  * finds it again reopens it as usual. Returns the ids closed.
@@ -102,7 +104,7 @@ export async function supersedeDiscrepancies(trx: Knex | Knex.Transaction, super
     `update discrepancies d
         set status = 'resolved', resolved_at = now(), updated_at = now(), resolution = x.resolution
        from unnest(?::uuid[], ?::text[]) as x(id, resolution)
-      where d.id = x.id and d.status in ('detected', 'queued', 'failed')
+      where d.id = x.id and d.status in ('detected', 'queued', 'failed', 'held')
       returning d.id`,
     [supersessions.map((s) => s.id), supersessions.map((s) => s.resolution)] as unknown as readonly Knex.Value[],
   );
@@ -117,7 +119,7 @@ export async function setDiscrepancyStatus(
   { error }: { error?: string } = {},
 ): Promise<number> {
   if (ids.length === 0) return 0;
-  const stamp = { detected: null, queued: 'queued_at', resolved: 'resolved_at', failed: 'failed_at' }[status];
+  const stamp = { detected: null, queued: 'queued_at', resolved: 'resolved_at', failed: 'failed_at', held: null, dismissed: null }[status];
   return db('discrepancies')
     .whereRaw('id = any(?::uuid[])', [Array.from(ids)])
     .update({

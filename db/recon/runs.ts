@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { CheckKindCounts, CheckName, DiscrepancyKind, KindCounts, RunStatus, RunTrigger } from '../../core/index.js';
 import { decodeCursor, cursorColumn, page, type Page, type WithCursor } from './pages.js';
+import type { RunHeld } from './decisions.js';
 
 /** Create the run record (status `running`). Returns the server's start time. */
 export async function insertRun(
@@ -115,6 +116,8 @@ export interface RunRow {
   counts: CheckKindCounts;
   options: Record<string, unknown>;
   error: string | null;
+  /** Per check: why the blast-radius guard held its compensations (empty when it held none). */
+  held?: RunHeld;
 }
 
 /** A `run_windows` row as the read side shows it. */

@@ -14,7 +14,7 @@
  */
 import type { Job } from 'bullmq';
 import type { FastifyPluginAsync } from 'fastify';
-import { countTotal, kindTotals } from '../../../core/index.js';
+import { countTotal, kindTotals, type DiscrepancyStatus } from '../../../core/index.js';
 import { getRunRow, getRunWindowDetails, listRuns, runDiscrepancyStatusCounts } from '../../../db/index.js';
 import { queueRun, type RunJobData, type RunJobResult } from '../../runs/index.js';
 import { clientKey } from '../auth.js';
@@ -109,11 +109,12 @@ export const runRoutes: FastifyPluginAsync<RunRouteOptions> = async (app, { conf
     }
     const [windows, statusCounts] = await Promise.all([getRunWindowDetails(dbs.recon, id), runDiscrepancyStatusCounts(dbs.recon, id)]);
     const countsByKind = kindTotals(run.counts ?? {});
-    const progress = { detected: 0, queued: 0, resolved: 0, failed: 0 };
-    const byKind: Record<string, { detected: number; queued: number; resolved: number; failed: number }> = {};
+    const zero = (): Record<DiscrepancyStatus, number> => ({ detected: 0, queued: 0, resolved: 0, failed: 0, held: 0, dismissed: 0 });
+    const progress = zero();
+    const byKind: Record<string, Record<DiscrepancyStatus, number>> = {};
     for (const c of statusCounts) {
       progress[c.status] += c.n;
-      (byKind[c.kind] ??= { detected: 0, queued: 0, resolved: 0, failed: 0 })[c.status] += c.n;
+      (byKind[c.kind] ??= zero())[c.status] += c.n;
     }
     return {
       id: run.id,
