@@ -223,7 +223,11 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleRouteOptions> = async (app
       heldForRun(dbs.recon, id),
       decisionsForRun(dbs.recon, id),
     ]);
-    return html(reply, runPage(ctxOf(req), { run, windows, statusCounts, held, decisions }, flash), status);
+    // Why the guard held them, per check, as the run recorded it.
+    const why = Object.entries(run.held ?? {})
+      .map(([check, h]) => `${check}: ${h.message}.`)
+      .join(' ');
+    return html(reply, runPage(ctxOf(req), { run, windows, statusCounts, held, decisions, ...(why ? { heldWhy: why } : {}) }, flash), status);
   }
 
   app.get('/runs/:id', async (req, reply) => {

@@ -44,7 +44,9 @@ describe('the operator console in Chromium', () => {
   let producer: Producer;
   let worker: RunningCompensationWorker | undefined;
   let runId: string;
+  let heldRunId: string;
   let missingUser: string;
+  let heldMissing: string[];
   const shots: string[] = [];
 
   /** Open `path` as the current session, check it rendered without a violation, and keep a screenshot. */
@@ -97,6 +99,25 @@ describe('the operator console in Chromium', () => {
     worker = await startCompensationWorker({ config: env.config, dbs: env.dbs, producer }, { concurrency: 2, sweepIntervalSeconds: 0 });
     await waitForCompensations({ db: env.dbs.recon }, summary.queued, { timeoutMs: 60_000, intervalMs: 200 });
 
+    // Another window, more findings than the guard lets through (RECON_AUTO_COMPENSATE_LIMIT=2):
+    // two users without grants and two orphan grants, all held by the guard's code path.
+    const heldFrom = hoursAgo(6);
+    const heldAt = spread(new Date(heldFrom.getTime() + 60_000), 3000_000, 4);
+    heldMissing = (await insertUsers(env.dbs.users, heldAt.slice(0, 2))).map((u) => u.id);
+    await insertGrants(
+      env.dbs.points,
+      heldAt.slice(2).map((createdAt) => ({ id: randomUUID(), createdAt })),
+      1000,
+    );
+    const guarded = { ...env.config, compensation: { ...env.config.compensation, guard: { ...env.config.compensation.guard, limit: 2 } } };
+    const heldRun = await executeRun(
+      { config: guarded, dbs: env.dbs, log: silentLogger, enqueue: compensationEnqueuer({ db: env.dbs.recon, queue, config: env.config }) },
+      { checks: ['users-vs-points'], trigger: 'test', from: heldFrom, to: new Date(heldFrom.getTime() + 3600_000) },
+    );
+    expect(heldRun.queued).toEqual([]);
+    expect(heldRun.held?.['users-vs-points']?.compensable).toBe(4);
+    heldRunId = heldRun.runId;
+
     profile = await mkdtemp(join(tmpdir(), 'recon-console-'));
     browser = await launchChromium(profile, { viewport: { width: 1360, height: 900 } });
   }, 180_000);
@@ -118,7 +139,7 @@ describe('the operator console in Chromium', () => {
     await open(w, '/', 'home');
     await w.page.getByRole('link', { name: 'runs', exact: true }).first().click();
     await w.page.waitForURL(/\/runs$/);
-    expect(await w.page.locator('#runs tbody tr').count()).toBe(1);
+    expect(await w.page.locator('#runs tbody tr').count()).toBe(2);
     // Filter to a trigger the run does not have, then to its own.
     await w.page.selectOption('#run-filters select[name=trigger]', 'cron');
     await w.page.click('#run-filters button');
@@ -127,7 +148,13 @@ describe('the operator console in Chromium', () => {
     await w.page.selectOption('#run-filters select[name=status]', 'completed');
     await w.page.fill('#run-filters input[name=from]', new Date().toISOString().slice(0, 10));
     await w.page.click('#run-filters button');
-    expect(await w.page.locator('#runs tbody tr').count()).toBe(1);
+    expect(await w.page.locator('#runs tbody tr').count()).toBe(2);
+    // A start date after today's runs leaves none.
+    await w.page.fill('#run-filters input[name=from]', new Date(Date.now() + 86_400_000).toISOString().slice(0, 10));
+    await w.page.click('#run-filters button');
+    expect(await w.page.locator('#runs tbody tr').count()).toBe(0);
+    await w.page.fill('#run-filters input[name=from]', new Date().toISOString().slice(0, 10));
+    await w.page.click('#run-filters button');
     shots.push(await screenshot(w.page, 'runs-filtered'));
     // A bad date names its field.
     const bad = await w.page.goto(`${s.base}/runs?from=yesterday`);
@@ -135,7 +162,7 @@ describe('the operator console in Chromium', () => {
     expect(await w.page.locator('.notice.error').innerText()).toContain('from:');
 
     await open(w, '/runs', 'runs');
-    await w.page.locator('#runs tbody tr a').first().click();
+    await w.page.locator(`#runs a[href="/runs/${runId}"]`).click();
     await w.page.waitForURL(new RegExp(`/runs/${runId}$`));
     shots.push(await screenshot(w.page, 'run'));
     expect(await w.page.locator('#windows tbody tr').count()).toBe(2);
@@ -153,6 +180,77 @@ describe('the operator console in Chromium', () => {
     shots.push(await screenshot(w.page, 'run-report'));
     await w.page.close();
   });
+
+  it('opens a run with held compensations, filters them, approves one kind and sees it resolve, dismisses the other with a reason, and keeps the audit trail', async () => {
+    const w = await watchedPage(browser);
+    await open(w, `/runs/${heldRunId}`, 'held-run');
+    expect(await w.page.locator('#held h3').innerText()).toBe('4 compensations held for approval');
+    expect(await w.page.locator('#held').innerText()).toContain('RECON_AUTO_COMPENSATE_LIMIT=2');
+    expect(await w.page.locator('#held-groups').innerText()).toMatch(/missing_grant\s+2[\s\S]*orphan_grant\s+2/);
+    // Look first: the held orphan grants, filtered.
+    await w.page.locator('#held-groups a', { hasText: 'orphan_grant' }).click();
+    await w.page.waitForURL(/status=held/);
+    expect(await w.page.locator('#discrepancies tbody tr').count()).toBe(2);
+    expect(await w.page.locator('#discrepancies tbody').innerText()).toMatch(/held/);
+    shots.push(await screenshot(w.page, 'held-filtered'));
+
+    // Approve the missing grants only.
+    await w.page.goto(`${s.base}/runs/${heldRunId}`);
+    await w.page.selectOption('#approve-form select[name=kind]', 'missing_grant');
+    await w.page.check('#approve-form input[name=confirm]');
+    await w.page.click('#approve-form button');
+    await w.page.waitForLoadState('load');
+    expect(await w.page.locator('.notice.ok').innerText()).toMatch(/Approved 2 missing_grant: 2 compensations queued/);
+    await waitFor(
+      'the approved grants to resolve',
+      async () => {
+        const rows: { status: string }[] = await s.env.dbs.recon('discrepancies').where({ kind: 'missing_grant' }).whereIn('entity_id', heldMissing);
+        return rows.length === 2 && rows.every((r) => r.status === 'resolved');
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    const { rows: nets } = await s.env.dbs.points.raw<{ rows: { n: number }[] }>(
+      'select coalesce(sum(amount), 0)::int as n from point_ledger where user_id = any(?::uuid[])',
+      [heldMissing],
+    );
+    expect(nets[0]!.n).toBe(2000);
+
+    // A viewer sees the held orphans, and no button to approve or dismiss them.
+    await browser.clearCookies();
+    await w.page.goto(`${s.base}/runs/${heldRunId}?token=${READ_TOKEN}`);
+    expect(await w.page.locator('#role').innerText()).toContain('viewer');
+    expect(await w.page.locator('#held h3').innerText()).toBe('2 compensations held for approval');
+    expect(await w.page.locator('#held form').count()).toBe(0);
+    expect(await w.page.locator('#held button').count()).toBe(0);
+    expect(await w.page.locator('#held .readonly').allInnerTexts()).toEqual([
+      'Approve: needs the operator token (RECON_API_TOKEN).',
+      'Dismiss: needs the operator token (RECON_API_TOKEN).',
+    ]);
+    shots.push(await screenshot(w.page, 'viewer-held-run'));
+    await browser.clearCookies();
+    await w.page.goto(`${s.base}/?token=${TOKEN}`);
+
+    // Dismiss the orphans, with a reason; the form refuses to go without one.
+    await w.page.goto(`${s.base}/runs/${heldRunId}`);
+    expect(await w.page.locator('#progress').innerText()).toMatch(/2 of 4 resolved, 0 failed, 0 pending, 2 held/);
+    await w.page.check('#dismiss-form input[name=confirm]');
+    await w.page.click('#dismiss-form button');
+    expect(w.page.url()).toMatch(new RegExp(`/runs/${heldRunId}$`)); // the required reason kept the form from posting
+    await w.page.selectOption('#dismiss-form select[name=kind]', 'orphan_grant');
+    await w.page.fill('#dismiss-form input[name=reason]', 'test ledger of the load generator, not real users');
+    await w.page.click('#dismiss-form button');
+    await w.page.waitForLoadState('load');
+    expect(await w.page.locator('.notice.ok').innerText()).toMatch(/Dismissed 2/);
+    expect(await w.page.locator('#held').count()).toBe(0);
+    const trail = await w.page.locator('#decisions tbody tr').allInnerTexts();
+    expect(trail).toHaveLength(2);
+    expect(trail[0]).toMatch(/approve\tconsole:operator\tmissing_grant\t\t2/);
+    expect(trail[1]).toMatch(/dismiss\tconsole:operator\torphan_grant\t\t2\ttest ledger of the load generator/);
+    expect(await w.page.locator('#progress').innerText()).toMatch(/2 of 4 resolved, 0 failed, 0 pending, 2 dismissed/);
+    shots.push(await screenshot(w.page, 'held-run-decided'));
+    expect(w.violations).toEqual([]);
+    await w.page.close();
+  }, 120_000);
 
   it('filters discrepancies by kind and searches by user id; a discrepancy shows both sides and its history, the script e-mail as text', async () => {
     const w = await watchedPage(browser);
@@ -230,7 +328,7 @@ describe('the operator console in Chromium', () => {
 
   it('retries a failed compensation from the console and sees it resolve', async () => {
     // The orphan revocations resolved; one is marked failed as if its attempts had run out during an outage.
-    const orphan: { id: string } = await s.env.dbs.recon('discrepancies').where({ kind: 'orphan_grant' }).first();
+    const orphan: { id: string } = await s.env.dbs.recon('discrepancies').where({ kind: 'orphan_grant', status: 'resolved', first_run_id: runId }).first();
     await s.env.dbs
       .recon('discrepancies')
       .where({ id: orphan.id })
