@@ -19,6 +19,7 @@ import {
   type RunRow,
 } from '../../db/index.js';
 import { fetchConsumerLag, type Admin, type ConsumerLag } from '../../streaming/index.js';
+import { heldForRun } from '../compensation/index.js';
 import type { DriftPoint } from './chart.js';
 import { shortId } from './format.js';
 
@@ -64,6 +65,12 @@ export interface ReportData {
   consumerLagError?: string;
   examples: Partial<Record<DiscrepancyKind, DiscrepancyRow[]>>;
   drift: DriftPoint[];
+  /** Compensations the blast-radius guard holds for this run, per check and kind (still held now). */
+  held: { check: string; kind: string; count: number }[];
+  /** Why, per check, as the run recorded it ("1500 compensations exceed RECON_AUTO_COMPENSATE_LIMIT=1000"). */
+  heldWhy: { check: string; message: string }[];
+  /** `RECON_PUBLIC_URL` without its trailing slash: links go to the console there; `undefined`: no links. */
+  consoleUrl: string | undefined;
 }
 
 /** Whether the policy asks for a report of this run. `drift`: only when it found something or failed. */
@@ -72,7 +79,7 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
   const { dbs } = deps;
   const run = await getRunRow(dbs.recon, runId);
   if (!run) throw new ReconError('NOT_FOUND', `no run ${runId}`);
-  const [statusCounts, windows, lags, examples, recent, usersDl, pointsDl] = await Promise.all([
+  const [statusCounts, windows, lags, examples, recent, usersDl, pointsDl, held] = await Promise.all([
     runDiscrepancyStatusCounts(dbs.recon, runId),
     getRunWindowDetails(dbs.recon, runId),
     watermarkLags(dbs.recon),
@@ -80,6 +87,7 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
     recentRuns(dbs.recon, REPORT_CHART_RUNS),
     countDeadLetters(dbs.users),
     countDeadLetters(dbs.points),
+    heldForRun(dbs.recon, runId),
   ]);
 
   const lines = new Map<string, ReportLine>();
@@ -137,15 +145,20 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
     ...(consumerLagError !== undefined ? { consumerLagError } : {}),
     examples: grouped,
     drift: recent.map((r) => ({ runId: r.id, startedAt: r.started_at, total: countTotal(r.counts), status: r.status })),
+    held,
+    heldWhy: held.length ? Object.entries(run.held ?? {}).map(([check, h]) => ({ check, message: h.message })) : [],
+    consoleUrl: deps.config.api.publicUrl?.replace(/\/+$/, ''),
   };
 }
 
 export function reportSubject(data: ReportData): string {
   const { run, total } = data;
+  const held = data.held.reduce((n, h) => n + h.count, 0);
   const checks = run.checks.join(', ');
   const id = shortId(run.id);
   if (run.status === 'failed') return `recon: run ${id} failed after ${total} discrepancies (${checks})`;
   if (run.status === 'skipped') return `recon: run ${id} skipped (${checks})`;
   if (total === 0) return `recon: no discrepancies in run ${id} (${checks})`;
+  if (held > 0) return `recon: ${held} compensations held for approval, ${total} ${total === 1 ? 'discrepancy' : 'discrepancies'} in run ${id} (${checks})`;
   return `recon: ${total} ${total === 1 ? 'discrepancy' : 'discrepancies'} in run ${id}${run.dry_run ? ' (dry run)' : ''} (${checks})`;
 }

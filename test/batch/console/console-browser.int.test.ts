@@ -462,6 +462,13 @@ describe('the operator console in Chromium', () => {
     });
     expect(api.status).toBe(403);
     expect(api.json().message).toContain('RECON_API_READ_TOKEN');
+    // bull-board's actions too (its own API, PUT).
+    const board = await raw(s.port, {
+      method: 'PUT',
+      path: '/admin/queues/api/queues/recon-runs/retry/failed',
+      headers: { authorization: `Bearer ${READ_TOKEN}` },
+    });
+    expect(board.status).toBe(403);
     // The viewer reads the API.
     expect((await raw(s.port, { path: `/api/runs/${runId}`, headers: { authorization: `Bearer ${READ_TOKEN}` } })).status).toBe(200);
     expect(Object.values(await s.queue.getJobCounts()).reduce((a, b) => a + b, 0)).toBe(before);
