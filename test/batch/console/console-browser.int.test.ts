@@ -172,11 +172,15 @@ describe('the operator console in Chromium', () => {
     expect(w.violations).toEqual([]);
 
     // Its report, as mailed: human columns, no script ran, the planted topic is text.
-    await w.page.click('#report-link');
+    const [report] = await Promise.all([w.page.waitForResponse(/\/report$/), w.page.click('#report-link')]);
     await w.page.waitForURL(/\/report$/);
+    // Mail HTML keeps its inline styles, in a sandbox where no script runs.
+    expect(report.headers()['content-security-policy']).toMatch(/script-src 'none'.*sandbox/);
+    expect(await w.page.locator('table.examples[data-kind="orphan_grant"] th').first().innerText()).toBe('user id');
     expect(await w.page.title()).toMatch(/discrepancies in run/);
     expect(await w.page.locator('body').innerText()).toContain(SCRIPT_TOPIC);
     expect(await pwned(w.page)).toBeUndefined();
+    expect(w.violations).toEqual([]);
     shots.push(await screenshot(w.page, 'run-report'));
     await w.page.close();
   });
