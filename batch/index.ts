@@ -9,3 +9,4 @@ export * from './compensation/index.js';
 export * from './report/index.js';
 export * from './http/index.js';
 export * from './doctor/index.js';
+export * from './alerts/index.js';

@@ -153,6 +153,7 @@ const schema = {
   RECON_AUTO_COMPENSATE_RATIO: ratio.default(0.01),
   RECON_AUTO_COMPENSATE_RATIO_MIN: nonNegativeInt.default(100),
   RECON_WEBHOOK_URL: urlList.optional(),
+  RECON_SKIP_ALERT_SECONDS: positiveInt(30 * 86_400).default(3600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 } as const;
 
@@ -269,6 +270,11 @@ export interface Config {
   alerts: {
     /** Receivers of the JSON alerts (`RECON_WEBHOOK_URL`, comma-separated); empty: no webhooks. */
     webhookUrls: string[];
+    /**
+     * A run that skips a check because another run has held it for longer
+     * than this many seconds alerts `run.skipped` (`RECON_SKIP_ALERT_SECONDS`). Default 3600.
+     */
+    skipAlertSeconds: number;
   };
   logLevel: Parsed['LOG_LEVEL'];
 }
@@ -347,7 +353,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lockMs: p.RECON_JOB_LOCK_MS,
       guard: { limit: p.RECON_AUTO_COMPENSATE_LIMIT, ratio: p.RECON_AUTO_COMPENSATE_RATIO, ratioMinCount: p.RECON_AUTO_COMPENSATE_RATIO_MIN },
     },
-    alerts: { webhookUrls: p.RECON_WEBHOOK_URL ?? [] },
+    alerts: { webhookUrls: p.RECON_WEBHOOK_URL ?? [], skipAlertSeconds: p.RECON_SKIP_ALERT_SECONDS },
     logLevel: p.LOG_LEVEL,
   };
 }

@@ -18,6 +18,7 @@ import { compensate, type MessageSender } from '../../reconcile/index.js';
 import { COMPENSATION_ATTEMPTS, createCompensationQueue, type CompensationJobData, type CompensationJobResult, type CompensationQueue } from './queue.js';
 import { createWorker, throttledErrorLog } from '../bullmq.js';
 import { startSweeper, type Sweeper } from './sweeper.js';
+import { compensationsFailedAlert, type AlertSink } from '../alerts/index.js';
 
 export interface CompensationWorkerDeps {
   config: Config;
@@ -26,6 +27,8 @@ export interface CompensationWorkerDeps {
   /** A connected producer (kafkajs `Producer` fits). */
   producer: MessageSender;
   log?: Logger;
+  /** Where `compensations.failed` alerts go. */
+  alerts?: AlertSink;
 }
 
 export interface CompensationWorkerOptions {
@@ -69,6 +72,12 @@ export async function processCompensationJob(
         openIds.map((id) => ({ id, error: reason })),
       );
       log.warn({ jobId: job.id, kind: job.data.kind, err: reason }, 'compensation job failed');
+      deps.alerts?.send(
+        compensationsFailedAlert(
+          { runId: rows[0]?.last_run_id ?? null, byKind: { [job.data.kind]: openIds.length }, lastError: reason },
+          deps.config.api.publicUrl,
+        ),
+      );
       throw new UnrecoverableError(reason);
     }
     throw err;
@@ -96,7 +105,20 @@ export async function processCompensationJob(
         ),
   ]);
   const result = { resolved: resolved.length, failed: failed.length, effects: resolved.filter((o) => o.result === 'resolved' && o.effect).length };
-  if (failed.length) log.warn({ jobId: job.id, kind: job.data.kind, failed: failed.length, reason: failed[0]?.error }, 'compensations failed');
+  if (failed.length) {
+    log.warn({ jobId: job.id, kind: job.data.kind, failed: failed.length, reason: failed[0]?.error }, 'compensations failed');
+    const failedIds = new Set(failed.map((f) => f.id));
+    deps.alerts?.send(
+      compensationsFailedAlert(
+        {
+          runId: rows.find((r) => failedIds.has(r.id))?.last_run_id ?? null,
+          byKind: { [job.data.kind]: failed.length },
+          lastError: failed[0]?.error ?? null,
+        },
+        deps.config.api.publicUrl,
+      ),
+    );
+  }
   if (retry.length && !lastAttempt) {
     throw new ReconError('NOT_RESOLVED_YET', `${retry.length} of ${rows.length} not resolved yet: ${retry[0]!.error}`, { retryable: true });
   }

@@ -4,7 +4,8 @@
  * process, as in tests, never collide). Values are read at scrape time from
  * cheap aggregates of the recon database and from Kafka offsets.
  */
-import { Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { WEBHOOK_OUTCOMES, type WebhookNotifier } from '../alerts/index.js';
 import { ALL_DISCREPANCY_KINDS, DISCREPANCY_STATUSES, describeError, type Config, type Logger } from '../../core/index.js';
 import { discrepancyCountsByKindStatus, finishedRunsSince, watermarkLags, type Databases } from '../../db/index.js';
 import { fetchConsumerLag, type Admin } from '../../streaming/index.js';
@@ -15,6 +16,8 @@ export interface MetricsDeps {
   log: Logger;
   /** For consumer lag; absent: that metric is left out. */
   admin?: Admin;
+  /** The webhook deliveries of this process (runs executed by `recon serve`); absent: counted as zero. */
+  alerts?: Pick<WebhookNotifier, 'counts'>;
 }
 
 /** Outcome of a compensation, from the status of its discrepancy. */
@@ -23,6 +26,17 @@ const OUTCOMES = { resolved: 'resolved', failed: 'failed', queued: 'pending' } a
 export function createMetricsRegistry(deps: MetricsDeps): Registry {
   const { dbs, log } = deps;
   const registry = new Registry();
+
+  new Counter({
+    name: 'recon_webhook_deliveries_total',
+    help: 'Webhook alert deliveries of this process, by outcome (delivered, retried = an attempt that failed and is tried again, failed = given up, dropped = queue full).',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const outcome of WEBHOOK_OUTCOMES) this.inc({ outcome }, deps.alerts?.counts[outcome] ?? 0);
+    },
+  });
 
   new Gauge({
     name: 'recon_discrepancies',

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import {
   ALL_CHECK_NAMES,
   ALL_DISCREPANCY_KINDS,
+  COMPENSABLE_KINDS,
   DISCREPANCY_STATUSES,
   ISO_INSTANT_HINT,
   parseIsoInstant,
@@ -99,6 +100,28 @@ export const listDiscrepanciesQuery = z.strictObject({
 });
 
 export const runIdParams = z.strictObject({ id: z.string().refine((v) => parseUuid(v) !== undefined, 'must be a run id (UUID)') });
+
+const compensableKind = z.enum(COMPENSABLE_KINDS as [DiscrepancyKind, ...DiscrepancyKind[]], {
+  error: `must be one of ${COMPENSABLE_KINDS.join(', ')}`,
+});
+
+/** `POST /api/runs/:id/approve`: which held compensations to queue (all by default). */
+export const approveBody = z.strictObject(
+  {
+    kind: compensableKind.optional(),
+    limit: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(10_000_000).optional(),
+  },
+  { error: 'must be a JSON object' },
+);
+
+/** `POST /api/runs/:id/dismiss`: which held compensations to close, and why. */
+export const dismissBody = z.strictObject(
+  {
+    kind: compensableKind.optional(),
+    reason: z.string({ error: 'must say why (a string)' }).trim().min(1, 'must say why').max(2000, 'at most 2000 characters'),
+  },
+  { error: 'must be a JSON object' },
+);
 
 /** Parse `input`; on failure, the 400 body naming the first bad field. */
 export function validate<S extends z.ZodType>(schema: S, input: unknown, where: string): { ok: true; value: z.output<S> } | { ok: false; error: BadRequest } {

@@ -105,10 +105,10 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
   await app.register(healthRoutes, { dbs, log, runQueue, timeoutMs: limits.healthCheckTimeoutMs });
-  await app.register(metricsRoutes, { config, dbs, log, ...(deps.admin ? { admin: deps.admin } : {}) });
+  await app.register(metricsRoutes, { config, dbs, log, ...(deps.admin ? { admin: deps.admin } : {}), ...(deps.alerts ? { alerts: deps.alerts } : {}) });
   // One budget of run starts per client, whether from the API or the console.
   const runLimit = new RateLimit(config.api.runsPerMinute);
-  await app.register(runRoutes, { config, dbs, log, runQueue, runLimit });
+  await app.register(runRoutes, { config, dbs, log, runQueue, runLimit, ...(deps.compensationQueue ? { compensationQueue: deps.compensationQueue } : {}) });
   await app.register(discrepancyRoutes, { dbs });
   await app.register(dashboardRoutes, { dbs });
   await app.register(consoleRoutes, {
@@ -136,6 +136,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       signal: stopRuns.signal,
       ...(deps.enqueue ? { enqueue: deps.enqueue } : {}),
       ...(deps.afterRun ? { afterRun: deps.afterRun } : {}),
+      ...(deps.alerts ? { alerts: deps.alerts } : {}),
     });
     app.addHook('onClose', async () => {
       // A run in hand stops after its current window; the next run resumes from the watermark.

@@ -5,6 +5,7 @@ import type { Databases } from '../../db/index.js';
 import type { Admin, KafkaClient } from '../../streaming/index.js';
 import type { CompensationQueue } from '../compensation/index.js';
 import type { AfterRun, EnqueueCompensations, ExecuteRun, RunQueue } from '../runs/index.js';
+import type { WebhookNotifier } from '../alerts/index.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -52,7 +53,11 @@ export interface ApiDeps {
   queues?: Queue[];
   /** For consumer lag in metrics, reports and the console. */
   admin?: Admin;
-  /** Where the console's approvals and retries queue compensations; without it, those actions answer 503. */
+  /**
+   * Where approved held compensations (`POST /api/runs/:id/approve`, the
+   * console) and the console's retries are queued. Absent: the API opens its
+   * own; the console's actions answer 503.
+   */
   compensationQueue?: CompensationQueue;
   /** For the console's dead-letter replay (a producer per replay); without it, the replay answers 503. */
   kafka?: KafkaClient;
@@ -63,6 +68,8 @@ export interface ApiDeps {
   executeRun?: ExecuteRun;
   /** Passed to runs executed in this process. */
   enqueue?: EnqueueCompensations;
+  /** Alerts of runs executed in this process; its delivery counts feed `/metrics`. */
+  alerts?: WebhookNotifier;
   /** After each run executed in this process (the CLI hands in the report's delivery). */
   afterRun?: AfterRun;
   /** Overrides of {@link DEFAULT_HTTP_LIMITS}. */

@@ -55,6 +55,7 @@ import { NO_COMMIT_TIMES, commitTimeTracking, deferRecentCommits } from './recen
 import type { RunDeps, RunOptions, RunSummary } from './types.js';
 import { planWindows, safeUpperBound, walkRange } from './windows.js';
 import { judgeCompensations } from './guard.js';
+import { runAlerts } from '../alerts/index.js';
 
 /** Reject options no run can honour (the CLI and the API turn this into a usage error). */
 export function validateRunOptions(options: RunOptions, windowSeconds: number): void {
@@ -78,6 +79,32 @@ export async function checkSafeBound(deps: Pick<RunDeps, 'dbs' | 'config'>, chec
  */
 export async function executeRun(deps: RunDeps, options: RunOptions): Promise<RunSummary> {
   validateRunOptions(options, deps.config.windowSeconds);
+  const withId = { ...options, runId: options.runId ?? randomUUID() };
+  try {
+    const summary = await executeRunInner(deps, withId);
+    if (!summary.dryRun) await alertRun(deps, summary);
+    return summary;
+  } catch (err) {
+    if (!(err instanceof UsageError) && !options.dryRun) {
+      const { errorClass, message } = describeError(err);
+      await alertRun(deps, { runId: withId.runId, status: 'failed', counts: {}, reason: `${errorClass}: ${message}` });
+    }
+    throw err;
+  }
+}
+
+/** Send a run's alerts (never fails the run: a problem finding the facts is logged). */
+async function alertRun(deps: RunDeps, s: Pick<RunSummary, 'runId' | 'status' | 'counts' | 'held' | 'reason'> & { skipped?: CheckName[] }): Promise<void> {
+  if (!deps.alerts) return;
+  try {
+    const skippedTooLong = s.skipped?.length ? await longRunningHolders(deps.dbs.recon, s.runId, s.skipped, deps.config.alerts.skipAlertSeconds) : [];
+    for (const alert of runAlerts({ ...s, skippedTooLong }, deps.config.api.publicUrl)) deps.alerts.send(alert);
+  } catch (err) {
+    deps.log.warn({ runId: s.runId, err: describeError(err).message }, 'could not build the alerts of the run');
+  }
+}
+
+async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunSummary> {
   const { config, dbs, log } = deps;
   const runId = options.runId ?? randomUUID();
   const dryRun = options.dryRun ?? false;
@@ -101,6 +128,7 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
     startedAt,
     finishedAt: new Date(),
     ...(reason !== undefined ? { reason } : {}),
+    ...(skipped.length ? { skipped: [...skipped] } : {}),
   });
 
   // A dry run writes nothing, so it needs no lock and keeps no record.
@@ -330,4 +358,22 @@ async function guardCheck(deps: RunDeps, runId: string, check: CheckName, option
     });
   }
   return { queued: ids };
+}
+
+/** Of `checks` (skipped by `runId`), those another run has held for more than `seconds`, with when that run started. */
+async function longRunningHolders(
+  db: RunDeps['dbs']['recon'],
+  runId: string,
+  checks: readonly CheckName[],
+  seconds: number,
+): Promise<{ check: CheckName; runningSince: Date }[]> {
+  const { rows } = await db.raw<{ rows: { check: CheckName; since: Date }[] }>(
+    `select c.name as check, min(r.started_at) as since
+       from unnest(?::text[]) as c(name)
+       join runs r on r.status = 'running' and r.id <> ?::uuid and c.name = any(r.checks)
+      group by c.name
+     having min(r.started_at) < now() - make_interval(secs => ?)`,
+    [Array.from(checks), runId, seconds],
+  );
+  return rows.map((r) => ({ check: r.check, runningSince: r.since }));
 }

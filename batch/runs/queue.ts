@@ -25,6 +25,7 @@ import {
 import type { Databases } from '../../db/index.js';
 import { createQueue, createWorker, throttledErrorLog } from '../bullmq.js';
 import type { EnqueueCompensations, RunDeps, RunOptions, RunSummary } from './types.js';
+import type { AlertSink } from '../alerts/index.js';
 
 /** The run orchestration, injected (tests hand in a stand-in; the CLI the real `executeRun`). */
 export type ExecuteRun = (deps: RunDeps, options: RunOptions) => Promise<RunSummary>;
@@ -144,6 +145,8 @@ export interface RunProcessorDeps {
   afterRun?: AfterRun;
   /** Aborted on shutdown: a run in hand stops after its current window (the next run resumes from the watermark). */
   signal?: AbortSignal;
+  /** Where runs' alerts go. */
+  alerts?: AlertSink;
 }
 
 /** The processor of run jobs: execute, then the after-run hook (one that fails is logged, it does not fail the run). */
@@ -154,7 +157,7 @@ export function runJobProcessor(deps: RunProcessorDeps): Processor<RunJobData, R
     let summary: RunSummary;
     try {
       summary = await deps.executeRun(
-        { config: deps.config, dbs: deps.dbs, log, ...(deps.enqueue ? { enqueue: deps.enqueue } : {}) },
+        { config: deps.config, dbs: deps.dbs, log, ...(deps.enqueue ? { enqueue: deps.enqueue } : {}), ...(deps.alerts ? { alerts: deps.alerts } : {}) },
         {
           runId: d.runId,
           checks: d.checks,

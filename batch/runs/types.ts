@@ -4,6 +4,7 @@
  */
 import type { CheckKindCounts, CheckName, Config, DiscrepancyKind, KindCounts, Logger, RunStatus, RunTrigger } from '../../core/index.js';
 import type { Databases, RunHeld } from '../../db/index.js';
+import type { AlertSink } from '../alerts/index.js';
 
 export interface RunOptions {
   /** Checks to run. */
@@ -65,6 +66,8 @@ export interface RunSummary {
   finishedAt: Date;
   /** Why a run was skipped (another run holds the check) or failed. */
   reason?: string;
+  /** Checks this run skipped because another run held them. */
+  skipped?: CheckName[];
 }
 
 /** Hands new discrepancies to the compensation queue, after their window's transaction commits. */
@@ -76,4 +79,6 @@ export interface RunDeps {
   log: Logger;
   /** Absent: discrepancies are recorded but no job is queued (the sweeper will queue them). */
   enqueue?: EnqueueCompensations;
+  /** Where the run's alerts go (drift, held, failed, skipped too long); fire and forget. Absent: none. */
+  alerts?: AlertSink;
 }

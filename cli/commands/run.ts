@@ -52,7 +52,7 @@ export function register(program: Command): void {
       ].join('\n'),
     )
     .action(async (opts: RunCommandOptions) => {
-      const { compensationEnqueuer, createCompensationQueue, executeRun, reportAfterRun } = await import('../../batch/index.js');
+      const { ALERT_FLUSH_MS, compensationEnqueuer, createAlerts, createCompensationQueue, executeRun, reportAfterRun } = await import('../../batch/index.js');
       const { closeDatabases, connectDatabases } = await import('../../db/index.js');
       const { compensationsLine, waitForQueued } = await import('../compensation-wait.js');
       const { config, log } = commandContext();
@@ -64,9 +64,10 @@ export function register(program: Command): void {
       // Dry runs queue nothing; otherwise compensations go to the queue as each window commits.
       const queue = opts.dryRun ? undefined : createCompensationQueue(config, log);
       const interrupt = abortOnSignal();
+      const alerts = createAlerts(config, log);
       try {
         const summary = await executeRun(
-          { config, dbs, log, ...(queue ? { enqueue: compensationEnqueuer({ db: dbs.recon, queue, config }) } : {}) },
+          { config, dbs, log, alerts, ...(queue ? { enqueue: compensationEnqueuer({ db: dbs.recon, queue, config }) } : {}) },
           {
             checks: opts.check,
             trigger: 'cli',
@@ -100,6 +101,9 @@ export function register(program: Command): void {
           process.exitCode = 1;
         }
       } finally {
+        // The run is over: its alerts get a bounded time to go out before the process exits.
+        if (!(await alerts.flush(ALERT_FLUSH_MS))) process.stderr.write('recon: some webhook alerts were not delivered in time (see the log)\n');
+        alerts.close();
         interrupt.dispose();
         await queue?.close();
         await closeDatabases(dbs);

@@ -28,7 +28,7 @@ Example:
   $ curl -H "Authorization: Bearer $RECON_API_TOKEN" -d '{"checks":"all","dryRun":true}' -H 'content-type: application/json' localhost:9000/api/runs`,
     )
     .action(async (opts: { port?: number; runWorker: boolean }) => {
-      const { compensationEnqueuer, createApiServer, createCompensationQueue, createRunQueue, executeRun, listenHost, reportHook } =
+      const { compensationEnqueuer, createAlerts, createApiServer, createCompensationQueue, createRunQueue, executeRun, listenHost, reportHook } =
         await import('../../batch/index.js');
       const { closeDatabases, connectDatabases } = await import('../../db/index.js');
       const { createKafka } = await import('../../streaming/index.js');
@@ -38,6 +38,7 @@ Example:
       const admin = kafka.admin();
       const runQueue = createRunQueue(config, log);
       const compensationQueue = createCompensationQueue(config, log);
+      const alerts = createAlerts(config, log);
       try {
         // Kafka only feeds consumer lag: the API serves without it.
         const kafkaUp = await admin.connect().then(
@@ -52,6 +53,7 @@ Example:
           queues: [compensationQueue],
           compensationQueue,
           kafka,
+          alerts,
           ...(kafkaUp ? { admin } : {}),
           ...(opts.runWorker
             ? {
@@ -71,6 +73,8 @@ Example:
       } finally {
         await runQueue.close();
         await compensationQueue.close();
+        await alerts.flush(5_000);
+        alerts.close();
         await admin.disconnect().catch(() => undefined);
         await closeDatabases(dbs);
       }

@@ -20,7 +20,8 @@ export function register(program: Command): void {
     )
     .action(async (opts: { concurrency?: number; sweepInterval?: number; progressInterval: number }) => {
       const { closeDatabases, connectDatabases } = await import('../../db/index.js');
-      const { compensationEnqueuer, createRunWorker, executeRun, reportHook, startCompensationWorker } = await import('../../batch/index.js');
+      const { ALERT_FLUSH_MS, compensationEnqueuer, createAlerts, createRunWorker, executeRun, reportHook, startCompensationWorker } =
+        await import('../../batch/index.js');
       const { createKafka, createProducer, waitForBrokers } = await import('../../streaming/index.js');
       const { config, log } = commandContext();
       const concurrency = opts.concurrency ?? config.compensation.concurrency;
@@ -28,11 +29,12 @@ export function register(program: Command): void {
       const dbs = connectDatabases(config, { max: concurrency + 2, applicationName: 'recon-worker' });
       const kafka = createKafka(config, { clientId: 'recon-worker', logger: log });
       const producer = createProducer(kafka);
+      const alerts = createAlerts(config, log);
       try {
         await waitForBrokers(config, { log });
         await producer.connect();
         const running = await startCompensationWorker(
-          { config, dbs, producer, log },
+          { config, dbs, producer, log, alerts },
           { concurrency, sweepIntervalSeconds: opts.sweepInterval ?? config.compensation.sweepIntervalSeconds },
         );
         // Queued runs (scheduler ticks, API requests), one at a time, beside the compensations.
@@ -50,6 +52,7 @@ export function register(program: Command): void {
           signal: stopRuns.signal,
           afterRun: reportHook({ config, dbs, log, ...(adminUp ? { admin } : {}) }),
           enqueue: compensationEnqueuer({ db: dbs.recon, queue: running.queue, config }),
+          alerts,
         });
         let jobs = 0;
         let resolved = 0;
@@ -74,8 +77,10 @@ export function register(program: Command): void {
         await runs.close();
         await running.close();
         await admin.disconnect().catch(() => undefined);
+        if (!(await alerts.flush(ALERT_FLUSH_MS))) log.warn('worker stopping with alerts not yet delivered');
         log.info({ jobs, resolved, failedJobs }, 'worker stopped');
       } finally {
+        alerts.close();
         await producer.disconnect().catch(() => undefined);
         await closeDatabases(dbs);
       }

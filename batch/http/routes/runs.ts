@@ -11,15 +11,22 @@
  *
  * A dry run keeps no run row, so `GET /api/runs/:id` answers it from its job
  * (state and result), as it does a run that has not started yet.
+ *
+ * `POST /api/runs/:id/approve` (`{kind?, limit?}`) queues compensations the
+ * blast-radius guard held for the run; `POST /api/runs/:id/dismiss`
+ * (`{kind?, reason}`) closes them without an effect. Each is kept in the
+ * run's audit trail with the actor `api` (the one operator token);
+ * `GET /api/runs/:id` shows what is still held and the decisions.
  */
 import type { Job } from 'bullmq';
-import type { FastifyPluginAsync } from 'fastify';
-import { countTotal, kindTotals, type DiscrepancyStatus } from '../../../core/index.js';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { countTotal, kindTotals, ReconError, type DiscrepancyStatus } from '../../../core/index.js';
 import { getRunRow, getRunWindowDetails, listRuns, runDiscrepancyStatusCounts } from '../../../db/index.js';
+import { approveHeld, createCompensationQueue, decisionsForRun, dismissHeld, heldForRun, type CompensationQueue } from '../../compensation/index.js';
 import { queueRun, type RunJobData, type RunJobResult } from '../../runs/index.js';
 import { clientKey } from '../auth.js';
 import type { RateLimit } from '../rate-limit.js';
-import { listRunsQuery, runIdParams, startRunBody, validate } from '../schemas.js';
+import { approveBody, dismissBody, listRunsQuery, runIdParams, startRunBody, validate } from '../schemas.js';
 import type { ApiDeps } from '../types.js';
 
 /** A run known only from its job: not started yet, or a dry run (which keeps no row). */
@@ -51,12 +58,65 @@ async function runFromJob(id: string, job: Job<RunJobData, RunJobResult>) {
   return { ...base, status: state === 'active' ? 'running' : 'queued', reason: null };
 }
 
-export interface RunRouteOptions extends Pick<ApiDeps, 'config' | 'dbs' | 'log' | 'runQueue'> {
+/** The actor of a decision made through the API: the name of the token that authenticated it (one operator token today). */
+export const API_ACTOR = 'api';
+
+export interface RunRouteOptions extends Pick<ApiDeps, 'config' | 'dbs' | 'log' | 'runQueue' | 'compensationQueue'> {
   /** Run starts per client, shared with the console's "start a run". */
   runLimit: RateLimit;
 }
 
-export const runRoutes: FastifyPluginAsync<RunRouteOptions> = async (app, { config, dbs, log, runQueue, runLimit }) => {
+export const runRoutes: FastifyPluginAsync<RunRouteOptions> = async (app, { config, dbs, log, runQueue, compensationQueue, runLimit }) => {
+  let ownQueue: CompensationQueue | undefined;
+  const queue = (): CompensationQueue => compensationQueue ?? (ownQueue ??= createCompensationQueue(config, log));
+  app.addHook('onClose', async () => {
+    await ownQueue?.close();
+  });
+  /** A decision's failure as an answer: unknown run 404, bad selection 400, Redis down 503. */
+  const decisionError = (err: unknown, reply: FastifyReply) => {
+    if (err instanceof ReconError && err.code === 'NOT_FOUND') return reply.code(404).send({ error: 'not found', message: err.message });
+    if (err instanceof ReconError && err.code === 'USAGE') {
+      const [flag, ...rest] = err.message.split(': ');
+      return reply.code(400).send({ error: 'bad request', field: flag?.replace(/^--/, '') ?? 'body', message: rest.join(': ') || err.message });
+    }
+    if (err instanceof ReconError && err.code === 'SERVICE_UNAVAILABLE') return reply.code(503).send({ error: 'service unavailable', message: err.message });
+    throw err;
+  };
+
+  app.post('/api/runs/:id/approve', async (req, reply) => {
+    const p = validate(runIdParams, req.params, 'id');
+    if (!p.ok) return reply.code(400).send(p.error);
+    if (req.body === undefined) return reply.code(400).send({ error: 'bad request', field: 'body', message: 'must be a JSON object (send {} to approve all)' });
+    const v = validate(approveBody, req.body, 'body');
+    if (!v.ok) return reply.code(400).send(v.error);
+    try {
+      const out = await approveHeld(
+        { db: dbs.recon, queue: queue(), config, log },
+        { runId: p.value.id, actor: API_ACTOR, ...(v.value.kind ? { kind: v.value.kind } : {}), ...(v.value.limit ? { limit: v.value.limit } : {}) },
+      );
+      return { runId: p.value.id, ...out, held: await heldForRun(dbs.recon, p.value.id) };
+    } catch (err) {
+      return decisionError(err, reply);
+    }
+  });
+
+  app.post('/api/runs/:id/dismiss', async (req, reply) => {
+    const p = validate(runIdParams, req.params, 'id');
+    if (!p.ok) return reply.code(400).send(p.error);
+    if (req.body === undefined) return reply.code(400).send({ error: 'bad request', field: 'body', message: 'must be a JSON object with a reason' });
+    const v = validate(dismissBody, req.body, 'body');
+    if (!v.ok) return reply.code(400).send(v.error);
+    try {
+      const out = await dismissHeld(
+        { db: dbs.recon, log },
+        { runId: p.value.id, actor: API_ACTOR, reason: v.value.reason, ...(v.value.kind ? { kind: v.value.kind } : {}) },
+      );
+      return { runId: p.value.id, ...out, held: await heldForRun(dbs.recon, p.value.id) };
+    } catch (err) {
+      return decisionError(err, reply);
+    }
+  });
+
   const runBody = startRunBody(config.windowSeconds);
   app.post('/api/runs', async (req, reply) => {
     if (req.body === undefined) {
@@ -107,7 +167,12 @@ export const runRoutes: FastifyPluginAsync<RunRouteOptions> = async (app, { conf
       if (!job) return reply.code(404).send({ error: 'not found', message: `no run ${id}` });
       return runFromJob(id, job);
     }
-    const [windows, statusCounts] = await Promise.all([getRunWindowDetails(dbs.recon, id), runDiscrepancyStatusCounts(dbs.recon, id)]);
+    const [windows, statusCounts, heldNow, decisions] = await Promise.all([
+      getRunWindowDetails(dbs.recon, id),
+      runDiscrepancyStatusCounts(dbs.recon, id),
+      heldForRun(dbs.recon, id),
+      decisionsForRun(dbs.recon, id),
+    ]);
     const countsByKind = kindTotals(run.counts ?? {});
     const zero = (): Record<DiscrepancyStatus, number> => ({ detected: 0, queued: 0, resolved: 0, failed: 0, held: 0, dismissed: 0 });
     const progress = zero();
@@ -139,6 +204,9 @@ export const runRoutes: FastifyPluginAsync<RunRouteOptions> = async (app, { conf
       countsByKind,
       total: countTotal(run.counts),
       compensation: { ...progress, pending: progress.detected + progress.queued, byKind },
+      // Why the guard held compensations (per check, as the run decided), what is still held, and the decisions since.
+      held: { byCheck: run.held ?? {}, remaining: heldNow, total: heldNow.reduce((a, h) => a + h.count, 0) },
+      decisions,
     };
   });
 };
