@@ -87,7 +87,8 @@ export function renderDashboard(data: DashboardData): string {
     .map(
       (k) =>
         `<tr class="kind" data-kind="${e(k.kind)}"><td><a href="/discrepancies?kind=${e(k.kind)}">${e(k.kind)}</a></td>` +
-        `<td class="n">${k.counts.detected}</td><td class="n">${k.counts.queued}</td><td class="n">${k.counts.failed}</td><td class="n">${k.counts.resolved}</td></tr>`,
+        `<td class="n">${k.counts.detected}</td><td class="n">${k.counts.queued}</td><td class="n">${k.counts.failed}</td><td class="n">${k.counts.resolved}</td>` +
+        `<td class="n">${k.counts.held}</td><td class="n">${k.counts.dismissed}</td></tr>`,
     )
     .join('');
   const wmRows = data.watermarks
@@ -105,7 +106,7 @@ export function renderDashboard(data: DashboardData): string {
 ${runRows ? `<table><thead><tr><th>run</th><th>started</th><th>trigger</th><th>checks</th><th>status</th><th>windows</th><th>found</th><th>took</th><th>discrepancies</th></tr></thead><tbody>${runRows}</tbody></table>` : '<p class="muted">no runs yet: <code>recon run</code> or <code>POST /api/runs</code></p>'}
 </section>
 <section id="open"><h2>Discrepancies by kind</h2>
-${kindRows ? `<table><thead><tr><th>kind</th><th>detected</th><th>queued</th><th>failed</th><th>resolved</th></tr></thead><tbody>${kindRows}</tbody></table>` : '<p class="muted">none</p>'}
+${kindRows ? `<table><thead><tr><th>kind</th><th>detected</th><th>queued</th><th>failed</th><th>resolved</th><th>held</th><th>dismissed</th></tr></thead><tbody>${kindRows}</tbody></table>` : '<p class="muted">none</p>'}
 </section>
 <section id="watermarks"><h2>Watermarks</h2>
 ${wmRows ? `<table><thead><tr><th>check</th><th>watermark</th><th>lag</th></tr></thead><tbody>${wmRows}</tbody></table>` : '<p class="muted">no check has run yet</p>'}

@@ -198,6 +198,16 @@ describe('the operator console in Chromium', () => {
     expect(await w.page.locator('#discrepancies tbody').innerText()).toMatch(/held/);
     shots.push(await screenshot(w.page, 'held-filtered'));
 
+    // Its report says so first, with what to do.
+    await w.page.goto(`${s.base}/runs/${heldRunId}`);
+    await w.page.click('#report-link');
+    await w.page.waitForURL(/\/report$/);
+    const body = await w.page.locator('body').innerText();
+    expect(body.indexOf('4 compensations held for approval')).toBeGreaterThan(0);
+    expect(body.indexOf('4 compensations held for approval')).toBeLessThan(body.indexOf('Discrepancies per check and kind'));
+    expect(body).toContain(`recon approve --run ${heldRunId}`);
+    shots.push(await screenshot(w.page, 'held-run-report'));
+
     // Approve the missing grants only.
     await w.page.goto(`${s.base}/runs/${heldRunId}`);
     await w.page.selectOption('#approve-form select[name=kind]', 'missing_grant');
