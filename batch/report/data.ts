@@ -45,6 +45,10 @@ export interface ReportLine {
   failed: number;
   /** Detected or queued: not settled yet. Always 0 for report-only kinds. */
   pending: number;
+  /** Held by the blast-radius guard for a decision (never counted as pending: nothing happens to them on their own). Optional: 0. */
+  held?: number;
+  /** Dismissed by an operator's decision (closed without an effect). Optional: 0. */
+  dismissed?: number;
   /** Phantom and dead-lettered events are reported, never compensated: nothing is pending for them. */
   reportOnly: boolean;
 }
@@ -104,6 +108,8 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
     const l = line(c.check_name, c.kind);
     if (c.status === 'resolved') l.resolved += c.n;
     else if (c.status === 'failed') l.failed += c.n;
+    else if (c.status === 'held') l.held = (l.held ?? 0) + c.n;
+    else if (c.status === 'dismissed') l.dismissed = (l.dismissed ?? 0) + c.n;
     else if (!l.reportOnly) l.pending += c.n;
   }
 

@@ -28,10 +28,20 @@ function h2(text: string): string {
 export function renderReportHtml(data: ReportData): string {
   const { run } = data;
   const e = escapeHtml;
+  // Held and dismissed columns only for runs the guard touched: other reports read as before.
+  const decided = data.lines.some((l) => l.held || l.dismissed);
   const countsTable = table(
-    ['check', 'kind', 'detected', 'resolved', 'failed', 'pending'],
-    data.lines.map((l) => [e(l.check), e(l.kind), String(l.detected), String(l.resolved), String(l.failed), l.reportOnly ? 'report only' : String(l.pending)]),
-    new Set([2, 3, 4, 5]),
+    ['check', 'kind', 'detected', 'resolved', 'failed', 'pending', ...(decided ? ['held', 'dismissed'] : [])],
+    data.lines.map((l) => [
+      e(l.check),
+      e(l.kind),
+      String(l.detected),
+      String(l.resolved),
+      String(l.failed),
+      l.reportOnly ? 'report only' : String(l.pending),
+      ...(decided ? [String(l.held ?? 0), String(l.dismissed ?? 0)] : []),
+    ]),
+    new Set([2, 3, 4, 5, 6, 7]),
     ' class="counts"',
   );
   const windowsTable = table(

@@ -34,10 +34,12 @@ export function renderReportText(data: ReportData): string {
     ...(url(`/runs/${run.id}`) ? [`console   ${url(`/runs/${run.id}`)}`] : []),
     '',
   );
-  out.push('check / kind                              detected resolved   failed  pending');
+  const decided = data.lines.some((l) => l.held || l.dismissed);
+  out.push(`check / kind                              detected resolved   failed  pending${decided ? '     held dismissed' : ''}`);
   for (const l of data.lines)
     out.push(
-      `${`${l.check} / ${l.kind}`.padEnd(40)} ${String(l.detected).padStart(8)} ${String(l.resolved).padStart(8)} ${String(l.failed).padStart(8)} ${(l.reportOnly ? 'report' : String(l.pending)).padStart(8)}`,
+      `${`${l.check} / ${l.kind}`.padEnd(40)} ${String(l.detected).padStart(8)} ${String(l.resolved).padStart(8)} ${String(l.failed).padStart(8)} ${(l.reportOnly ? 'report' : String(l.pending)).padStart(8)}` +
+        (decided ? ` ${String(l.held ?? 0).padStart(8)} ${String(l.dismissed ?? 0).padStart(9)}` : ''),
     );
   if (data.lines.length === 0) out.push('(none)');
   for (const kind of new Set(data.lines.filter((l) => l.reportOnly).map((l) => l.kind))) out.push(`${kind}: ${DISCREPANCY_KIND_SPECS[kind].note}`);

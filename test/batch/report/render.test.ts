@@ -100,6 +100,7 @@ describe('a report people can read', () => {
   };
   const readable: ReportData = {
     ...data,
+    lines: [{ ...data.lines[0]!, pending: 0, held: 1 }, data.lines[1]!],
     examples: { orphan_grant: [orphan], dead_lettered_event: [deadLetter] },
     held: [{ check: 'users-vs-points', kind: 'orphan_grant', count: 1500 }],
     heldWhy: [{ check: 'users-vs-points', message: '1500 compensations exceed RECON_AUTO_COMPENSATE_LIMIT=1000' }],
@@ -124,6 +125,10 @@ describe('a report people can read', () => {
 
   it('puts the held compensations and what to do first, with links to the console', () => {
     const html = renderReportHtml(readable);
+    // Held is not pending: its own column.
+    expect(html).toMatch(/<th[^>]*>pending<\/th><th[^>]*>held<\/th><th[^>]*>dismissed<\/th>/);
+    expect(html).toMatch(/<td[^>]*>orphan_grant<\/td><td[^>]*>2<\/td><td[^>]*>1<\/td><td[^>]*>0<\/td><td[^>]*>0<\/td><td[^>]*>1<\/td><td[^>]*>0<\/td>/);
+    expect(renderReportText(readable)).toMatch(/users-vs-points \/ orphan_grant\s+2\s+1\s+0\s+0\s+1\s+0/);
     const held = html.indexOf('1500 compensations held for approval');
     expect(held).toBeGreaterThan(0);
     expect(held).toBeLessThan(html.indexOf('Discrepancies per check and kind'));
