@@ -9,17 +9,20 @@ import {
   countDeadLetters,
   getRunRow,
   getRunWindowDetails,
+  heldCounts,
+  listDecisions,
   recentRuns,
   runDiscrepancyExamples,
   runDiscrepancyStatusCounts,
   watermarkLags,
   type Databases,
   type DeadLetterCount,
+  type DecisionRow,
   type DiscrepancyRow,
+  type RunHeld,
   type RunRow,
 } from '../../db/index.js';
 import { fetchConsumerLag, type Admin, type ConsumerLag } from '../../streaming/index.js';
-import { heldForRun } from '../compensation/index.js';
 import type { DriftPoint } from './chart.js';
 import { shortId } from './format.js';
 
@@ -45,9 +48,9 @@ export interface ReportLine {
   failed: number;
   /** Detected or queued: not settled yet. Always 0 for report-only kinds. */
   pending: number;
-  /** Held by the blast-radius guard for a decision (never counted as pending: nothing happens to them on their own). Optional: 0. */
+  /** Held by the blast-radius guard, waiting for an operator's decision (set by `buildReportData`). */
   held?: number;
-  /** Dismissed by an operator's decision (closed without an effect). Optional: 0. */
+  /** Dismissed by an operator (closed without an effect). */
   dismissed?: number;
   /** Phantom and dead-lettered events are reported, never compensated: nothing is pending for them. */
   reportOnly: boolean;
@@ -69,12 +72,14 @@ export interface ReportData {
   consumerLagError?: string;
   examples: Partial<Record<DiscrepancyKind, DiscrepancyRow[]>>;
   drift: DriftPoint[];
-  /** Compensations the blast-radius guard holds for this run, per check and kind (still held now). */
-  held: { check: string; kind: string; count: number }[];
-  /** Why, per check, as the run recorded it ("1500 compensations exceed RECON_AUTO_COMPENSATE_LIMIT=1000"). */
-  heldWhy: { check: string; message: string }[];
+  /**
+   * What the blast-radius guard held for this run: per check why (count or
+   * ratio, the numbers, a one-line message), what is still held per kind, and
+   * the decisions taken since (set by `buildReportData`).
+   */
+  held?: { byCheck: RunHeld; remaining: { check: string; kind: string; count: number }[]; total: number; decisions: DecisionRow[] };
   /** `RECON_PUBLIC_URL` without its trailing slash: links go to the console there; `undefined`: no links. */
-  consoleUrl: string | undefined;
+  consoleUrl?: string | undefined;
 }
 
 /** Whether the policy asks for a report of this run. `drift`: only when it found something or failed. */
@@ -83,7 +88,7 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
   const { dbs } = deps;
   const run = await getRunRow(dbs.recon, runId);
   if (!run) throw new ReconError('NOT_FOUND', `no run ${runId}`);
-  const [statusCounts, windows, lags, examples, recent, usersDl, pointsDl, held] = await Promise.all([
+  const [statusCounts, windows, lags, examples, recent, usersDl, pointsDl, heldNow, decisions] = await Promise.all([
     runDiscrepancyStatusCounts(dbs.recon, runId),
     getRunWindowDetails(dbs.recon, runId),
     watermarkLags(dbs.recon),
@@ -91,7 +96,8 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
     recentRuns(dbs.recon, REPORT_CHART_RUNS),
     countDeadLetters(dbs.users),
     countDeadLetters(dbs.points),
-    heldForRun(dbs.recon, runId),
+    heldCounts(dbs.recon, runId),
+    listDecisions(dbs.recon, runId),
   ]);
 
   const lines = new Map<string, ReportLine>();
@@ -151,15 +157,14 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
     ...(consumerLagError !== undefined ? { consumerLagError } : {}),
     examples: grouped,
     drift: recent.map((r) => ({ runId: r.id, startedAt: r.started_at, total: countTotal(r.counts), status: r.status })),
-    held,
-    heldWhy: held.length ? Object.entries(run.held ?? {}).map(([check, h]) => ({ check, message: h.message })) : [],
+    held: { byCheck: run.held ?? {}, remaining: heldNow, total: heldNow.reduce((n, h) => n + h.count, 0), decisions },
     consoleUrl: deps.config.api.publicUrl?.replace(/\/+$/, ''),
   };
 }
 
 export function reportSubject(data: ReportData): string {
   const { run, total } = data;
-  const held = data.held.reduce((n, h) => n + h.count, 0);
+  const held = data.held?.total ?? 0;
   const checks = run.checks.join(', ');
   const id = shortId(run.id);
   if (run.status === 'failed') return `recon: run ${id} failed after ${total} discrepancies (${checks})`;

@@ -147,13 +147,15 @@ function consoleLink(data: ReportData) {
 
 /** The held compensations first: how many, why, and what to do (the console's buttons, or the commands). */
 function heldBlock(data: ReportData): string {
-  if (data.held.length === 0) return '';
+  const remaining = data.held?.remaining ?? [];
+  if (remaining.length === 0) return '';
   const e = escapeHtml;
-  const total = data.held.reduce((n, h) => n + h.count, 0);
+  const total = remaining.reduce((n, h) => n + h.count, 0);
+  const why = Object.entries(data.held?.byCheck ?? {}).map(([check, h]) => ({ check, message: h.message }));
   const id = data.run.id;
   const link = consoleLink(data);
   const page = link(`/runs/${encodeURIComponent(id)}`, 'Open the run in the console');
-  const rows = data.held
+  const rows = remaining
     .map(
       (h) =>
         `<tr><td style="padding:2px 10px 2px 0;font:12px sans-serif;">${e(h.check)}</td><td style="padding:2px 10px 2px 0;font:12px sans-serif;">${link(`/discrepancies?run=${encodeURIComponent(id)}&kind=${encodeURIComponent(h.kind)}&status=held`, h.kind) || e(h.kind)}</td><td style="padding:2px 0;font:12px monospace;text-align:right;">${h.count}</td></tr>`,
@@ -163,7 +165,7 @@ function heldBlock(data: ReportData): string {
   return (
     `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" class="held" style="margin:0 0 12px;border-collapse:collapse;"><tr><td bgcolor="#fff3e0" style="background-color:#fff3e0;border:1px solid #ffb74d;padding:10px 12px;">` +
     `<p style="font:bold 14px sans-serif;margin:0 0 4px;color:#e65100;">${total} compensations held for approval: nothing was applied for them</p>` +
-    data.heldWhy.map((w) => `<p style="font:12px sans-serif;margin:0 0 4px;">${e(w.check)}: ${e(w.message)}.</p>`).join('') +
+    why.map((w) => `<p style="font:12px sans-serif;margin:0 0 4px;">${e(w.check)}: ${e(w.message)}.</p>`).join('') +
     `<table cellpadding="0" cellspacing="0" border="0" style="margin:4px 0;">${rows}</table>` +
     `<p style="font:12px sans-serif;margin:6px 0 2px;">What to do: look at the held findings first (the examples below${page ? ', or the console' : ''}). If they are right, approve them; if they come from an outage, a bug in a check or a wrong setting, dismiss them with the reason.</p>` +
     (page ? `<p style="font:12px sans-serif;margin:2px 0;">${page}: it has the Approve and Dismiss buttons.</p>` : '') +

@@ -8,11 +8,12 @@ export function renderReportText(data: ReportData): string {
   const { run } = data;
   const out: string[] = [reportSubject(data), ''];
   const url = (path: string) => (data.consoleUrl ? `${data.consoleUrl}${path}` : undefined);
-  if (data.held.length) {
-    const total = data.held.reduce((n, h) => n + h.count, 0);
+  const remaining = data.held?.remaining ?? [];
+  if (remaining.length) {
+    const total = remaining.reduce((n, h) => n + h.count, 0);
     out.push(`!! ${total} compensations held for approval: nothing was applied for them`);
-    for (const w of data.heldWhy) out.push(`   ${w.check}: ${w.message}.`);
-    for (const h of data.held) out.push(`   ${`${h.check} / ${h.kind}`.padEnd(40)} ${String(h.count).padStart(8)} held`);
+    for (const [check, h] of Object.entries(data.held?.byCheck ?? {})) out.push(`   ${check}: ${h.message}.`);
+    for (const h of remaining) out.push(`   ${`${h.check} / ${h.kind}`.padEnd(40)} ${String(h.count).padStart(8)} held`);
     out.push(
       '   What to do: look at the held findings first (the examples below). If they are right, approve them;',
       '   if they come from an outage, a bug in a check or a wrong setting, dismiss them with the reason.',

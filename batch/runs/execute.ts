@@ -208,7 +208,7 @@ async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunS
         windows++;
         done++;
         for (const [kind, n] of Object.entries(found) as [DiscrepancyKind, number][]) counts[name]![kind] = (counts[name]![kind] ?? 0) + n;
-        options.onProgress?.({
+        await options.onProgress?.({
           check: name,
           window,
           windowsDone: done,

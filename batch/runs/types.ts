@@ -17,8 +17,8 @@ export interface RunOptions {
   dryRun?: boolean;
   /** Use this id for the run record (the API returns it before the run starts). Default: a new UUID. */
   runId?: string;
-  /** Called after each window with what it found. */
-  onProgress?: (event: RunProgressEvent) => void;
+  /** Called after each window has committed, with what it found; awaited when it returns a promise. */
+  onProgress?: (event: RunProgressEvent) => void | Promise<void>;
   /** Stop between windows when aborted; the run is marked failed and re-runs the rest next time. */
   signal?: AbortSignal;
   /**

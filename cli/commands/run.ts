@@ -76,7 +76,9 @@ export function register(program: Command): void {
             ...(opts.approveAll ? { approveAll: true } : {}),
             actor: osActor(),
             signal: interrupt.signal,
-            onProgress: (e) => process.stderr.write(`${progressLine(e)}\n`),
+            onProgress: (e) => {
+              process.stderr.write(`${progressLine(e)}\n`);
+            },
           },
         );
         let waited: WaitResult | undefined;

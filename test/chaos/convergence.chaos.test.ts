@@ -98,7 +98,16 @@ describe(`chaos: convergence under faults (seed ${SEED})`, () => {
   beforeAll(async () => {
     process.stdout.write(`chaos seed: ${SEED} (replay with CHAOS_SEED=${SEED} npm run test:chaos)\n`);
     await servicesUp(broker, { paths: brokerPaths });
-    env = await createTestEnv({ env: { KAFKA_BROKERS: broker.kafkaBrokers[0]!, RECON_GRACE_SECONDS: String(GRACE_SECONDS), RECON_WINDOW_SECONDS: '60' } });
+    // Convergence on its own is the point here: the blast-radius guard (tested in test/batch/compensation/guard) is opened wide.
+    env = await createTestEnv({
+      env: {
+        KAFKA_BROKERS: broker.kafkaBrokers[0]!,
+        RECON_GRACE_SECONDS: String(GRACE_SECONDS),
+        RECON_WINDOW_SECONDS: '60',
+        RECON_AUTO_COMPENSATE_LIMIT: '10000000',
+        RECON_AUTO_COMPENSATE_RATIO: '1',
+      },
+    });
   }, 180_000);
 
   afterAll(async () => {

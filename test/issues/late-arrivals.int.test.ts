@@ -55,8 +55,11 @@ describe('rows written late behind the watermark', () => {
 
     // Recorded once: the run after (which may look at that window again: the scan keeps a safety margin) adds nothing.
     const recorded = await env.dbs.recon('discrepancies').count({ n: '*' });
+    // These runs have no queue: the orphan grant is still `detected`, and a run that finds it again hands it on again (its
+    // guard counts it); nothing new is recorded.
+    const unqueued = await env.dbs.recon('discrepancies').where({ status: 'detected', kind: 'orphan_grant' }).pluck('id');
     const third = await executeRun(deps, { checks: ['users-vs-points', 'outbox-vs-consumed'], trigger: 'test' });
-    expect(third.queued).toEqual([]);
+    expect(third.queued.every((id) => unqueued.includes(id))).toBe(true);
     expect(await env.dbs.recon('discrepancies').count({ n: '*' })).toEqual(recorded);
   });
 });

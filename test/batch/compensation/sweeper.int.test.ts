@@ -79,7 +79,7 @@ describe('the sweeper keeps Redis in line with the recon DB', () => {
         found.map((f) => f.id),
         { timeoutMs: 30_000, intervalMs: 100 },
       );
-      expect(done).toEqual({ settled: true, counts: { detected: 0, queued: 0, resolved: 0, failed: 1 } });
+      expect(done).toEqual({ settled: true, counts: { detected: 0, queued: 0, resolved: 0, failed: 1, held: 0, dismissed: 0 } });
     } finally {
       await running.close();
     }

@@ -31,9 +31,6 @@ const data: ReportData = {
   consumerLag: [],
   examples: {},
   drift: [],
-  held: [],
-  heldWhy: [],
-  consoleUrl: undefined,
 };
 
 describe('report rendering', () => {
@@ -102,8 +99,23 @@ describe('a report people can read', () => {
     ...data,
     lines: [{ ...data.lines[0]!, pending: 0, held: 1 }, data.lines[1]!],
     examples: { orphan_grant: [orphan], dead_lettered_event: [deadLetter] },
-    held: [{ check: 'users-vs-points', kind: 'orphan_grant', count: 1500 }],
-    heldWhy: [{ check: 'users-vs-points', message: '1500 compensations exceed RECON_AUTO_COMPENSATE_LIMIT=1000' }],
+    held: {
+      byCheck: {
+        'users-vs-points': {
+          reason: 'count',
+          compensable: 1500,
+          rowsCompared: 90_000,
+          limit: 1000,
+          ratio: 0.01,
+          ratioMinCount: 100,
+          kinds: { orphan_grant: 1500 },
+          message: '1500 compensations exceed RECON_AUTO_COMPENSATE_LIMIT=1000',
+        },
+      },
+      remaining: [{ check: 'users-vs-points', kind: 'orphan_grant', count: 1500 }],
+      total: 1500,
+      decisions: [],
+    },
     consoleUrl: 'https://recon.example.com',
   };
 

@@ -10,7 +10,7 @@ describe('a run whose lock connection dies', () => {
   let env: TestEnv;
   beforeAll(async () => {
     env = await createTestEnv({ topics: false, roles: true, env: { RECON_WINDOW_SECONDS: '3600', RECON_GRACE_SECONDS: '60' } });
-    // Users without grants in several hourly windows: every window finds something and calls enqueue.
+    // Users without grants in several hourly windows: every window finds something.
     await insertUsers(env.dbs.users, spread(hoursAgo(4), 3 * 3600_000, 6));
   });
   afterAll(async () => env?.cleanup());
@@ -22,7 +22,12 @@ describe('a run whose lock connection dies', () => {
         config: env.config,
         dbs: env.app,
         log: createLogger(env.config),
-        enqueue: async () => {
+      },
+      {
+        checks: ['users-vs-points'],
+        trigger: 'test',
+        // Called (and awaited) after each window has committed.
+        onProgress: async () => {
           windowsCommitted += 1;
           if (windowsCommitted > 1) return;
           // The server ends the lock session (a failover, an administrator, a network cut would look the same).
@@ -32,7 +37,6 @@ describe('a run whose lock connection dies', () => {
           expect(rows.map((r) => r.ended)).toEqual([true]);
         },
       },
-      { checks: ['users-vs-points'], trigger: 'test' },
     );
     await expect(run).rejects.toThrow('lost the connection holding the check locks');
     expect(windowsCommitted).toBe(1);
