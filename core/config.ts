@@ -153,6 +153,7 @@ const schema = {
   RECON_REPORTS_DIR: z.string().min(1).default('reports'),
   RECON_API_PORT: port.default(8080),
   RECON_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  RECON_API_READ_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   RECON_PUBLIC_URL: publicUrl.optional(),
   RECON_API_RUNS_PER_MINUTE: positiveInt(10_000).default(6),
   RECON_CONSUME_HEALTH_PORT: port.optional(),
@@ -239,7 +240,14 @@ export interface Config {
   };
   api: {
     port: number;
+    /** The operator's token (`RECON_API_TOKEN`): reads and acts. */
     token: string | undefined;
+    /**
+     * The viewer's token (`RECON_API_READ_TOKEN`): sees every page and API
+     * answer, and is refused (403) every state-changing request. Needs
+     * `RECON_API_TOKEN` and must differ from it.
+     */
+    readToken: string | undefined;
     /**
      * Where users reach the server (`RECON_PUBLIC_URL`), normalized by `URL`;
      * undefined when unset. Its origin counts as the server's own; `https`
@@ -378,6 +386,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     parsed[name] = result.data;
   }
   const p = parsed as Parsed;
+  if (p.RECON_API_READ_TOKEN !== undefined) {
+    if (p.RECON_API_TOKEN === undefined)
+      throw new ConfigError('RECON_API_READ_TOKEN', 'needs RECON_API_TOKEN (without it the server has no authentication at all)');
+    if (p.RECON_API_READ_TOKEN === p.RECON_API_TOKEN) throw new ConfigError('RECON_API_READ_TOKEN', 'must differ from RECON_API_TOKEN');
+  }
   return {
     databases: { users: p.USERS_DATABASE_URL, points: p.POINTS_DATABASE_URL, recon: p.RECON_DATABASE_URL },
     writerDatabases: {
@@ -402,7 +415,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       policy: p.REPORT_POLICY,
       dir: p.RECON_REPORTS_DIR,
     },
-    api: { port: p.RECON_API_PORT, token: p.RECON_API_TOKEN, publicUrl: p.RECON_PUBLIC_URL, runsPerMinute: p.RECON_API_RUNS_PER_MINUTE },
+    api: {
+      port: p.RECON_API_PORT,
+      token: p.RECON_API_TOKEN,
+      readToken: p.RECON_API_READ_TOKEN,
+      publicUrl: p.RECON_PUBLIC_URL,
+      runsPerMinute: p.RECON_API_RUNS_PER_MINUTE,
+    },
     consumeHealthPort: p.RECON_CONSUME_HEALTH_PORT,
     dltHeaders: p.RECON_DLT_HEADERS,
     compensation: {

@@ -42,7 +42,7 @@ export const CHECK_NAMES = {
 export type CheckName = (typeof CHECK_NAMES)[keyof typeof CHECK_NAMES];
 export const ALL_CHECK_NAMES = Object.values(CHECK_NAMES) as CheckName[];
 
-export const RUN_TRIGGERS = ['cli', 'cron', 'api', 'demo', 'test'] as const;
+export const RUN_TRIGGERS = ['cli', 'cron', 'api', 'console', 'demo', 'test'] as const;
 export type RunTrigger = (typeof RUN_TRIGGERS)[number];
 
 export const RUN_STATUSES = ['running', 'completed', 'failed', 'skipped'] as const;

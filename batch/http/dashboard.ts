@@ -1,8 +1,9 @@
 /**
- * The dashboard at `/`: one server-rendered page (template literals, every
- * value escaped), no build step and no script. Recent runs, drift per run as
- * an inline SVG chart, open discrepancies by kind, watermark lag, and links
- * to the JSON API and bull-board. Its one `<style>` element is allowed by the
+ * The dashboard at `/`, the console's home: one server-rendered page
+ * (template literals, every value escaped), no build step and no script.
+ * Recent runs, drift per run as an inline SVG chart, open discrepancies by
+ * kind, watermark lag, and links to the console's pages (../console/), the
+ * JSON API and bull-board. Its one `<style>` element is allowed by the
  * Content-Security-Policy through its hash ({@link DASHBOARD_STYLE_HASH}).
  */
 import { createHash } from 'node:crypto';
@@ -47,7 +48,7 @@ export async function loadDashboardData(dbs: Pick<Databases, 'recon'>): Promise<
 
 const STYLE = `
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;background:#f6f7f9}
-header{background:#263238;color:#fff;padding:10px 20px;display:flex;gap:20px;align-items:baseline}
+header{background:#263238;color:#fff;padding:10px 20px;display:flex;flex-wrap:wrap;gap:8px 20px;align-items:baseline}
 header h1{font-size:18px;margin:0}header a{color:#cfd8dc}
 main{padding:16px 20px;display:grid;gap:16px;grid-template-columns:repeat(auto-fit,minmax(420px,1fr))}
 section{background:#fff;border:1px solid #dde;border-radius:6px;padding:12px 16px}
@@ -69,7 +70,7 @@ export function renderDashboard(data: DashboardData): string {
       const duration = r.finished_at ? (new Date(r.finished_at).getTime() - new Date(r.started_at).getTime()) / 1000 : undefined;
       return (
         `<tr class="run" data-run="${e(r.id)}">` +
-        `<td><a href="/api/runs/${e(r.id)}"><code>${e(shortId(r.id))}</code></a></td>` +
+        `<td><a href="/runs/${e(r.id)}"><code>${e(shortId(r.id))}</code></a></td>` +
         `<td>${e(formatInstant(r.started_at))}</td>` +
         `<td>${e(r.trigger)}</td>` +
         `<td>${e(r.checks.join(', '))}</td>` +
@@ -77,7 +78,7 @@ export function renderDashboard(data: DashboardData): string {
         `<td class="n">${r.windows}</td>` +
         `<td class="n">${total}</td>` +
         `<td class="n">${duration === undefined ? '' : e(formatSeconds(duration))}</td>` +
-        `<td><a href="/api/discrepancies?run=${e(r.id)}">list</a></td>` +
+        `<td><a href="/discrepancies?run=${e(r.id)}">list</a></td>` +
         `</tr>`
       );
     })
@@ -85,8 +86,9 @@ export function renderDashboard(data: DashboardData): string {
   const kindRows = data.byKind
     .map(
       (k) =>
-        `<tr class="kind" data-kind="${e(k.kind)}"><td><a href="/api/discrepancies?kind=${e(k.kind)}">${e(k.kind)}</a></td>` +
-        `<td class="n">${k.counts.detected}</td><td class="n">${k.counts.queued}</td><td class="n">${k.counts.failed}</td><td class="n">${k.counts.resolved}</td></tr>`,
+        `<tr class="kind" data-kind="${e(k.kind)}"><td><a href="/discrepancies?kind=${e(k.kind)}">${e(k.kind)}</a></td>` +
+        `<td class="n">${k.counts.detected}</td><td class="n">${k.counts.queued}</td><td class="n">${k.counts.failed}</td><td class="n">${k.counts.resolved}</td>` +
+        `<td class="n">${k.counts.held}</td><td class="n">${k.counts.dismissed}</td></tr>`,
     )
     .join('');
   const wmRows = data.watermarks
@@ -96,7 +98,7 @@ export function renderDashboard(data: DashboardData): string {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>recon dashboard</title><style>${STYLE}</style></head>
 <body>
-<header><h1>recon</h1><a href="/admin/queues">queues (bull-board)</a><a href="/api/runs">runs API</a><a href="/api/discrepancies">discrepancies API</a><a href="/metrics">metrics</a>
+<header><h1>recon</h1><a href="/runs">runs</a><a href="/discrepancies">discrepancies</a><a href="/dead-letters">dead letters</a><a href="/lag">lag</a><a href="/actions/run">start a run</a><a href="/actions/retry">retry failed</a><a href="/actions/replay">replay dead letters</a><a href="/admin/queues">queues (bull-board)</a><a href="/api/runs">runs API</a><a href="/metrics">metrics</a>
 <span class="muted">rendered ${e(data.generatedAt.toISOString())}</span></header>
 <main>
 <section class="wide" id="drift"><h2>Drift per run (last ${data.drift.length})</h2>${svgChart(data.drift, { width: 900, height: 200 })}</section>
@@ -104,7 +106,7 @@ export function renderDashboard(data: DashboardData): string {
 ${runRows ? `<table><thead><tr><th>run</th><th>started</th><th>trigger</th><th>checks</th><th>status</th><th>windows</th><th>found</th><th>took</th><th>discrepancies</th></tr></thead><tbody>${runRows}</tbody></table>` : '<p class="muted">no runs yet: <code>recon run</code> or <code>POST /api/runs</code></p>'}
 </section>
 <section id="open"><h2>Discrepancies by kind</h2>
-${kindRows ? `<table><thead><tr><th>kind</th><th>detected</th><th>queued</th><th>failed</th><th>resolved</th></tr></thead><tbody>${kindRows}</tbody></table>` : '<p class="muted">none</p>'}
+${kindRows ? `<table><thead><tr><th>kind</th><th>detected</th><th>queued</th><th>failed</th><th>resolved</th><th>held</th><th>dismissed</th></tr></thead><tbody>${kindRows}</tbody></table>` : '<p class="muted">none</p>'}
 </section>
 <section id="watermarks"><h2>Watermarks</h2>
 ${wmRows ? `<table><thead><tr><th>check</th><th>watermark</th><th>lag</th></tr></thead><tbody>${wmRows}</tbody></table>` : '<p class="muted">no check has run yet</p>'}

@@ -9,6 +9,12 @@
  *   scripts, styles, images, fonts, fetches from `'self'`), no framing, no
  *   `<base>`, forms post only here;
  * - the dashboard: its one `<style>` element by hash (it has no script);
+ * - the console's pages: the strict policy as it is (their look comes from
+ *   `/console.css`; no inline style, not even an attribute);
+ * - a run's report shown in the console (`/runs/:id/report`): the e-mail's
+ *   HTML, whose inline styles mail clients need, so `style-src
+ *   'unsafe-inline'`, but `sandbox` (no script runs, whatever the page holds)
+ *   and nothing else loads;
  * - bull-board (under `/admin/queues`): inline styles (its React UI sets
  *   style attributes), its own `<base href>`, and the IBM Plex fonts it
  *   links from Google Fonts.
@@ -33,6 +39,8 @@ const STRICT: Directives = {
 
 const DASHBOARD: Directives = { ...STRICT, 'style-src': `'self' '${DASHBOARD_STYLE_HASH}'` };
 
+const REPORT: Directives = { ...STRICT, 'script-src': "'none'", 'style-src': "'unsafe-inline'", 'img-src': 'data:', sandbox: '' };
+
 const QUEUES: Directives = {
   ...STRICT,
   'style-src': "'self' 'unsafe-inline' https://fonts.googleapis.com",
@@ -42,15 +50,19 @@ const QUEUES: Directives = {
 
 const policy = (d: Directives) =>
   Object.entries(d)
-    .map(([k, v]) => `${k} ${v}`)
+    .map(([k, v]) => (v ? `${k} ${v}` : k))
     .join('; ');
 
 /** The Content-Security-Policy of each kind of page. */
-export const CONTENT_SECURITY_POLICIES = { strict: policy(STRICT), dashboard: policy(DASHBOARD), queues: policy(QUEUES) } as const;
+export const CONTENT_SECURITY_POLICIES = { strict: policy(STRICT), dashboard: policy(DASHBOARD), report: policy(REPORT), queues: policy(QUEUES) } as const;
+
+/** The route of a run's report page in the console. */
+export const REPORT_PAGE_ROUTE = '/runs/:id/report';
 
 /** Which policy an answer gets, by the route the request matched (`undefined`: no route, a 404). */
 export function policyFor(route: string | undefined): keyof typeof CONTENT_SECURITY_POLICIES {
   if (route === '/') return 'dashboard';
+  if (route === REPORT_PAGE_ROUTE) return 'report';
   if (route === QUEUES_PATH || route?.startsWith(`${QUEUES_PATH}/`)) return 'queues';
   return 'strict';
 }

@@ -12,6 +12,9 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { describeError } from '../../core/index.js';
 import { createRunWorker, type RunJobData, type RunJobResult } from '../runs/index.js';
 import { registerAuth } from './auth.js';
+import { Csrf } from './csrf.js';
+import { RateLimit } from './rate-limit.js';
+import { consoleRoutes } from './routes/console.js';
 import { registerRequestGuard } from './request-guard.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { discrepancyRoutes } from './routes/discrepancies.js';
@@ -76,7 +79,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     setSecurityHeaders(req, reply, { secure: isSecure(req) });
   });
   registerRequestGuard(app, { loopbackOnly: !config.api.token, publicUrl: config.api.publicUrl });
-  registerAuth(app, { token: config.api.token, sessionSeconds: limits.sessionSeconds, isSecure });
+  registerAuth(app, { token: config.api.token, readToken: config.api.readToken, sessionSeconds: limits.sessionSeconds, isSecure });
 
   // Only JSON bodies: fastify also parses text/plain by default, which any web page may send cross-site without a preflight.
   app.removeAllContentTypeParsers();
@@ -103,9 +106,22 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { dbs, log, runQueue, timeoutMs: limits.healthCheckTimeoutMs });
   await app.register(metricsRoutes, { config, dbs, log, ...(deps.admin ? { admin: deps.admin } : {}), ...(deps.alerts ? { alerts: deps.alerts } : {}) });
-  await app.register(runRoutes, { config, dbs, log, runQueue, ...(deps.compensationQueue ? { compensationQueue: deps.compensationQueue } : {}) });
+  // One budget of run starts per client, whether from the API or the console.
+  const runLimit = new RateLimit(config.api.runsPerMinute);
+  await app.register(runRoutes, { config, dbs, log, runQueue, runLimit, ...(deps.compensationQueue ? { compensationQueue: deps.compensationQueue } : {}) });
   await app.register(discrepancyRoutes, { dbs });
   await app.register(dashboardRoutes, { dbs });
+  await app.register(consoleRoutes, {
+    config,
+    dbs,
+    log,
+    runQueue,
+    csrf: new Csrf(),
+    runLimit,
+    ...(deps.compensationQueue ? { compensationQueue: deps.compensationQueue } : {}),
+    ...(deps.kafka ? { kafka: deps.kafka } : {}),
+    ...(deps.admin ? { admin: deps.admin } : {}),
+  });
   await registerQueueBoard(app, [runQueue as Queue, ...(deps.queues ?? [])], { readOnly: !config.api.token });
 
   // --- runs executed in this process ----------------------------------------

@@ -2,9 +2,9 @@
 import type { Queue } from 'bullmq';
 import type { Config, Logger } from '../../core/index.js';
 import type { Databases } from '../../db/index.js';
-import type { Admin } from '../../streaming/index.js';
-import type { AfterRun, EnqueueCompensations, ExecuteRun, RunQueue } from '../runs/index.js';
+import type { Admin, KafkaClient } from '../../streaming/index.js';
 import type { CompensationQueue } from '../compensation/index.js';
+import type { AfterRun, EnqueueCompensations, ExecuteRun, RunQueue } from '../runs/index.js';
 import type { WebhookNotifier } from '../alerts/index.js';
 
 declare module 'fastify' {
@@ -51,8 +51,16 @@ export interface ApiDeps {
   runQueue: RunQueue;
   /** Shown in bull-board besides the run queue (the compensation queue). */
   queues?: Queue[];
-  /** For consumer lag in metrics and reports. */
+  /** For consumer lag in metrics, reports and the console. */
   admin?: Admin;
+  /**
+   * Where approved held compensations (`POST /api/runs/:id/approve`, the
+   * console) and the console's retries are queued. Absent: the API opens its
+   * own; the console's actions answer 503.
+   */
+  compensationQueue?: CompensationQueue;
+  /** For the console's dead-letter replay (a producer per replay); without it, the replay answers 503. */
+  kafka?: KafkaClient;
   /**
    * When given, the server also runs queued runs itself (a run-queue worker
    * in this process, closed with the server); otherwise `recon worker` does.
@@ -62,8 +70,6 @@ export interface ApiDeps {
   enqueue?: EnqueueCompensations;
   /** Alerts of runs executed in this process; its delivery counts feed `/metrics`. */
   alerts?: WebhookNotifier;
-  /** Where approved held compensations are queued (`POST /api/runs/:id/approve`). Absent: the server opens its own. */
-  compensationQueue?: CompensationQueue;
   /** After each run executed in this process (the CLI hands in the report's delivery). */
   afterRun?: AfterRun;
   /** Overrides of {@link DEFAULT_HTTP_LIMITS}. */

@@ -78,6 +78,8 @@ export interface ReportData {
    * the decisions taken since (set by `buildReportData`).
    */
   held?: { byCheck: RunHeld; remaining: { check: string; kind: string; count: number }[]; total: number; decisions: DecisionRow[] };
+  /** `RECON_PUBLIC_URL` without its trailing slash: links go to the console there; `undefined`: no links. */
+  consoleUrl?: string | undefined;
 }
 
 /** Whether the policy asks for a report of this run. `drift`: only when it found something or failed. */
@@ -156,15 +158,18 @@ export async function buildReportData(deps: ReportDeps, runId: string): Promise<
     examples: grouped,
     drift: recent.map((r) => ({ runId: r.id, startedAt: r.started_at, total: countTotal(r.counts), status: r.status })),
     held: { byCheck: run.held ?? {}, remaining: heldNow, total: heldNow.reduce((n, h) => n + h.count, 0), decisions },
+    consoleUrl: deps.config.api.publicUrl?.replace(/\/+$/, ''),
   };
 }
 
 export function reportSubject(data: ReportData): string {
   const { run, total } = data;
+  const held = data.held?.total ?? 0;
   const checks = run.checks.join(', ');
   const id = shortId(run.id);
   if (run.status === 'failed') return `recon: run ${id} failed after ${total} discrepancies (${checks})`;
   if (run.status === 'skipped') return `recon: run ${id} skipped (${checks})`;
   if (total === 0) return `recon: no discrepancies in run ${id} (${checks})`;
+  if (held > 0) return `recon: ${held} compensations held for approval, ${total} ${total === 1 ? 'discrepancy' : 'discrepancies'} in run ${id} (${checks})`;
   return `recon: ${total} ${total === 1 ? 'discrepancy' : 'discrepancies'} in run ${id}${run.dry_run ? ' (dry run)' : ''} (${checks})`;
 }

@@ -4,7 +4,9 @@ import { commandContext, intOption, untilSignal } from '../context.js';
 export function register(program: Command): void {
   program
     .command('serve')
-    .description('HTTP API (runs, discrepancies), dashboard at /, Prometheus /metrics, bull-board at /admin/queues, /healthz')
+    .description(
+      'HTTP API (runs, discrepancies), the operator console (/, /runs, /discrepancies, /dead-letters, /lag, actions), Prometheus /metrics, bull-board at /admin/queues, /healthz',
+    )
     .option('--port <n>', 'port to listen on (default: RECON_API_PORT, 8080)', intOption(0, 65_535))
     .option('--no-run-worker', 'only queue runs; leave executing them to `recon worker`')
     .addHelpText(
@@ -12,7 +14,8 @@ export function register(program: Command): void {
       `
 With RECON_API_TOKEN set, it listens on every interface and every route but
 /healthz needs "Authorization: Bearer <token>" (browsers: open /?token=<token>
-once; a 12-hour session cookie does the rest). Behind a TLS proxy, set
+once; a 12-hour session cookie does the rest). RECON_API_READ_TOKEN is a
+viewer's token: every page and answer, no action (403). Behind a TLS proxy, set
 RECON_PUBLIC_URL=https://<public name> (Secure cookie, the public origin is
 the server's own). Without a token, it listens on 127.0.0.1 only, answers
 only loopback Host names, without authentication, and bull-board is
@@ -31,7 +34,8 @@ Example:
       const { createKafka } = await import('../../streaming/index.js');
       const { config, log } = commandContext();
       const dbs = connectDatabases(config, { max: 6, applicationName: 'recon-serve' });
-      const admin = createKafka(config, { clientId: 'recon-serve', logger: log, retries: 2 }).admin();
+      const kafka = createKafka(config, { clientId: 'recon-serve', logger: log, retries: 2 });
+      const admin = kafka.admin();
       const runQueue = createRunQueue(config, log);
       const compensationQueue = createCompensationQueue(config, log);
       const alerts = createAlerts(config, log);
@@ -48,6 +52,7 @@ Example:
           runQueue,
           queues: [compensationQueue],
           compensationQueue,
+          kafka,
           alerts,
           ...(kafkaUp ? { admin } : {}),
           ...(opts.runWorker

@@ -157,3 +157,17 @@ export async function ledgerEntryIdsAmong(db: Knex | Knex.Transaction, entryIds:
   const { rows } = await db.raw<{ rows: { entry_id: string }[] }>('select entry_id from point_ledger where entry_id = any(?::uuid[])', [Array.from(entryIds)]);
   return new Set(rows.map((r) => r.entry_id));
 }
+
+/** A ledger entry as stored, with its write time. */
+export interface StoredLedgerEntry extends LedgerEntry {
+  created_at: Date;
+}
+
+/** Every ledger entry of one user, oldest first (the console's evidence; the ledger's user index). */
+export async function ledgerEntriesOfUser(db: Knex | Knex.Transaction, userId: string, limit = 200): Promise<StoredLedgerEntry[]> {
+  return (await db('point_ledger')
+    .select('entry_id', 'user_id', 'amount', 'reason', 'user_created_at', 'source', 'created_at')
+    .where({ user_id: userId })
+    .orderBy('created_at')
+    .limit(limit)) as StoredLedgerEntry[];
+}

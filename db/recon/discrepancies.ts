@@ -235,6 +235,8 @@ export interface ListDiscrepanciesFilter {
   kind?: DiscrepancyKind;
   status?: DiscrepancyStatus;
   check?: CheckName;
+  /** A user id or an event id: the discrepancies about it (its entity, or its details' `userId` / `eventId`). */
+  search?: string;
   /** Most rows per page. Default 100. */
   limit?: number;
   cursor?: string;
@@ -254,9 +256,20 @@ export async function listDiscrepancies(db: Knex, f: ListDiscrepanciesFilter = {
   if (f.kind) q.where('kind', f.kind);
   if (f.status) q.where('status', f.status);
   if (f.check) q.where('check_name', f.check);
+  if (f.search) {
+    const s = f.search.toLowerCase();
+    q.where((w) =>
+      w.where('entity_id', s).orWhereRaw("details->>'userId' = ?", [s]).orWhereRaw("details->>'eventId' = ?", [s]).orWhereRaw("entity_id like '%:' || ?", [s]),
+    );
+  }
   const after = f.cursor ? decodeCursor(f.cursor) : undefined;
   if (after) q.whereRaw('(detected_at, id) < (?::timestamptz, ?::uuid)', [after.at, after.id]);
   return page((await q) as WithCursor<DiscrepancyRow>[], limit);
+}
+
+/** One discrepancy with the BullMQ job that carries it (when queued), or `undefined`. */
+export async function getDiscrepancy(db: Knex, id: string): Promise<(DiscrepancyRow & { job_id: string | null }) | undefined> {
+  return (await db('discrepancies').where({ id }).first()) as (DiscrepancyRow & { job_id: string | null }) | undefined;
 }
 
 /** Every discrepancy counted by kind and status (a small aggregate, fit for a metrics scrape). */

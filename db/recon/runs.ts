@@ -142,10 +142,14 @@ export interface ListRunsFilter {
   cursor?: string;
   trigger?: RunTrigger;
   status?: RunStatus;
+  /** Only runs started at or after this instant. */
+  startedFrom?: Date;
+  /** Only runs started before this instant. */
+  startedBefore?: Date;
 }
 
 /** Runs, newest first. */
-export async function listRuns(db: Knex, { limit = 50, cursor, trigger, status }: ListRunsFilter = {}): Promise<Page<RunRow>> {
+export async function listRuns(db: Knex, { limit = 50, cursor, trigger, status, startedFrom, startedBefore }: ListRunsFilter = {}): Promise<Page<RunRow>> {
   const q = db('runs')
     .select('*', cursorColumn(db, 'started_at'))
     .orderBy([
@@ -155,6 +159,8 @@ export async function listRuns(db: Knex, { limit = 50, cursor, trigger, status }
     .limit(limit + 1);
   if (trigger) q.where('trigger', trigger);
   if (status) q.where('status', status);
+  if (startedFrom) q.where('started_at', '>=', startedFrom);
+  if (startedBefore) q.where('started_at', '<', startedBefore);
   const after = cursor ? decodeCursor(cursor) : undefined;
   if (after) q.whereRaw('(started_at, id) < (?::timestamptz, ?::uuid)', [after.at, after.id]);
   return page((await q) as WithCursor<RunRow>[], limit);

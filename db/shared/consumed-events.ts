@@ -56,3 +56,13 @@ export async function consumedEventIds(db: Knex | Knex.Transaction, group: strin
   );
   return new Set(rows.map((r) => r.event_id));
 }
+
+/** A consumed-events row as stored. */
+export interface StoredConsumedEvent extends ConsumedEventRow {
+  consumed_at: Date;
+}
+
+/** The groups that consumed one event, with where they read it (the console's evidence). */
+export async function consumedRowsOfEvent(db: Knex | Knex.Transaction, eventId: string): Promise<StoredConsumedEvent[]> {
+  return (await db('consumed_events').select('*').where({ event_id: eventId }).orderBy('consumed_at')) as StoredConsumedEvent[];
+}

@@ -63,6 +63,18 @@ export async function listDeadLetters(
   return (await q) as DeadLetterRecord[];
 }
 
+/** The newest dead letters first (the console's list), optionally only those of `eventId`. */
+export async function recentDeadLetters(
+  db: Knex | Knex.Transaction,
+  { limit = 200, eventId }: { limit?: number; eventId?: string } = {},
+): Promise<DeadLetterRecord[]> {
+  const { rows } = await db.raw<{ rows: { present: boolean }[] }>("select to_regclass('dead_letters') is not null as present");
+  if (!rows[0]?.present) return [];
+  const q = db('dead_letters').select('*').orderBy('dead_lettered_at', 'desc').orderBy('id', 'desc').limit(limit);
+  if (eventId) q.where('event_id', eventId);
+  return (await q) as DeadLetterRecord[];
+}
+
 /** Mark dead letters as replayed, by their original coordinates. Returns how many matched. */
 export async function markDeadLettersReplayed(
   db: Knex | Knex.Transaction,
@@ -103,4 +115,9 @@ export async function countDeadLetters(db: Knex): Promise<DeadLetterCount[] | un
        from dead_letters group by consumer_group, topic order by consumer_group, topic`,
   );
   return counted;
+}
+
+/** One dead letter by its row id, or none. */
+export async function deadLetterById(db: Knex | Knex.Transaction, id: number): Promise<DeadLetterRecord[]> {
+  return (await db('dead_letters').where({ id }).limit(1)) as DeadLetterRecord[];
 }

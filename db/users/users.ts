@@ -43,3 +43,8 @@ export async function usersCreatedAtById(db: Knex | Knex.Transaction, userIds: r
   for (const r of rows) out.set(r.id, r.created_at);
   return out;
 }
+
+/** One user row by id (the console's evidence), or `undefined` when no committed user has it. */
+export async function userById(db: Knex | Knex.Transaction, id: string): Promise<UserRow | undefined> {
+  return (await db('users').select('id', 'email', 'created_at').where({ id }).first()) as UserRow | undefined;
+}

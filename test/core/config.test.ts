@@ -70,6 +70,7 @@ describe('loadConfig', () => {
     ['RECON_NAMESPACE', 'has space'],
     ['RECON_API_PORT', '70000'],
     ['RECON_API_TOKEN', 'short'],
+    ['RECON_API_READ_TOKEN', 'short'],
     ['RECON_PUBLIC_URL', 'recon.example.com'],
     ['RECON_PUBLIC_URL', 'ftp://recon.example.com'],
     ['RECON_PUBLIC_URL', 'https://user:pass@recon.example.com'],
@@ -96,6 +97,15 @@ describe('loadConfig', () => {
     expect((error as ConfigError).variable).toBe(name);
     expect((error as Error).message.startsWith(`${name}: `)).toBe(true);
     expect((error as Error).message).not.toContain('\n');
+  });
+
+  it('takes a viewer token only beside an operator token, and never the same one', () => {
+    const operator = 'operator-token-0123456789';
+    const viewer = 'viewer-token-0123456789';
+    expect(loadConfig({ RECON_API_TOKEN: operator, RECON_API_READ_TOKEN: viewer }).api).toMatchObject({ token: operator, readToken: viewer });
+    expect(loadConfig({ RECON_API_TOKEN: operator }).api.readToken).toBeUndefined();
+    expect(() => loadConfig({ RECON_API_READ_TOKEN: viewer })).toThrow(/^RECON_API_READ_TOKEN: needs RECON_API_TOKEN/);
+    expect(() => loadConfig({ RECON_API_TOKEN: operator, RECON_API_READ_TOKEN: operator })).toThrow(/^RECON_API_READ_TOKEN: must differ from RECON_API_TOKEN/);
   });
 
   it('prefixes names with the namespace when one is set', () => {

@@ -25,7 +25,7 @@ import { getRunRow, getRunWindowDetails, listRuns, runDiscrepancyStatusCounts } 
 import { approveHeld, createCompensationQueue, decisionsForRun, dismissHeld, heldForRun, type CompensationQueue } from '../../compensation/index.js';
 import { queueRun, type RunJobData, type RunJobResult } from '../../runs/index.js';
 import { clientKey } from '../auth.js';
-import { RateLimit } from '../rate-limit.js';
+import type { RateLimit } from '../rate-limit.js';
 import { approveBody, dismissBody, listRunsQuery, runIdParams, startRunBody, validate } from '../schemas.js';
 import type { ApiDeps } from '../types.js';
 
@@ -61,10 +61,12 @@ async function runFromJob(id: string, job: Job<RunJobData, RunJobResult>) {
 /** The actor of a decision made through the API: the name of the token that authenticated it (one operator token today). */
 export const API_ACTOR = 'api';
 
-export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'config' | 'dbs' | 'log' | 'runQueue' | 'compensationQueue'>> = async (
-  app,
-  { config, dbs, log, runQueue, compensationQueue },
-) => {
+export interface RunRouteOptions extends Pick<ApiDeps, 'config' | 'dbs' | 'log' | 'runQueue' | 'compensationQueue'> {
+  /** Run starts per client, shared with the console's "start a run". */
+  runLimit: RateLimit;
+}
+
+export const runRoutes: FastifyPluginAsync<RunRouteOptions> = async (app, { config, dbs, log, runQueue, compensationQueue, runLimit }) => {
   let ownQueue: CompensationQueue | undefined;
   const queue = (): CompensationQueue => compensationQueue ?? (ownQueue ??= createCompensationQueue(config, log));
   app.addHook('onClose', async () => {
@@ -116,7 +118,6 @@ export const runRoutes: FastifyPluginAsync<Pick<ApiDeps, 'config' | 'dbs' | 'log
   });
 
   const runBody = startRunBody(config.windowSeconds);
-  const runLimit = new RateLimit(config.api.runsPerMinute);
   app.post('/api/runs', async (req, reply) => {
     if (req.body === undefined) {
       return reply.code(400).send({ error: 'bad request', field: 'body', message: 'must be a JSON object (send {} to run every check)' });

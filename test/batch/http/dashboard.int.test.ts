@@ -73,11 +73,11 @@ describe('dashboard in headless Chromium', () => {
           ...Array.from(r.querySelectorAll('td.n'), (td: { textContent: string | null }) => Number(td.textContent)),
         ]),
       );
-    // detected, queued, failed, resolved
+    // detected, queued, failed, resolved, held, dismissed
     expect(kinds).toEqual([
-      ['missing_grant', 0, 0, 1, 2],
-      ['orphan_grant', 0, 1, 0, 0],
-      ['unpublished_event', 1, 1, 0, 0],
+      ['missing_grant', 0, 0, 1, 2, 0, 0],
+      ['orphan_grant', 0, 1, 0, 0, 0, 0],
+      ['unpublished_event', 1, 1, 0, 0, 0, 0],
     ]);
     expect(await page.locator('a[href="/admin/queues"]').count()).toBe(1);
 
