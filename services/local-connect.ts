@@ -12,17 +12,11 @@
  * and the same three internal topics: {@link connectWorkerNames}.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ReconError, sleep, type Config, type Logger, silentLogger } from '../core/index.js';
 import { connectClient, connectTopicSpecs, connectWorkerNames, createKafka, ensureTopicSpecs } from '../streaming/index.js';
-
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-}
+import { commandExists, livePid, projectRoot, tail } from './processes.js';
 
 const PROJECT_ROOT = projectRoot();
 /** Versions fetched; keep in step with services/connect/pom.xml. */
@@ -57,10 +51,6 @@ export function localConnectPaths(home = CACHE): LocalConnectPaths {
     logFile: join(home, 'worker.log'),
     pom: join(PROJECT_ROOT, 'services', 'connect', 'pom.xml'),
   };
-}
-
-function commandExists(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
 function mvnCopy(pom: string, profile: string, out: string, what: string): void {
@@ -155,16 +145,7 @@ export function connectListener(url: string): { host: string; port: number; loca
 
 /** The pid in the pid file, if that process is alive and is our worker. */
 export function runningConnectPid(paths = localConnectPaths()): number | undefined {
-  if (!existsSync(paths.pidFile)) return undefined;
-  const pid = Number(readFileSync(paths.pidFile, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    // A recycled pid belongs to someone else: never signal it.
-    return cmdline.includes('org.apache.kafka.connect.cli.ConnectDistributed') && cmdline.includes(paths.config) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return livePid(paths.pidFile, ['org.apache.kafka.connect.cli.ConnectDistributed', paths.config]);
 }
 
 export interface WorkerOptions {
@@ -369,12 +350,4 @@ export async function connectStatus(config: Pick<Config, 'connect'>, paths = loc
       existsSync(join(paths.libs, `.complete-${CONNECT_VERSION}`)) &&
       existsSync(join(paths.plugins, 'debezium-connector-postgres', `.complete-${DEBEZIUM_VERSION}`)),
   };
-}
-
-function tail(file: string, lines: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }

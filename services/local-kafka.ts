@@ -7,18 +7,13 @@
  * log directory, `broker.pid` and `broker.log`.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ReconError, sleep, type Config, type Logger, silentLogger } from '../core/index.js';
 import { brokerReachable } from '../streaming/index.js';
+import { commandExists, livePid, projectRoot, tail } from './processes.js';
 
-/** The project folder (the nearest with a package.json), whether this runs from services/ or compiled into dist/services/. */
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-}
+export { commandExists, tail } from './processes.js';
 
 const PROJECT_ROOT = projectRoot();
 /** Kafka version fetched; keep in step with services/kafka/pom.xml. */
@@ -63,22 +58,9 @@ export function localListener(brokers: string[]): { host: string; port: number; 
   return { host, port, local: brokers.length === 1 && ['127.0.0.1', 'localhost'].includes(host) };
 }
 
-export function commandExists(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
 /** The pid in the pid file, if that process is alive and is our broker. */
 export function runningBrokerPid(paths = localKafkaPaths()): number | undefined {
-  if (!existsSync(paths.pidFile)) return undefined;
-  const pid = Number(readFileSync(paths.pidFile, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    // A recycled pid belongs to someone else: never signal it.
-    return cmdline.includes('kafka.Kafka') && cmdline.includes(paths.config) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return livePid(paths.pidFile, ['kafka.Kafka', paths.config]);
 }
 
 /** Fetch the broker's jars with Maven unless a complete copy is cached. */
@@ -379,12 +361,4 @@ export async function servicesStatus(config: Pick<Config, 'kafkaBrokers'>, paths
     logFile: paths.logFile,
     jarsCached: existsSync(join(paths.libs, `.complete-${KAFKA_VERSION}`)),
   };
-}
-
-export function tail(file: string, lines: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }
