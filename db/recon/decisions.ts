@@ -59,6 +59,8 @@ export async function guardCandidates(
   const { rows } = await db.raw<{ rows: GuardCandidate[] }>(
     `select id, kind, generation from discrepancies
       where check_name = ? and status = 'detected' and kind = any(?::text[]) and decision_id is null
+        -- Report-only findings (an offsets group's event on the topic) are never compensated: nothing to judge.
+        and coalesce(details->>'compensation', '') <> 'report'
         and (id = any(?::uuid[])
              or (last_run_id <> ?::uuid
                  and exists (select 1 from runs r where r.id = discrepancies.last_run_id and r.status not in ('running', 'completed'))))

@@ -87,6 +87,9 @@ export async function recordDiscrepancies(
          status = case when d.status in ('resolved', 'failed') then 'detected' else d.status end,
          generation = case when d.status in ('resolved', 'failed') then d.generation + 1 else d.generation end,
          resolution = case when d.status in ('resolved', 'failed') then null else d.resolution end,
+         -- Reopened, it is judged afresh: an approval (or a hold) of an earlier generation does not carry over.
+         decision_id = case when d.status in ('resolved', 'failed') then null else d.decision_id end,
+         held_run_id = case when d.status in ('resolved', 'failed') then null else d.held_run_id end,
          updated_at = case when d.status in ('resolved', 'failed') then now() else d.updated_at end
        returning d.id, d.kind, d.generation, (xmax = 0) as inserted, (select p.status from previous p where p.id = d.id) as old_status,
                  coalesce((select p.unjudged from previous p where p.id = d.id), false) as unjudged`,

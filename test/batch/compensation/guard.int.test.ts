@@ -261,4 +261,24 @@ describe('blast-radius guard: held compensations, approve and dismiss', () => {
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stdout).toMatch(/held users-vs-points: missing_grant=6 \(6 compensations exceed RECON_AUTO_COMPENSATE_LIMIT=5\)/);
   }, 300_000);
+
+  it('judges a reopened discrepancy afresh: an earlier approval does not carry over to its next generation', async () => {
+    const from = hoursAgo(60);
+    const to = hoursAgo(58);
+    const users = await insertUsers(env.dbs.users, spread(new Date(from.getTime() + 60_000), 3600_000, 7));
+    const ids = users.map((u) => u.id);
+    const first = await run(from, to, { approveAll: true });
+    expect(first.queued).toHaveLength(7);
+    // Their compensations end failed (no worker here: set as a worker would after its last attempt); the drift is still there.
+    await env.dbs.recon('discrepancies').whereIn('entity_id', ids).update({ status: 'failed', last_error: 'test: attempts exhausted' });
+    await queue.obliterate({ force: true });
+    // The next run reopens them (generation 2): 7 > 5, so the guard holds them instead of the old approval queueing them.
+    const again = await run(from, to);
+    expect(again.queued).toEqual([]);
+    expect(again.held?.[UVP]).toMatchObject({ reason: 'count', compensable: 7, kinds: { missing_grant: 7 } });
+    expect(await byStatus(ids)).toEqual({ held: 7 });
+    // The sweeper leaves them held (other tests' leftovers may be swept; these are not).
+    await sweepCompensations({ db: env.dbs.recon, queue, config: env.config }, { staleSeconds: 0 });
+    expect(await byStatus(ids)).toEqual({ held: 7 });
+  }, 120_000);
 });
