@@ -90,9 +90,13 @@ export function capBytes(value: string, maxBytes: number): string {
 /** Added by `recon dlq replay` to the message it sends back. */
 export const REPLAYED_AT_HEADER = 'x-replayed-at';
 
-/** Every dead-letter header either dialect writes, and Spring's other `kafka_dlt-` ones: dropped before a message is dead-lettered again or replayed. */
+/**
+ * Every dead-letter header either dialect writes, Spring's other `kafka_dlt-`
+ * ones and Kafka Connect's `__connect.errors.*`: dropped before a message is
+ * dead-lettered again or replayed, so a letter's origin is always its last one.
+ */
 function isDeadLetterHeader(name: string): boolean {
-  return DLT_HEADER_NAMES.has(name) || name.startsWith('kafka_dlt-');
+  return DLT_HEADER_NAMES.has(name) || name.startsWith('kafka_dlt-') || name.startsWith('__connect.errors.');
 }
 
 const DLT_HEADER_NAMES = new Set<string>([...Object.values(DLT_HEADERS), ...Object.values(SPRING_DLT_HEADERS)]);

@@ -30,10 +30,11 @@ export function register(program: Command): void {
       const kafka = createKafka(config, { clientId: 'recon-worker', logger: log });
       const producer = createProducer(kafka);
       const alerts = createAlerts(config, log);
+      // Disconnected in `finally` whatever fails on the way (an open admin client keeps the process alive).
+      const offsetsAdmin = kafka.admin();
       try {
         await waitForBrokers(config, { log });
         await producer.connect();
-        const offsetsAdmin = kafka.admin();
         await offsetsAdmin.connect();
         const groupOffsets = async (group: string, topic: string) => {
           const committed = await offsetsAdmin.fetchOffsets({ groupId: group, topics: [topic] });
@@ -83,11 +84,11 @@ export function register(program: Command): void {
         await runs.close();
         await running.close();
         await admin.disconnect().catch(() => undefined);
-        await offsetsAdmin.disconnect().catch(() => undefined);
         if (!(await alerts.flush(ALERT_FLUSH_MS))) log.warn('worker stopping with alerts not yet delivered');
         log.info({ jobs, resolved, failedJobs }, 'worker stopped');
       } finally {
         alerts.close();
+        await offsetsAdmin.disconnect().catch(() => undefined);
         await producer.disconnect().catch(() => undefined);
         await closeDatabases(dbs);
       }

@@ -7,7 +7,14 @@ const info = {
   message: {
     key: Buffer.from('k'),
     value: Buffer.from('{}'),
-    headers: { id: 'e', 'x-original-topic': 'old', 'x-attempts': '4', 'kafka_dlt-original-offset': Buffer.alloc(8), traceparent: 't' } as IHeaders,
+    headers: {
+      id: 'e',
+      'x-original-topic': 'old',
+      'x-attempts': '4',
+      'kafka_dlt-original-offset': Buffer.alloc(8),
+      '__connect.errors.topic': 'older',
+      traceparent: 't',
+    } as IHeaders,
     offset: '9007199254740',
     timestamp: '1767225600000',
     attributes: 0,
@@ -41,9 +48,9 @@ describe("deadLetterMessage in Spring's dialect", () => {
     });
   });
 
-  it("recon's dialect drops Spring's headers of an earlier pass too", () => {
+  it("recon's dialect drops Spring's and Kafka Connect's headers of an earlier pass too", () => {
     const { message } = deadLetterMessage(info, new Date('2026-12-01T00:00:00Z'));
-    expect(Object.keys(message.headers!).filter((n) => n.startsWith('kafka_dlt-'))).toEqual([]);
+    expect(Object.keys(message.headers!).filter((n) => n.startsWith('kafka_dlt-') || n.startsWith('__connect.errors.'))).toEqual([]);
     expect(readDeadLetterHeaders(message.headers)).toMatchObject({ dialect: 'recon', topic: 'ns.user.created', partition: 5, attempts: 2 });
   });
 });

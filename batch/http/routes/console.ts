@@ -245,7 +245,8 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleRouteOptions> = async (app
   app.post('/runs/:id/approve', async (req, reply) => {
     const id = uuidField('id', (req.params as Form).id)!;
     const form = req.body as Form;
-    const kind = oneOf<DiscrepancyKind>('kind', form.kind || undefined, ALL_DISCREPANCY_KINDS);
+    // Only compensable kinds are ever held: anything else is a bad field (400), not a failed decision.
+    const kind = oneOf<DiscrepancyKind>('kind', form.kind || undefined, COMPENSABLE_KINDS);
     let limit: number | undefined;
     if (form.limit?.trim()) {
       if (!/^\d{1,9}$/.test(form.limit.trim()) || Number(form.limit) < 1) throw new FieldError('limit', 'must be a whole number of at least 1');
@@ -268,7 +269,8 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleRouteOptions> = async (app
   app.post('/runs/:id/dismiss', async (req, reply) => {
     const id = uuidField('id', (req.params as Form).id)!;
     const form = req.body as Form;
-    const kind = oneOf<DiscrepancyKind>('kind', form.kind || undefined, ALL_DISCREPANCY_KINDS);
+    // Only compensable kinds are ever held: anything else is a bad field (400), not a failed decision.
+    const kind = oneOf<DiscrepancyKind>('kind', form.kind || undefined, COMPENSABLE_KINDS);
     const reason = form.reason?.trim();
     if (!reason) throw new FieldError('reason', 'say why they are dismissed (it is kept in the audit trail)');
     if (reason.length > 500) throw new FieldError('reason', 'must be at most 500 characters');
