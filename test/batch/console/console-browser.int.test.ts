@@ -405,6 +405,9 @@ describe('the operator console in Chromium', () => {
       attempts: 1,
     });
     const w = await watchedPage(browser);
+    // The replay joins a consumer group and reads the DLT to its end inside the request: on a loaded machine that
+    // outlasts Playwright's 30 s default, so the page waits as long as the library may take (its own 120 s bound).
+    w.page.setDefaultTimeout(150_000);
     await open(w, '/actions/replay', 'action-replay');
     await w.page.selectOption('#replay-form select[name=topic]', 'user.created');
     await w.page.check('#replay-form input[name=confirm]');
@@ -417,7 +420,7 @@ describe('the operator console in Chromium', () => {
     await open(w, '/dead-letters', 'dead-letters-replayed');
     expect(await w.page.locator('#dead-letters tbody tr', { hasText: eventId }).innerText()).toMatch(/ago$/);
     await w.page.close();
-  }, 120_000);
+  }, 200_000);
 
   it('refuses forged POSTs: no CSRF token, another session’s token, and no confirmation', async () => {
     const cookie = (await browser.cookies(s.base)).map((c) => `${c.name}=${c.value}`).join('; ');
