@@ -91,7 +91,7 @@ export function capBytes(value: string, maxBytes: number): string {
 export const REPLAYED_AT_HEADER = 'x-replayed-at';
 
 /** Every dead-letter header either dialect writes, and Spring's other `kafka_dlt-` ones: dropped before a message is dead-lettered again or replayed. */
-function isDeadLetterHeader(name: string): boolean {
+export function isDeadLetterHeader(name: string): boolean {
   return DLT_HEADER_NAMES.has(name) || name.startsWith('kafka_dlt-');
 }
 

@@ -7,3 +7,4 @@ export * from './compensation-claims.js';
 export * from './reports.js';
 export type { Page } from './pages.js';
 export { decodeCursor } from './pages.js';
+export * from './dlq-replays.js';
