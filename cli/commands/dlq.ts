@@ -91,7 +91,8 @@ export function register(program: Command): void {
             partition: l.partition,
             offset: l.offset,
             group: l.group ?? '',
-            reason: `${l.errorClass ?? '?'}: ${l.errorMessage ?? ''}`.slice(0, 80),
+            // The simple class name: Spring's are long (`org.springframework.kafka.listener.ListenerExecutionFailedException`); --json has it in full.
+            reason: `${(l.errorClass ?? '?').split('.').pop()}: ${l.errorMessage ?? ''}`.slice(0, 120),
             attempts: '',
             age: age(new Date(l.timestamp)),
             replayed: l.replay ? age(l.replay.replayed_at) + ' ago' : '',

@@ -525,7 +525,8 @@ async function offsetsPass(ctx: CheckContext, p: Pipeline, window: Window, tp: T
     let partition = o.kafka_partition;
     let offset = Number(o.kafka_offset);
     let at = committed.get(partition) ?? -1;
-    let letter = letterOf.get(o.event_id) ?? letterAt.get(`${partition}:${offset}`);
+    // The letter of the record at the row's position first: a later letter of the same event is a replay that died again.
+    let letter = letterAt.get(`${partition}:${offset}`) ?? letterOf.get(o.event_id);
     let replays = 0;
     if (letter) {
       // A replayed letter (`recon dlq replay --group`): what happened to the replayed record decides.
@@ -630,12 +631,14 @@ async function replayFollower(ctx: CheckContext, p: Pipeline, mine: readonly Dea
   ))
     replayOf.set(key(r.dltPartition, r.dltOffset), r);
   const letterOfRecord = new Map(later.map((l) => [key(l.partition, l.offset), l]));
+  /** Replayed record position → its replay count. */
+  const landedAt = new Map([...replayOf.values()].map((r) => [key(r.replayedPartition, r.replayedOffset), r.replayCount]));
   const offsets = new Map((await ctx.topics.groupOffsets(p.group, p.topic)).map((o) => [o.partition, o.committed]));
   return (letter) => {
     let current = letter;
     for (let replays = 0; replays < 100; replays++) {
       const r = replayOf.get(key(current.dltPartition, current.dltOffset));
-      if (!r) return { state: 'dead', letter: current, replays };
+      if (!r) return { state: 'dead', letter: current, replays: Math.max(replays, landedAt.get(key(current.partition, current.offset)) ?? 0) };
       const again = letterOfRecord.get(key(r.replayedPartition, r.replayedOffset));
       if (again) {
         current = again;
