@@ -20,7 +20,9 @@ export function register(program: Command): void {
 
   services
     .command('up')
-    .description('start the local broker (or, with --brokers 3, three) unless KAFKA_BROKERS already answers (idempotent); --connect also a Kafka Connect worker')
+    .description(
+      'start the local broker (or, with --brokers 3, three) unless KAFKA_BROKERS already answers (idempotent); --connect also a Kafka Connect worker',
+    )
     .option('--brokers <n>', '1, or 3: a KRaft cluster of three nodes on the three local addresses KAFKA_BROKERS lists', brokersOption, 1)
     .option('--timeout <seconds>', 'how long to wait for the broker (and the worker) to answer', intOption(1, 3600), 120)
     .option('--connect', 'also start a Kafka Connect worker (distributed mode, Debezium Postgres plugin) unless KAFKA_CONNECT_URL already answers')
