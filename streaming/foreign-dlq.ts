@@ -35,6 +35,8 @@ export interface ForeignLetter extends TopicDeadLetter {
   dltTopic: string;
   /** How many replays the letter's record had already been through (its `x-recon-replay-count`, or what `dlq_replays` knows). */
   priorReplays: number;
+  /** The record's `x-recon-replayed-from` (the letter it was replayed from) when it died again after a replay. */
+  replayedFrom: string | undefined;
   /** This letter's own replay, when it was replayed. */
   replay: DlqReplayRow | undefined;
   message: ReadMessage;
@@ -47,16 +49,16 @@ function headerText(headers: IHeaders | undefined, name: string): string | undef
   return Buffer.isBuffer(one) ? one.toString('utf8') : String(one);
 }
 
-/** The letters in `<topic>.DLT` for every recon topic, from `since` to now, of groups that are not recon's own (or of `group`). */
+/** The letters in `<topic>.DLT` for every recon topic (or `topics`, full names), from `since` to now, of groups that are not recon's own (or of `group`). */
 export async function readForeignLetters(
   { config, kafka, recon }: { config: Config; kafka: KafkaClient; recon: Knex },
-  { since, group }: { since: Date; group?: string },
+  { since, group, topics }: { since: Date; group?: string; topics?: readonly string[] },
 ): Promise<ForeignLetter[]> {
   const own = new Set(ownGroups(config));
   const reader = await createTopicEvidence(kafka);
   const out: ForeignLetter[] = [];
   try {
-    for (const topic of Object.values(TOPICS).map((t) => namespaced(config, t))) {
+    for (const topic of topics ?? Object.values(TOPICS).map((t) => namespaced(config, t))) {
       const dltTopic = `${topic}.DLT`;
       const read = await reader.readDeadLetterMessages(dltTopic, since, new Date(Date.now() + 60_000));
       const mine = read.filter(({ letter }) => letter.group !== undefined && !own.has(letter.group) && (group === undefined || letter.group === group));
@@ -80,6 +82,7 @@ export async function readForeignLetters(
         out.push({
           ...letter,
           dltTopic,
+          replayedFrom: headerText(message.headers, REPLAYED_FROM_HEADER),
           priorReplays: Math.max(Number.isSafeInteger(counted) ? counted : 0, known),
           replay: replayOf.get(`${letter.dltPartition}:${letter.dltOffset}`),
           message,
@@ -122,9 +125,9 @@ export function replayHeaders(letter: ForeignLetter, count: number): IHeaders {
  */
 export async function replayGroupLetters(
   deps: { config: Config; kafka: KafkaClient; producer: Producer; recon: Knex },
-  { group, since, force = false, log = silentLogger }: { group: string; since: Date; force?: boolean; log?: Logger },
+  { group, since, topics, force = false, log = silentLogger }: { group: string; since: Date; topics?: readonly string[]; force?: boolean; log?: Logger },
 ): Promise<GroupReplayResult> {
-  const letters = await readForeignLetters(deps, { since, group });
+  const letters = await readForeignLetters(deps, { since, group, ...(topics ? { topics } : {}) });
   const result: GroupReplayResult = { replayed: 0, alreadyReplayed: 0, refused: [] };
   const toSend: ForeignLetter[] = [];
   for (const l of letters) {

@@ -67,6 +67,7 @@ export function register(program: Command): void {
                 dlt_partition: l.dltPartition,
                 dlt_offset: l.dltOffset,
                 prior_replays: l.priorReplays,
+                replayed_from: l.replayedFrom ?? null,
                 replayed_at: l.replay?.replayed_at ?? null,
               }) + '\n',
             );
@@ -134,7 +135,10 @@ export function register(program: Command): void {
         const recon = connect(config.databases.recon, { max: 1 });
         try {
           const since = opts.since ?? new Date(Date.now() - DEFAULT_FOREIGN_DLQ_AGE_MS);
-          const r = await replayGroupLetters({ config, kafka, producer, recon }, { group, since, force: opts.force === true, log });
+          const r = await replayGroupLetters(
+            { config, kafka, producer, recon },
+            { group, since, topics: resolveTopic(config, opts.topic), force: opts.force === true, log },
+          );
           process.stdout.write(
             `replayed ${r.replayed} dead letters of ${group}${r.alreadyReplayed ? `, ${r.alreadyReplayed} already replayed` : ''}${r.refused.length ? `, refused ${r.refused.length} that died again after a replay (use --force): ${r.refused.map((l) => `${l.dltTopic}:${l.dltPartition}:${l.dltOffset}`).join(' ')}` : ''}\n`,
           );

@@ -206,6 +206,12 @@ describe('recon dlq with a Spring consumer group', () => {
       .filter((r) => r.source === 'dlt');
     expect(theirs2.filter((r) => r.replayed_at !== null)).toHaveLength(blocked.length);
     expect(theirs2.filter((r) => r.prior_replays === 1).map((r) => r.event_id)).toEqual([stubborn.eventId]);
+    // The replayed record carried the replay header, and Spring copied it onto its new letter.
+    const first = theirs.find((r) => r.event_id === stubborn.eventId)!;
+    const diedAgain = theirs2.find((r) => r.prior_replays === 1)!;
+    expect(diedAgain.replayed_from).toBe(`${env.topics.userCreatedDlt}:${String(first.dlt_partition)}:${String(first.dlt_offset)}`);
+    expect(diedAgain).toMatchObject({ kafka_partition: first.kafka_partition, replayed_at: null });
+    expect(Number(diedAgain.kafka_offset)).toBeGreaterThan(Number(first.kafka_offset));
 
     // --force replays it (once more, counted).
     const forced = await runCli(env.config, ['dlq', 'replay', '--group', 'welcome-mail', '--force']);
