@@ -191,6 +191,10 @@ describe('recon dlq with a Spring consumer group', () => {
     const found2 = await springFindings(run2.runId, group);
     expect(found2.map((d) => `${d.kind} ${eventIdOf(d.entity_id)}`)).toEqual([`dead_lettered_event ${stubborn.eventId}`]);
     expect(found2[0]!.details).toMatchObject({ replays: 1 });
+    // And the next ordinary run (past the watermark, where the replayed records landed) finds nothing new.
+    const run3 = await executeRun({ config: env.config, dbs: env.dbs, log: silentLogger }, { checks: ['outbox-vs-consumed'], trigger: 'test' });
+    expect(run3.status).toBe('completed');
+    expect(await env.dbs.recon('discrepancies').where('first_run_id', run3.runId).select('kind', 'entity_id')).toEqual([]);
 
     // A second replay resends nothing: the three are recorded as replayed, the new letter died again after a replay.
     const again = await runCli(env.config, ['dlq', 'replay', '--group', 'welcome-mail']);
