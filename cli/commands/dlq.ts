@@ -45,9 +45,16 @@ export function register(program: Command): void {
           .filter((r) => topics.includes(r.topic))
           .sort((a, b) => a.dead_lettered_at.getTime() - b.dead_lettered_at.getTime());
         const since = opts.since ?? new Date(Date.now() - DEFAULT_FOREIGN_DLQ_AGE_MS);
-        const foreign = (await readForeignLetters({ config, kafka: createKafka(config, { clientId: 'recon-dlq', logger: log }), recon }, { since }))
-          .filter((l) => topics.includes(l.topic))
-          .slice(0, opts.limit);
+        // recon's own letters are listed even when the broker cannot be read; the foreign groups' need it.
+        const foreign = await readForeignLetters({ config, kafka: createKafka(config, { clientId: 'recon-dlq', logger: log }), recon }, { since, topics })
+          .then((letters) => letters.slice(0, opts.limit))
+          .catch((err: unknown) => {
+            process.stderr.write(
+              `could not read the dead-letter topics, foreign groups' letters not shown: ${err instanceof Error ? err.message : String(err)}\n`,
+            );
+            process.exitCode = 1;
+            return [];
+          });
         if (opts.json) {
           for (const r of rows) process.stdout.write(JSON.stringify({ source: 'database', ...r }) + '\n');
           for (const l of foreign)
