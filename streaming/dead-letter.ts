@@ -95,7 +95,7 @@ export const REPLAYED_AT_HEADER = 'x-replayed-at';
  * ones and Kafka Connect's `__connect.errors.*`: dropped before a message is
  * dead-lettered again or replayed, so a letter's origin is always its last one.
  */
-function isDeadLetterHeader(name: string): boolean {
+export function isDeadLetterHeader(name: string): boolean {
   return DLT_HEADER_NAMES.has(name) || name.startsWith('kafka_dlt-') || name.startsWith('__connect.errors.');
 }
 

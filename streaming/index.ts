@@ -16,3 +16,4 @@ export * from './dlq-replay.js';
 export * from './topic-evidence.js';
 export * from './consumer-lag.js';
 export * from './cdc/index.js';
+export * from './foreign-dlq.js';

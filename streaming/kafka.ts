@@ -283,6 +283,7 @@ export interface ReadMessage {
   /** Broker timestamp, ms since the epoch. */
   timestamp: number;
   headers: IHeaders | undefined;
+  key: Buffer | null;
   value: Buffer | null;
 }
 
@@ -310,7 +311,7 @@ interface FetchedPartition {
   partition: number;
   errorCode: number;
   highWatermark: string;
-  messages: { offset: string; timestamp: string; headers?: IHeaders; value: Buffer | null; isControlRecord?: boolean }[];
+  messages: { offset: string; timestamp: string; headers?: IHeaders; key?: Buffer | null; value: Buffer | null; isControlRecord?: boolean }[];
 }
 interface KafkajsBroker {
   fetch(request: unknown): Promise<{ responses: { topicName: string; partitions: FetchedPartition[] }[] }>;
@@ -389,7 +390,7 @@ export async function createPositionedReader(kafka: KafkaClient): Promise<Positi
                   const offset = Number(m.offset);
                   if (offset > last) last = offset;
                   if (m.isControlRecord || offset < state.next || offset >= state.to) continue;
-                  out.push({ partition: fp.partition, offset, timestamp: Number(m.timestamp), headers: m.headers, value: m.value });
+                  out.push({ partition: fp.partition, offset, timestamp: Number(m.timestamp), headers: m.headers, key: m.key ?? null, value: m.value });
                 }
                 // Past what was asked, or at the end of what the partition holds (a span computed against an older end).
                 const high = Number(fp.highWatermark);

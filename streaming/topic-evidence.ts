@@ -39,11 +39,15 @@ export interface TopicDeadLetter {
   eventId: string | undefined;
   errorClass: string | undefined;
   errorMessage: string | undefined;
+  /** Broker timestamp of the letter (when it was dead-lettered), ms since the epoch. */
+  timestamp: number;
 }
 
 export interface TopicEvidenceReader {
   readByTime(topic: string, from: Date, to: Date): Promise<{ exists: boolean; spans: TopicEvidenceSpan[]; messages: TopicEvidenceMessage[] }>;
   readDeadLetters(dltTopic: string, from: Date, to: Date): Promise<TopicDeadLetter[]>;
+  /** The same letters with the messages that carry them (key, value, headers), for `recon dlq` of a foreign group. */
+  readDeadLetterMessages(dltTopic: string, from: Date, to: Date): Promise<{ letter: TopicDeadLetter; message: ReadMessage }[]>;
   groupOffsets(group: string, topic: string): Promise<{ partition: number; committed: number; end: number }[]>;
   /** Messages read so far (for progress and benchmarks). */
   readonly messagesRead: number;
@@ -106,6 +110,32 @@ export async function createTopicEvidence(kafka: KafkaClient): Promise<TopicEvid
     return { exists: true, spans, messages };
   }
 
+  async function readDeadLetterMessages(dltTopic: string, from: Date, to: Date) {
+    const r = await readRaw(dltTopic, from, to);
+    const out: { letter: TopicDeadLetter; message: ReadMessage }[] = [];
+    for (const m of r.messages) {
+      const origin = readDeadLetterHeaders(m.headers);
+      if (!origin) continue;
+      out.push({
+        message: m,
+        letter: {
+          dltPartition: m.partition,
+          dltOffset: m.offset,
+          dialect: origin.dialect,
+          topic: origin.topic,
+          partition: origin.partition,
+          offset: origin.offset,
+          group: origin.group,
+          eventId: messageEventId(m),
+          errorClass: origin.errorClass,
+          errorMessage: origin.errorMessage,
+          timestamp: m.timestamp,
+        },
+      });
+    }
+    return out;
+  }
+
   return {
     get messagesRead() {
       return read;
@@ -118,26 +148,9 @@ export async function createTopicEvidence(kafka: KafkaClient): Promise<TopicEvid
         messages: r.messages.map((m) => ({ partition: m.partition, offset: m.offset, timestamp: m.timestamp, eventId: messageEventId(m), value: m.value })),
       };
     },
+    readDeadLetterMessages,
     async readDeadLetters(dltTopic, from, to) {
-      const r = await readRaw(dltTopic, from, to);
-      const out: TopicDeadLetter[] = [];
-      for (const m of r.messages) {
-        const origin = readDeadLetterHeaders(m.headers);
-        if (!origin) continue;
-        out.push({
-          dltPartition: m.partition,
-          dltOffset: m.offset,
-          dialect: origin.dialect,
-          topic: origin.topic,
-          partition: origin.partition,
-          offset: origin.offset,
-          group: origin.group,
-          eventId: messageEventId(m),
-          errorClass: origin.errorClass,
-          errorMessage: origin.errorMessage,
-        });
-      }
-      return out;
+      return (await readDeadLetterMessages(dltTopic, from, to)).map((l) => l.letter);
     },
     async groupOffsets(group, topic) {
       if (!(await exists(topic))) return [];

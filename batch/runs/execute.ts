@@ -37,6 +37,7 @@ import {
   runRowsCompared,
   insertRun,
   deadLetteredEventIdsSince,
+  dlqReplaysOfLetters,
   lateWindowStarts,
   openCheckLocks,
   outboxWindowStarts,
@@ -51,7 +52,7 @@ import {
   type RunHeld,
   type Supersession,
 } from '../../db/index.js';
-import { CHECKS, CHECK_NAMES_WITH_TOPIC_EVIDENCE, type Check, type CheckContext, type TopicEvidence } from '../../reconcile/index.js';
+import { CHECKS, CHECK_NAMES_WITH_TOPIC_EVIDENCE, type Check, type CheckContext, type DeadLetterReplays, type TopicEvidence } from '../../reconcile/index.js';
 import { createKafka, createTopicEvidence } from '../../streaming/index.js';
 import { NO_COMMIT_TIMES, commitTimeTracking, deferRecentCommits } from './recent-commits.js';
 import type { RunDeps, RunOptions, RunSummary } from './types.js';
@@ -168,7 +169,19 @@ async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunS
       ownTopics = reader;
     }
     const topics: TopicEvidence | undefined = deps.topics ?? ownTopics ?? undefined;
-    const ctx: CheckContext = { dbs, config, ...(topics ? { topics } : {}) };
+    const replays: DeadLetterReplays = {
+      async replaysOf(dltTopic, letters) {
+        return (await dlqReplaysOfLetters(dbs.recon, dltTopic, letters)).map((r) => ({
+          dltPartition: r.dlt_partition,
+          dltOffset: r.dlt_offset,
+          replayedPartition: r.replayed_partition,
+          replayedOffset: r.replayed_offset,
+          replayedAt: r.replayed_at,
+          replayCount: r.replay_count,
+        }));
+      },
+    };
+    const ctx: CheckContext = { dbs, config, ...(topics ? { topics, replays } : {}) };
     const tracking = config.graceFrom === 'commit' ? await commitTimeTracking(dbs) : NO_COMMIT_TIMES;
     for (const name of held) {
       const check = CHECKS[name];

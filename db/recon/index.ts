@@ -8,3 +8,4 @@ export * from './reports.js';
 export type { Page } from './pages.js';
 export { decodeCursor } from './pages.js';
 export * from './decisions.js';
+export * from './dlq-replays.js';

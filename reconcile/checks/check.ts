@@ -5,7 +5,7 @@
 import type { CheckName, Config, SourceDatabase, Window } from '../../core/index.js';
 import type { Databases, DiscrepancyInput, LateSource, Supersession } from '../../db/index.js';
 import type { BisectionOptions } from './bisection.js';
-import type { TopicEvidence } from './topic-evidence.js';
+import type { DeadLetterReplays, TopicEvidence } from './topic-evidence.js';
 
 export interface CheckContext {
   dbs: Pick<Databases, SourceDatabase>;
@@ -16,6 +16,11 @@ export interface CheckContext {
    * by `inbox` groups only (groups with `offsets` evidence are not checked).
    */
   topics?: TopicEvidence;
+  /**
+   * Replays of foreign groups' letters (`recon dlq replay --group`): with
+   * them, a letter whose replayed record the group consumed is not reported.
+   */
+  replays?: DeadLetterReplays;
   /** Tuning of the checksum bisection; defaults in {@link BisectionOptions}. */
   bisection?: Partial<BisectionOptions>;
 }

@@ -58,7 +58,7 @@ import {
 } from '../../db/index.js';
 import { bisect, dedupe, pairSegments, type BisectionTarget } from './bisection.js';
 import type { Check, CheckContext } from './check.js';
-import type { DeadLetterMessage, TopicMessage, TopicRead } from './topic-evidence.js';
+import type { DeadLetterMessage, LetterReplay, TopicMessage, TopicRead } from './topic-evidence.js';
 import { earliestOf } from './users-vs-points.js';
 
 const NAME = CHECK_NAMES.outboxVsConsumed;
@@ -521,15 +521,30 @@ async function offsetsPass(ctx: CheckContext, p: Pipeline, window: Window, tp: T
     letterAt.set(`${l.partition}:${l.offset}`, l);
     if (l.eventId) letterOf.set(l.eventId, l);
   }
+  const follow = await replayFollower(ctx, p, mine);
   const found: DiscrepancyInput[] = [];
   for (const row of tp.outbox) {
     if (tp.unpublished.has(row.event_id)) continue;
     const o = locate(row, tp);
     if (o.kafka_partition === null || o.kafka_offset === null) continue;
-    const partition = o.kafka_partition;
-    const offset = Number(o.kafka_offset);
-    const at = committed.get(partition) ?? -1;
-    const letter = letterOf.get(o.event_id) ?? letterAt.get(`${partition}:${offset}`);
+    let partition = o.kafka_partition;
+    let offset = Number(o.kafka_offset);
+    let at = committed.get(partition) ?? -1;
+    // The letter of the record at the row's position first: a later letter of the same event is a replay that died again.
+    let letter = letterAt.get(`${partition}:${offset}`) ?? letterOf.get(o.event_id);
+    let replays = 0;
+    if (letter) {
+      // A replayed letter (`recon dlq replay --group`): what happened to the replayed record decides.
+      const outcome = follow(letter);
+      replays = outcome.replays;
+      if (outcome.state === 'consumed') continue;
+      if (outcome.state === 'pending') {
+        letter = undefined;
+        partition = outcome.partition;
+        offset = outcome.offset;
+        at = committed.get(partition) ?? -1;
+      } else letter = outcome.letter;
+    }
     // A group that dead-letters a record commits past it (Spring's DefaultErrorHandler counts a recovered record
     // as handled): its letter, not its offset, says what happened to the event.
     if (at > offset && !letter) continue;
@@ -560,6 +575,7 @@ async function offsetsPass(ctx: CheckContext, p: Pipeline, window: Window, tp: T
           dltOffset: letter.dltOffset,
           errorClass: letter.errorClass ?? null,
           errorMessage: letter.errorMessage ?? null,
+          ...(replays ? { replays, note: `dead again after ${replays} replay(s): \`recon dlq replay --group\` needs --force` } : {}),
         },
       });
       continue;
@@ -583,4 +599,59 @@ async function offsetsPass(ctx: CheckContext, p: Pipeline, window: Window, tp: T
     });
   }
   return { found, rowsCompared: tp.outbox.length, segmentsCompared: 0, rowsFetched: mine.length };
+}
+
+type ReplayOutcome =
+  | { state: 'dead'; letter: DeadLetterMessage; replays: number }
+  | { state: 'consumed'; replays: number }
+  | { state: 'pending'; partition: number; offset: number; replays: number };
+
+/**
+ * For letters replayed by `recon dlq replay --group`: the letter stays in the
+ * DLT, so the replay decides. The replayed record (at the position
+ * `dlq_replays` recorded) died again when a letter of the group names its
+ * position (read from the DLT from the replay on, by the time index);
+ * otherwise it was consumed when the group's committed offset is above it,
+ * else the group has not reached it yet (`pending`). Followed through
+ * replays of replays.
+ */
+async function replayFollower(ctx: CheckContext, p: Pipeline, mine: readonly DeadLetterMessage[]): Promise<(letter: DeadLetterMessage) => ReplayOutcome> {
+  const dlt = p.topic + DLT_SUFFIX;
+  const none = (letter: DeadLetterMessage): ReplayOutcome => ({ state: 'dead', letter, replays: 0 });
+  if (!ctx.replays || !ctx.topics || mine.length === 0) return none;
+  const key = (partition: number, offset: number) => `${partition}:${offset}`;
+  const replayOf = new Map<string, LetterReplay>();
+  const first = await ctx.replays.replaysOf(
+    dlt,
+    mine.map((l) => ({ partition: l.dltPartition, offset: l.dltOffset })),
+  );
+  if (first.length === 0) return none;
+  for (const r of first) replayOf.set(key(r.dltPartition, r.dltOffset), r);
+  const skew = ctx.config.clockSkewSeconds * 1000;
+  const from = new Date(Math.min(...first.map((r) => r.replayedAt.getTime())) - skew);
+  const later = (await ctx.topics.readDeadLetters(dlt, from, new Date(Date.now() + 60_000 + skew))).filter((l) => l.group === p.group && l.topic === p.topic);
+  for (const r of await ctx.replays.replaysOf(
+    dlt,
+    later.map((l) => ({ partition: l.dltPartition, offset: l.dltOffset })),
+  ))
+    replayOf.set(key(r.dltPartition, r.dltOffset), r);
+  const letterOfRecord = new Map(later.map((l) => [key(l.partition, l.offset), l]));
+  /** Replayed record position → its replay count. */
+  const landedAt = new Map([...replayOf.values()].map((r) => [key(r.replayedPartition, r.replayedOffset), r.replayCount]));
+  const offsets = new Map((await ctx.topics.groupOffsets(p.group, p.topic)).map((o) => [o.partition, o.committed]));
+  return (letter) => {
+    let current = letter;
+    for (let replays = 0; replays < 100; replays++) {
+      const r = replayOf.get(key(current.dltPartition, current.dltOffset));
+      if (!r) return { state: 'dead', letter: current, replays: Math.max(replays, landedAt.get(key(current.partition, current.offset)) ?? 0) };
+      const again = letterOfRecord.get(key(r.replayedPartition, r.replayedOffset));
+      if (again) {
+        current = again;
+        continue;
+      }
+      if ((offsets.get(r.replayedPartition) ?? -1) > r.replayedOffset) return { state: 'consumed', replays: replays + 1 };
+      return { state: 'pending', partition: r.replayedPartition, offset: r.replayedOffset, replays: replays + 1 };
+    }
+    return { state: 'dead', letter: current, replays: 100 };
+  };
 }

@@ -58,6 +58,22 @@ export interface GroupPartitionOffsets {
   end: number;
 }
 
+/** A letter of a foreign group that `recon dlq replay --group` sent back (recon database, `dlq_replays`). */
+export interface LetterReplay {
+  dltPartition: number;
+  dltOffset: number;
+  /** Where the replayed record landed on the original topic. */
+  replayedPartition: number;
+  replayedOffset: number;
+  replayedAt: Date;
+  replayCount: number;
+}
+
+/** What the runs ask of `dlq_replays`: which of these letters of `dltTopic` were replayed, and where to. */
+export interface DeadLetterReplays {
+  replaysOf(dltTopic: string, letters: readonly { partition: number; offset: number }[]): Promise<LetterReplay[]>;
+}
+
 export interface TopicEvidence {
   /**
    * The messages between the offsets the broker's time index gives, per
