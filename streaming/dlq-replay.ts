@@ -1,7 +1,8 @@
 /**
- * `recon dlq replay`: read dead-letter topics with a persistent replay group
- * (`<namespace>.recon-dlq-replay`, so a dead letter is replayed once) up to
- * the end they had when the replay started, and send each dead letter back to
+ * `recon dlq replay`: read dead-letter topics from the offsets a persistent
+ * replay group keeps (`<namespace>.recon-dlq-replay`, so a dead letter is
+ * replayed once; read and set through the admin API, never joined) up to the
+ * end they had when the replay started, and send each dead letter back to
  * its original topic with its original key, value and headers (plus
  * `x-replayed-at`). The consumers deduplicate by event id, so a replay of an
  * event that was meanwhile compensated is harmless.
@@ -11,10 +12,10 @@
  * after them, which the consumers deduplicate).
  */
 import type { Knex } from 'knex';
-import { CONSUMER_GROUPS, namespaced, silentLogger, waitFor, type Config, type Logger } from '../core/index.js';
+import { CONSUMER_GROUPS, ReconError, namespaced, silentLogger, type Config, type Logger } from '../core/index.js';
 import { markDeadLettersReplayed } from '../db/index.js';
 import { deadLetterOrigin, replayMessage, type DeadLetterOrigin } from './dead-letter.js';
-import { createConsumer, type KafkaClient, type Producer } from './kafka.js';
+import { createPositionedReader, type KafkaClient, type KafkaMessage, type Producer } from './kafka.js';
 import { sendLocated } from './publish.js';
 
 export const DLQ_REPLAY_GROUP = 'recon-dlq-replay';
@@ -45,8 +46,8 @@ export async function replayDeadLetters(
   const result: ReplayResult = { replayed: 0, skipped: 0, unknown: 0 };
   const admin = kafka.admin();
   await admin.connect();
-  /** `topic:partition` → end offset (exclusive) to read to, for partitions with something to read. */
-  const targets = new Map<string, number>();
+  /** `topic:partition` → offsets `[from, to)` to read (from the bookmark, or the log start, to the end at the start), for partitions with something to read. */
+  const targets = new Map<string, { from: number; to: number }>();
   try {
     const committed = await admin.fetchOffsets({ groupId, topics: [...dltTopics] });
     for (const topic of dltTopics) {
@@ -55,7 +56,7 @@ export async function replayDeadLetters(
       for (const p of ends) {
         const at = Number(mine.find((m) => m.partition === p.partition)?.offset ?? -1);
         const from = at >= 0 ? at : Number(p.low);
-        if (from < Number(p.high)) targets.set(`${topic}:${p.partition}`, Number(p.high));
+        if (from < Number(p.high)) targets.set(`${topic}:${p.partition}`, { from, to: Number(p.high) });
       }
     }
   } finally {
@@ -67,61 +68,64 @@ export async function replayDeadLetters(
     [namespaced(config, CONSUMER_GROUPS.pointService), dbs.points],
     [namespaced(config, CONSUMER_GROUPS.userServiceBalances), dbs.users],
   ]);
-  /** Partitions read to their target. */
-  const finished = new Set<string>();
-  /** Partitions where a skipped message holds the committed offset back. */
-  const heldAt = new Map<string, number>();
-  const consumer = createConsumer(kafka, groupId, { maxWaitTimeInMs: 200 });
-  await consumer.connect();
+  // The replay group is only a bookmark: its offsets are read and set through the admin API, and the letters are
+  // read by position (no group join, so nothing waits on a rebalance). A replay running at the same moment makes
+  // setting the offsets fail rather than both resending everything.
+  const reader = await createPositionedReader(kafka);
+  const bookmark = kafka.admin();
+  await bookmark.connect();
+  const deadline = Date.now() + timeoutMs;
   try {
-    for (const topic of dltTopics) await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
-        const key = `${batch.topic}:${batch.partition}`;
-        const end = targets.get(key);
-        if (end === undefined || finished.has(key)) return;
+    for (const topic of dltTopics) {
+      const spans = [...targets]
+        .filter(([key]) => key.slice(0, key.lastIndexOf(':')) === topic)
+        .map(([key, t]) => ({ partition: Number(key.slice(key.lastIndexOf(':') + 1)), from: t.from, to: t.to }));
+      if (spans.length === 0) continue;
+      const messages = await reader.read(topic, spans);
+      const commits: { partition: number; offset: string }[] = [];
+      for (const span of spans) {
+        if (Date.now() > deadline) throw new ReconError('SERVICE_UNAVAILABLE', `dlq replay: ${topic} was not read within ${timeoutMs} ms`, { retryable: true });
         const toSend: { origin: DeadLetterOrigin; out: ReturnType<typeof replayMessage> }[] = [];
-        let next: number | undefined;
-        for (const m of batch.messages) {
-          const offset = Number(m.offset);
-          if (offset >= end) break;
-          next = offset + 1;
-          const origin = deadLetterOrigin(m);
+        let heldAt: number | undefined;
+        for (const m of messages.filter((x) => x.partition === span.partition).sort((a, b) => a.offset - b.offset)) {
+          const message = {
+            key: m.key,
+            value: m.value,
+            headers: m.headers,
+            offset: String(m.offset),
+            timestamp: String(m.timestamp),
+            attributes: 0,
+          } as KafkaMessage;
+          const origin = deadLetterOrigin(message);
           if (!origin) {
             result.unknown += 1;
             continue;
           }
           if (since && origin.deadLetteredAt && origin.deadLetteredAt < since) {
             result.skipped += 1;
-            if (!heldAt.has(key)) heldAt.set(key, offset);
+            heldAt ??= m.offset;
             continue;
           }
-          toSend.push({ origin, out: replayMessage(m, origin) });
+          toSend.push({ origin, out: replayMessage(message, origin) });
         }
-        if (next === undefined) return;
         await sendLocated(
           producer,
-          toSend.map((s) => s.out),
+          toSend.map((t) => t.out),
         );
         result.replayed += toSend.length;
         for (const [group, db] of dbOfGroup) {
           const coordinates = toSend
-            .filter((s) => s.origin.group === group)
-            .map((s) => ({ consumer_group: group, topic: s.origin.topic, kafka_partition: s.origin.partition, kafka_offset: s.origin.offset }));
+            .filter((t) => t.origin.group === group)
+            .map((t) => ({ consumer_group: group, topic: t.origin.topic, kafka_partition: t.origin.partition, kafka_offset: t.origin.offset }));
           await markDeadLettersReplayed(db, coordinates);
         }
-        resolveOffset(String(next - 1));
-        const commitAt = Math.min(next, heldAt.get(key) ?? next);
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(commitAt) }]);
-        if (next >= end) finished.add(key);
-        await heartbeat();
-      },
-    });
-    await waitFor('the dead-letter topics read to their end', () => finished.size >= targets.size, { timeoutMs, intervalMs: 100 });
+        commits.push({ partition: span.partition, offset: String(Math.min(span.to, heldAt ?? span.to)) });
+      }
+      await bookmark.setOffsets({ groupId, topic, partitions: commits });
+    }
   } finally {
-    await consumer.disconnect();
+    await reader.close().catch(() => undefined);
+    await bookmark.disconnect().catch(() => undefined);
   }
   log.info({ ...result }, 'dlq replay finished');
   return result;

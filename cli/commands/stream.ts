@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { CONSUMER_GROUPS, POLLING_RELAY_REFUSED, ReconError, UsageError, describeError } from '../../core/index.js';
+import { CONSUMER_GROUPS, POLLING_RELAY_REFUSED, ReconError, UsageError, describeError, sleep } from '../../core/index.js';
 import type { StreamGroup } from '../../streaming/index.js';
 import { commandContext, intOption, untilSignal } from '../context.js';
 
@@ -25,6 +25,9 @@ function groupOption(value: string): StreamGroup {
   if (!(GROUPS as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${GROUPS.join(', ')}.`);
   return value as StreamGroup;
 }
+
+/** How long /healthz answers 503 with the crashed group before the consumers stop and the process exits. */
+const CRASH_REPORT_MS = 2000;
 
 export function register(program: Command): void {
   const stream = program.command('stream').description('the streaming path: outbox relay and consumers');
@@ -112,6 +115,8 @@ export function register(program: Command): void {
         log.error({ group: outcome.crash.group }, 'consumers stopping: a consumer crashed for good');
         // Whatever else still holds the event loop must not keep a failed process alive.
         setTimeout(() => process.exit(1), 30_000).unref();
+        // /healthz keeps saying which group crashed, and why, a moment longer: a probe polling every second sees it.
+        await sleep(CRASH_REPORT_MS);
         await consumers.stop();
         throw new ReconError('CONSUMER_CRASHED', `consumer ${outcome.crash.group} stopped for good (kafkajs will not restart it): ${message}; exiting`);
       }
