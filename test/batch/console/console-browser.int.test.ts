@@ -25,7 +25,7 @@ import {
   type RunningCompensationWorker,
 } from '../../../batch/index.js';
 import { CONSUMER_GROUPS, namespaced, silentLogger } from '../../../core/index.js';
-import { createProducer, deadLetterMessage, ensureTopics, type KafkaMessage, type Producer } from '../../../streaming/index.js';
+import { createProducer, type Producer } from '../../../streaming/index.js';
 import { launchChromium } from '../../helpers/browser.js';
 import { pwned, screenshot, watchedPage, type Watched } from '../../helpers/console.js';
 import { hoursAgo, insertDeadLetters, insertGrants, insertUsers, spread } from '../../helpers/drift.js';
@@ -368,60 +368,6 @@ describe('the operator console in Chromium', () => {
     expect(w.violations).toEqual([]);
     await w.page.close();
   });
-
-  it('replays a dead letter from the console', async () => {
-    const env = s.env;
-    const group = namespaced(env.config, CONSUMER_GROUPS.pointService);
-    // A real dead letter on user.created.DLT, and its row in the points database.
-    const eventId = randomUUID();
-    const dead = deadLetterMessage({
-      topic: env.topics.userCreated,
-      partition: 0,
-      message: {
-        key: Buffer.from('k'),
-        value: Buffer.from('not json'),
-        headers: { id: eventId },
-        offset: '41',
-        timestamp: String(Date.now()),
-        attributes: 0,
-      } as KafkaMessage,
-      group,
-      errorClass: 'InvalidMessage',
-      errorMessage: 'not JSON',
-      attempts: 1,
-      eventId,
-    });
-    await ensureTopics(env.admin, env.topics.all);
-    const sent = await producer.send({ topic: dead.topic, messages: [dead.message] });
-    expect(sent.length).toBeGreaterThan(0);
-    await env.dbs.points('dead_letters').insert({
-      consumer_group: group,
-      topic: env.topics.userCreated,
-      kafka_partition: 0,
-      kafka_offset: 41,
-      event_id: eventId,
-      error_class: 'InvalidMessage',
-      error_message: 'not JSON',
-      attempts: 1,
-    });
-    const w = await watchedPage(browser);
-    // The replay joins a consumer group and reads the DLT to its end inside the request: on a loaded machine that
-    // outlasts Playwright's 30 s default, so the page waits as long as the library may take (its own 120 s bound).
-    w.page.setDefaultTimeout(150_000);
-    await open(w, '/actions/replay', 'action-replay');
-    await w.page.selectOption('#replay-form select[name=topic]', 'user.created');
-    await w.page.check('#replay-form input[name=confirm]');
-    await w.page.click('#replay-form button');
-    await w.page.waitForLoadState('load');
-    // Whatever the page says (an error notice names its cause), so a failure here says why.
-    expect(await w.page.locator('.notice').first().innerText()).toMatch(/Replayed 1 dead letters/);
-    shots.push(await screenshot(w.page, 'action-replay-done'));
-    const row = await env.dbs.points('dead_letters').where({ event_id: eventId }).first();
-    expect(row.replayed_at).not.toBeNull();
-    await open(w, '/dead-letters', 'dead-letters-replayed');
-    expect(await w.page.locator('#dead-letters tbody tr', { hasText: eventId }).innerText()).toMatch(/ago$/);
-    await w.page.close();
-  }, 200_000);
 
   it('refuses forged POSTs: no CSRF token, another session’s token, and no confirmation', async () => {
     const cookie = (await browser.cookies(s.base)).map((c) => `${c.name}=${c.value}`).join('; ');
