@@ -20,6 +20,9 @@ import { sendLocated } from './publish.js';
 
 export const DLQ_REPLAY_GROUP = 'recon-dlq-replay';
 
+/** Letters sent back per produce request. */
+const SEND_CHUNK = 200;
+
 export interface ReplayOptions {
   /** Dead-letter topics to read (full names, `.DLT` included). */
   dltTopics: readonly string[];
@@ -108,16 +111,20 @@ export async function replayDeadLetters(
           }
           toSend.push({ origin, out: replayMessage(message, origin) });
         }
-        await sendLocated(
-          producer,
-          toSend.map((t) => t.out),
-        );
-        result.replayed += toSend.length;
-        for (const [group, db] of dbOfGroup) {
-          const coordinates = toSend
-            .filter((t) => t.origin.group === group)
-            .map((t) => ({ consumer_group: group, topic: t.origin.topic, kafka_partition: t.origin.partition, kafka_offset: t.origin.offset }));
-          await markDeadLettersReplayed(db, coordinates);
+        // In requests of a bounded size, as a consumer's batches were: a large DLT must not become one oversized send.
+        for (let i = 0; i < toSend.length; i += SEND_CHUNK) {
+          const chunk = toSend.slice(i, i + SEND_CHUNK);
+          await sendLocated(
+            producer,
+            chunk.map((t) => t.out),
+          );
+          result.replayed += chunk.length;
+          for (const [group, db] of dbOfGroup) {
+            const coordinates = chunk
+              .filter((t) => t.origin.group === group)
+              .map((t) => ({ consumer_group: group, topic: t.origin.topic, kafka_partition: t.origin.partition, kafka_offset: t.origin.offset }));
+            await markDeadLettersReplayed(db, coordinates);
+          }
         }
         commits.push({ partition: span.partition, offset: String(Math.min(span.to, heldAt ?? span.to)) });
       }
