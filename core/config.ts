@@ -186,6 +186,10 @@ const schema = {
   RECON_AUTO_COMPENSATE_RATIO_MIN: nonNegativeInt.default(100),
   RECON_WEBHOOK_URL: urlList.optional(),
   RECON_SKIP_ALERT_SECONDS: positiveInt(30 * 86_400).default(3600),
+  RECON_RETENTION_DAYS: positiveInt(36_500).default(30),
+  RECON_PRUNE_CRON: cronExpression.optional(),
+  USERS_PRUNE_DATABASE_URL: postgresUrl.optional(),
+  POINTS_PRUNE_DATABASE_URL: postgresUrl.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 } as const;
 
@@ -354,6 +358,26 @@ export interface Config {
    * `[t0, t1)` reads from `t0 − skew` to `t1 + grace + skew`.
    */
   clockSkewSeconds: number;
+  /**
+   * Retention of the stream's history (`recon prune`): outbox and consumed-event
+   * rows, and the recon database's old window records and closed
+   * discrepancies, are deleted only behind every watermark, outside windows
+   * with an open discrepancy, and when older than this.
+   */
+  prune: {
+    /** Days of history kept at least (`RECON_RETENTION_DAYS`). Default 30. */
+    retentionDays: number;
+    /** When set (`RECON_PRUNE_CRON`, in `RECON_TZ`), `recon scheduler` also prunes at each of its ticks. Default unset: no scheduled prune. */
+    cron: string | undefined;
+    /**
+     * What the prune deletes source rows with (`USERS_PRUNE_DATABASE_URL`,
+     * `POINTS_PRUNE_DATABASE_URL`): a role with SELECT and DELETE on `outbox`
+     * and `consumed_events`. Absent, the database's own URL (the reader's, which
+     * in production has no DELETE: the prune then refuses and names the grant);
+     * {@link pruneDatabaseUrls} resolves them.
+     */
+    databases: { users?: string; points?: string };
+  };
   logLevel: Parsed['LOG_LEVEL'];
 }
 
@@ -445,6 +469,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subscriptions: p.RECON_SUBSCRIPTIONS,
     clockSkewSeconds: p.RECON_CLOCK_SKEW_SECONDS,
     alerts: { webhookUrls: p.RECON_WEBHOOK_URL ?? [], skipAlertSeconds: p.RECON_SKIP_ALERT_SECONDS },
+    prune: {
+      retentionDays: p.RECON_RETENTION_DAYS,
+      cron: p.RECON_PRUNE_CRON,
+      databases: {
+        ...(p.USERS_PRUNE_DATABASE_URL !== undefined ? { users: p.USERS_PRUNE_DATABASE_URL } : {}),
+        ...(p.POINTS_PRUNE_DATABASE_URL !== undefined ? { points: p.POINTS_PRUNE_DATABASE_URL } : {}),
+      },
+    },
     logLevel: p.LOG_LEVEL,
   };
 }
@@ -456,6 +488,11 @@ export const POLLING_RELAY_REFUSED =
 /** The URLs the Debezium connectors connect with, each the database's own URL when not set. */
 export function connectDatabaseUrls(config: Pick<Config, 'databases'> & { connect?: Pick<Config['connect'], 'databases'> }): { users: string; points: string } {
   return { users: config.connect?.databases.users ?? config.databases.users, points: config.connect?.databases.points ?? config.databases.points };
+}
+
+/** The URLs `recon prune` deletes source rows with, each the database's own URL when not set. */
+export function pruneDatabaseUrls(config: Pick<Config, 'databases'> & { prune?: Pick<Config['prune'], 'databases'> }): { users: string; points: string } {
+  return { users: config.prune?.databases.users ?? config.databases.users, points: config.prune?.databases.points ?? config.databases.points };
 }
 
 /** The writer URLs of `config`, each its reader's URL when not set. */
@@ -501,5 +538,6 @@ export function configEnv(config: Config): Record<string, string> {
     RECON_AUTO_COMPENSATE_LIMIT: String(config.compensation.guard.limit),
     RECON_AUTO_COMPENSATE_RATIO: String(config.compensation.guard.ratio),
     RECON_AUTO_COMPENSATE_RATIO_MIN: String(config.compensation.guard.ratioMinCount),
+    RECON_RETENTION_DAYS: String(config.prune.retentionDays),
   };
 }
