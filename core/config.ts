@@ -168,6 +168,7 @@ const schema = {
   POINTS_CONNECT_DATABASE_URL: postgresUrl.optional(),
   RECON_SLOT_LAG_WARN_BYTES: positiveInt().default(1024 * 1024 * 1024),
   RECON_BENCH_DEBEZIUM_USERS: positiveInt(10_000_000).default(50_000),
+  RECON_BENCH_PRUNE_ROWS: positiveInt(100_000_000).default(10_000_000),
   RECON_RELAY: z.enum(RELAYS).default('polling'),
   RECON_SUBSCRIPTIONS: z
     .string()
@@ -345,6 +346,8 @@ export interface Config {
   };
   /** Users per relay in `npm run bench debezium` (`RECON_BENCH_DEBEZIUM_USERS`): smaller for a quick run. Default 50000. */
   benchDebeziumUsers: number;
+  /** Rows of history `npm run bench -- prune` prunes (`RECON_BENCH_PRUNE_ROWS`): smaller for a quick run. Default 10000000. */
+  benchPruneRows: number;
   /**
    * Which consumer groups read which topic, and what says they consumed an
    * event (`RECON_SUBSCRIPTIONS`): `inbox` (the group's `consumed_events`
@@ -466,6 +469,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       slotLagWarnBytes: p.RECON_SLOT_LAG_WARN_BYTES,
     },
     benchDebeziumUsers: p.RECON_BENCH_DEBEZIUM_USERS,
+    benchPruneRows: p.RECON_BENCH_PRUNE_ROWS,
     subscriptions: p.RECON_SUBSCRIPTIONS,
     clockSkewSeconds: p.RECON_CLOCK_SKEW_SECONDS,
     alerts: { webhookUrls: p.RECON_WEBHOOK_URL ?? [], skipAlertSeconds: p.RECON_SKIP_ALERT_SECONDS },

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { executePrune, executeRun, type PruneSummary, type RunDeps } from '../../../batch/index.js';
+import { createApiServer, createRunQueue, executePrune, executeRun, type PruneSummary, type RunDeps } from '../../../batch/index.js';
 import { ReconError, UsageError, silentLogger, type Config } from '../../../core/index.js';
 import { connect, type Knex } from '../../../db/index.js';
 import { pipelines } from '../../../reconcile/index.js';
@@ -193,4 +193,27 @@ describe('recon prune', () => {
     expect(behind.code).toBe(2);
     expect(behind.stderr).toContain('is behind the pruned horizon of check outbox-vs-consumed');
   }, 120_000);
+
+  it('POST /api/runs with a from behind the horizon answers 400 naming the field, and queues nothing', async () => {
+    const TOKEN = 'prune-test-token-0123456789';
+    const runQueue = createRunQueue(env.config);
+    const app = await createApiServer({ config: { ...env.config, api: { ...env.config.api, token: TOKEN } }, dbs: env.app, log: silentLogger, runQueue });
+    try {
+      const post = (from: Date) =>
+        app.inject({
+          method: 'POST',
+          url: '/api/runs',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          payload: { checks: ['outbox-vs-consumed'], from: from.toISOString(), to: dayStart(14).toISOString(), dryRun: true },
+        });
+      const refused = await post(dayStart(1));
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json()).toMatchObject({ field: 'from', message: expect.stringContaining('is behind the pruned horizon of check outbox-vs-consumed') });
+      expect(await runQueue.getJobCounts()).toMatchObject({ waiting: 0 });
+      expect((await post(dayStart(12))).statusCode).toBe(202);
+    } finally {
+      await app.close();
+      await runQueue.close();
+    }
+  }, 60_000);
 });
