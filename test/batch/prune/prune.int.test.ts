@@ -12,9 +12,9 @@ import { createApiServer, createRunQueue, executePrune, executeRun, type PruneSu
 import { ReconError, UsageError, silentLogger, type Config } from '../../../core/index.js';
 import { connect, type Knex } from '../../../db/index.js';
 import { pipelines } from '../../../reconcile/index.js';
-import { runCli } from '../../helpers/cli.js';
+import { exited, runCli, spawnCli } from '../../helpers/cli.js';
 import { insertConsumed, insertGrants, insertOutbox, insertUsers, spread } from '../../helpers/drift.js';
-import { createTestEnv, type TestEnv } from '../../helpers/env.js';
+import { createTestEnv, waitFor, type TestEnv } from '../../helpers/env.js';
 
 const DAY = 86_400_000;
 const CHECKS = ['users-vs-points', 'outbox-vs-consumed'] as const;
@@ -216,4 +216,27 @@ describe('recon prune', () => {
       await runQueue.close();
     }
   }, 60_000);
+
+  it('recon scheduler with RECON_PRUNE_CRON prunes at its ticks', async () => {
+    const [p] = pipelines(env.config);
+    const late = { eventId: randomUUID(), occurredAt: new Date(dayStart(4).getTime() + 3600_000).toISOString() };
+    await insertConsumed(env.dbs[p!.consumedDb], p!.group, p!.topic, [late]);
+    const scheduler = spawnCli(env.config, ['scheduler', '--no-catch-up'], {
+      RECON_CRON: '0 0 1 1 *',
+      RECON_PRUNE_CRON: '* * * * * *',
+      RECON_RETENTION_DAYS: '5',
+      USERS_PRUNE_DATABASE_URL: env.adminConfig.databases.users,
+      POINTS_PRUNE_DATABASE_URL: env.adminConfig.databases.points,
+    });
+    try {
+      await waitFor('the scheduled prune', async () => (await count(env.dbs[p!.consumedDb], 'consumed_events', 'event_id = ?', [late.eventId])) === 0, {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+      });
+    } finally {
+      scheduler.kill('SIGTERM');
+      await exited(scheduler);
+    }
+    expect(scheduler.output()).toContain('prune "* * * * * *"');
+  }, 90_000);
 });
