@@ -10,3 +10,4 @@ export * from './report/index.js';
 export * from './http/index.js';
 export * from './doctor/index.js';
 export * from './alerts/index.js';
+export * from './prune/index.js';

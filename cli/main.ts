@@ -10,6 +10,7 @@ import * as demo from './commands/demo.js';
 import * as dlq from './commands/dlq.js';
 import * as doctor from './commands/doctor.js';
 import * as migrate from './commands/migrate.js';
+import * as prune from './commands/prune.js';
 import * as report from './commands/report.js';
 import * as retry from './commands/retry.js';
 import * as run from './commands/run.js';
@@ -30,7 +31,7 @@ export function buildProgram(): Command {
       'after',
       '\nExamples:\n  $ recon services up && recon migrate\n  $ recon services up --connect && recon connect register\n  $ recon demo\n  $ recon run --check all --wait\n\nConfiguration is read from the environment; see the README.',
     );
-  for (const command of [migrate, services, connect, stream, users, run, retry, decisions, worker, scheduler, serve, report, dlq, doctor, demo]) {
+  for (const command of [migrate, services, connect, stream, users, run, retry, decisions, worker, scheduler, prune, serve, report, dlq, doctor, demo]) {
     command.register(program);
   }
   program.commands.forEach(function inherit(c: Command) {

@@ -168,6 +168,7 @@ const schema = {
   POINTS_CONNECT_DATABASE_URL: postgresUrl.optional(),
   RECON_SLOT_LAG_WARN_BYTES: positiveInt().default(1024 * 1024 * 1024),
   RECON_BENCH_DEBEZIUM_USERS: positiveInt(10_000_000).default(50_000),
+  RECON_BENCH_PRUNE_ROWS: positiveInt(100_000_000).default(10_000_000),
   RECON_RELAY: z.enum(RELAYS).default('polling'),
   RECON_SUBSCRIPTIONS: z
     .string()
@@ -186,6 +187,10 @@ const schema = {
   RECON_AUTO_COMPENSATE_RATIO_MIN: nonNegativeInt.default(100),
   RECON_WEBHOOK_URL: urlList.optional(),
   RECON_SKIP_ALERT_SECONDS: positiveInt(30 * 86_400).default(3600),
+  RECON_RETENTION_DAYS: positiveInt(36_500).default(30),
+  RECON_PRUNE_CRON: cronExpression.optional(),
+  USERS_PRUNE_DATABASE_URL: postgresUrl.optional(),
+  POINTS_PRUNE_DATABASE_URL: postgresUrl.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 } as const;
 
@@ -341,6 +346,8 @@ export interface Config {
   };
   /** Users per relay in `npm run bench debezium` (`RECON_BENCH_DEBEZIUM_USERS`): smaller for a quick run. Default 50000. */
   benchDebeziumUsers: number;
+  /** Rows of history `npm run bench -- prune` prunes (`RECON_BENCH_PRUNE_ROWS`): smaller for a quick run. Default 10000000. */
+  benchPruneRows: number;
   /**
    * Which consumer groups read which topic, and what says they consumed an
    * event (`RECON_SUBSCRIPTIONS`): `inbox` (the group's `consumed_events`
@@ -354,6 +361,26 @@ export interface Config {
    * `[t0, t1)` reads from `t0 − skew` to `t1 + grace + skew`.
    */
   clockSkewSeconds: number;
+  /**
+   * Retention of the stream's history (`recon prune`): outbox and consumed-event
+   * rows, and the recon database's old window records and closed
+   * discrepancies, are deleted only behind every watermark, outside windows
+   * with an open discrepancy, and when older than this.
+   */
+  prune: {
+    /** Days of history kept at least (`RECON_RETENTION_DAYS`). Default 30. */
+    retentionDays: number;
+    /** When set (`RECON_PRUNE_CRON`, in `RECON_TZ`), `recon scheduler` also prunes at each of its ticks. Default unset: no scheduled prune. */
+    cron: string | undefined;
+    /**
+     * What the prune deletes source rows with (`USERS_PRUNE_DATABASE_URL`,
+     * `POINTS_PRUNE_DATABASE_URL`): a role with SELECT and DELETE on `outbox`
+     * and `consumed_events`. Absent, the database's own URL (the reader's, which
+     * in production has no DELETE: the prune then refuses and names the grant);
+     * {@link pruneDatabaseUrls} resolves them.
+     */
+    databases: { users?: string; points?: string };
+  };
   logLevel: Parsed['LOG_LEVEL'];
 }
 
@@ -442,9 +469,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       slotLagWarnBytes: p.RECON_SLOT_LAG_WARN_BYTES,
     },
     benchDebeziumUsers: p.RECON_BENCH_DEBEZIUM_USERS,
+    benchPruneRows: p.RECON_BENCH_PRUNE_ROWS,
     subscriptions: p.RECON_SUBSCRIPTIONS,
     clockSkewSeconds: p.RECON_CLOCK_SKEW_SECONDS,
     alerts: { webhookUrls: p.RECON_WEBHOOK_URL ?? [], skipAlertSeconds: p.RECON_SKIP_ALERT_SECONDS },
+    prune: {
+      retentionDays: p.RECON_RETENTION_DAYS,
+      cron: p.RECON_PRUNE_CRON,
+      databases: {
+        ...(p.USERS_PRUNE_DATABASE_URL !== undefined ? { users: p.USERS_PRUNE_DATABASE_URL } : {}),
+        ...(p.POINTS_PRUNE_DATABASE_URL !== undefined ? { points: p.POINTS_PRUNE_DATABASE_URL } : {}),
+      },
+    },
     logLevel: p.LOG_LEVEL,
   };
 }
@@ -456,6 +492,11 @@ export const POLLING_RELAY_REFUSED =
 /** The URLs the Debezium connectors connect with, each the database's own URL when not set. */
 export function connectDatabaseUrls(config: Pick<Config, 'databases'> & { connect?: Pick<Config['connect'], 'databases'> }): { users: string; points: string } {
   return { users: config.connect?.databases.users ?? config.databases.users, points: config.connect?.databases.points ?? config.databases.points };
+}
+
+/** The URLs `recon prune` deletes source rows with, each the database's own URL when not set. */
+export function pruneDatabaseUrls(config: Pick<Config, 'databases'> & { prune?: Pick<Config['prune'], 'databases'> }): { users: string; points: string } {
+  return { users: config.prune?.databases.users ?? config.databases.users, points: config.prune?.databases.points ?? config.databases.points };
 }
 
 /** The writer URLs of `config`, each its reader's URL when not set. */
@@ -501,5 +542,6 @@ export function configEnv(config: Config): Record<string, string> {
     RECON_AUTO_COMPENSATE_LIMIT: String(config.compensation.guard.limit),
     RECON_AUTO_COMPENSATE_RATIO: String(config.compensation.guard.ratio),
     RECON_AUTO_COMPENSATE_RATIO_MIN: String(config.compensation.guard.ratioMinCount),
+    RECON_RETENTION_DAYS: String(config.prune.retentionDays),
   };
 }

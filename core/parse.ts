@@ -61,3 +61,23 @@ export function rangeProblem(range: { from?: Date | undefined; to?: Date | undef
   }
   return undefined;
 }
+
+const DURATION = /^(\d+)(s|m|h|d|w)$/;
+const DURATION_UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 } as const;
+
+/** Longest duration {@link parseDuration} accepts: a guard against typos (`3000d`), not a limit of the design. */
+export const MAX_DURATION_MS = 100 * 365 * 86_400_000;
+
+/**
+ * A positive duration written as a whole number and one unit (`45s`, `90m`,
+ * `12h`, `30d`, `2w`), in milliseconds, or undefined. Nothing fractional,
+ * negative or combined (`1d12h`): a retention is written in one unit.
+ */
+export function parseDuration(value: string): number | undefined {
+  const m = DURATION.exec(value.trim());
+  if (!m) return undefined;
+  const ms = Number(m[1]) * DURATION_UNIT_MS[m[2] as keyof typeof DURATION_UNIT_MS];
+  return ms > 0 && ms <= MAX_DURATION_MS ? ms : undefined;
+}
+
+export const DURATION_HINT = 'must be a positive duration such as 30d, 12h, 90m or 2w (a whole number and one of s, m, h, d, w)';

@@ -41,6 +41,8 @@ import {
   lateWindowStarts,
   openCheckLocks,
   outboxWindowStarts,
+  prunedHorizon,
+  prunedHorizons,
   recordDiscrepancies,
   setLateScanFrom,
   supersedeDiscrepancies,
@@ -59,6 +61,7 @@ import type { RunDeps, RunOptions, RunSummary } from './types.js';
 import { planWindows, safeUpperBound, walkRange } from './windows.js';
 import { judgeCompensations } from './guard.js';
 import { runAlerts } from '../alerts/index.js';
+import { clipToHorizon } from '../prune/index.js';
 
 /** Reject options no run can honour (the CLI and the API turn this into a usage error). */
 export function validateRunOptions(options: RunOptions, windowSeconds: number): void {
@@ -82,6 +85,7 @@ export async function checkSafeBound(deps: Pick<RunDeps, 'dbs' | 'config'>, chec
  */
 export async function executeRun(deps: RunDeps, options: RunOptions): Promise<RunSummary> {
   validateRunOptions(options, deps.config.windowSeconds);
+  if (options.from !== undefined) await refuseBehindPrunedHorizon(deps, options.checks, options.from);
   const withId = { ...options, runId: options.runId ?? randomUUID() };
   try {
     const summary = await executeRunInner(deps, withId);
@@ -93,6 +97,23 @@ export async function executeRun(deps: RunDeps, options: RunOptions): Promise<Ru
       await alertRun(deps, { runId: withId.runId, status: 'failed', counts: {}, reason: `${errorClass}: ${message}` });
     }
     throw err;
+  }
+}
+
+/** What a re-check from `from` behind a check's pruned horizon is told. */
+export function prunedHorizonMessage(check: CheckName, from: Date, horizon: Date): string {
+  return (
+    `--from ${from.toISOString()} is behind the pruned horizon of check ${check} (${horizon.toISOString()}): ` +
+    `its history before then was deleted by recon prune, so it cannot be compared again; re-check from ${horizon.toISOString()} on`
+  );
+}
+
+/** A re-check must not compare pruned history: it would read as drift. A usage error naming the flag and the horizon. */
+export async function refuseBehindPrunedHorizon(deps: Pick<RunDeps, 'dbs'>, checks: readonly CheckName[], from: Date): Promise<void> {
+  const horizons = await prunedHorizons(deps.dbs.recon);
+  for (const check of new Set(checks)) {
+    const horizon = horizons.get(check);
+    if (horizon && from.getTime() < horizon.getTime()) throw new UsageError(prunedHorizonMessage(check, from, horizon));
   }
 }
 
@@ -270,14 +291,21 @@ async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunS
 /** The range a check walks: the given past range (clipped to the safe bound), or watermark → safe bound. */
 async function rangeOf(deps: RunDeps, check: Check, ctx: CheckContext, options: RunOptions, recheck: boolean): Promise<Window | null> {
   const bound = await checkSafeBound(deps, check);
+  // Read under the check's lock: a prune records its horizon under the same lock, before it deletes anything.
+  const horizon = await prunedHorizon(deps.dbs.recon, check.name);
   if (recheck) {
+    if (horizon && options.from!.getTime() < horizon.getTime()) throw new ReconError('USAGE', prunedHorizonMessage(check.name, options.from!, horizon));
     const end = new Date(Math.min(options.to!.getTime(), bound.getTime()));
     if (end.getTime() < options.to!.getTime()) deps.log.warn({ check: check.name, to: options.to, bound }, 'range clipped to the safe upper bound');
     return end.getTime() > options.from!.getTime() ? { start: options.from!, end } : null;
   }
   const watermark = await getWatermark(deps.dbs.recon, check.name);
   const earliest = watermark || deps.config.start ? null : await check.earliest(ctx);
-  return walkRange(watermark, deps.config.start, earliest, bound);
+  const range = walkRange(watermark, deps.config.start, earliest, bound);
+  // Never walk behind what was pruned (a watermark reset by hand, RECON_START or a kept row older than the horizon).
+  if (range && horizon && range.start.getTime() < horizon.getTime())
+    deps.log.warn({ check: check.name, from: range.start, horizon }, 'the walk starts at the pruned horizon: the history before it was deleted by recon prune');
+  return range ? clipToHorizon(range, horizon) : null;
 }
 
 /**
@@ -292,7 +320,11 @@ async function lateWindows(deps: RunDeps, check: Check): Promise<{ windows: Wind
   const horizons = await Promise.all(check.lateSources.map(({ db }) => writerHorizon(dbs[db])));
   // Rows carry their transaction's start: the oldest open one bounds what may still appear, less the usual margin.
   const nextFrom = new Date(Math.min(...horizons.map((h) => Math.min(h.now.getTime(), h.oldestWriterStart?.getTime() ?? Infinity))) - 1000);
-  const [since, watermark] = await Promise.all([getLateScanFrom(dbs.recon, check.name), getWatermark(dbs.recon, check.name)]);
+  const [since, watermark, horizon] = await Promise.all([
+    getLateScanFrom(dbs.recon, check.name),
+    getWatermark(dbs.recon, check.name),
+    prunedHorizon(dbs.recon, check.name),
+  ]);
   if (!since || !watermark) return { windows: [], nextFrom };
   const starts = new Map<number, Date>();
   for (const { db, source } of check.lateSources) {
@@ -305,7 +337,9 @@ async function lateWindows(deps: RunDeps, check: Check): Promise<{ windows: Wind
   const size = config.windowSeconds * 1000;
   const windows = [...starts.values()]
     .sort((a, b) => a.getTime() - b.getTime())
-    .map((start) => ({ start, end: new Date(Math.min(start.getTime() + size, watermark.getTime())) }));
+    .map((start) => ({ start, end: new Date(Math.min(start.getTime() + size, watermark.getTime())) }))
+    // Late rows keyed behind the pruned horizon land in history that is gone: comparing it would read as drift.
+    .flatMap((w) => clipToHorizon(w, horizon) ?? []);
   if (windows.length)
     deps.log.info({ check: check.name, windows: windows.length, since }, 'windows behind the watermark received late rows: checking them again');
   return { windows, nextFrom };

@@ -3,3 +3,4 @@ export * from './outbox.js';
 export * from './consumed-events.js';
 export * from './dead-letters.js';
 export * from './window-queries.js';
+export * from './prune.js';

@@ -20,10 +20,10 @@
  */
 import type { Job } from 'bullmq';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { countTotal, kindTotals, ReconError, type DiscrepancyStatus } from '../../../core/index.js';
+import { countTotal, kindTotals, ReconError, UsageError, type DiscrepancyStatus } from '../../../core/index.js';
 import { getRunRow, getRunWindowDetails, listRuns, runDiscrepancyStatusCounts } from '../../../db/index.js';
 import { approveHeld, createCompensationQueue, decisionsForRun, dismissHeld, heldForRun, type CompensationQueue } from '../../compensation/index.js';
-import { queueRun, type RunJobData, type RunJobResult } from '../../runs/index.js';
+import { queueRun, refuseBehindPrunedHorizon, type RunJobData, type RunJobResult } from '../../runs/index.js';
 import { clientKey } from '../auth.js';
 import type { RateLimit } from '../rate-limit.js';
 import { approveBody, dismissBody, listRunsQuery, runIdParams, startRunBody, validate } from '../schemas.js';
@@ -125,6 +125,15 @@ export const runRoutes: FastifyPluginAsync<RunRouteOptions> = async (app, { conf
     const v = validate(runBody, req.body, 'body');
     if (!v.ok) return reply.code(400).send(v.error);
     const b = v.value;
+    if (b.from) {
+      // A re-check behind what `recon prune` deleted would read as drift: refused here, not in the worker.
+      try {
+        await refuseBehindPrunedHorizon({ dbs }, b.checks, b.from);
+      } catch (err) {
+        if (err instanceof UsageError) return reply.code(400).send({ error: 'bad request', field: 'from', message: err.message });
+        throw err;
+      }
+    }
     const allowed = runLimit.take(clientKey(req));
     if (!allowed.ok) {
       return reply
