@@ -9,3 +9,4 @@ export type { Page } from './pages.js';
 export { decodeCursor } from './pages.js';
 export * from './decisions.js';
 export * from './dlq-replays.js';
+export * from './run-windows.js';
