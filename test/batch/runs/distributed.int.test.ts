@@ -156,6 +156,16 @@ describe('distributed runs', () => {
     expect(new Set(rows.map((r) => `${r.kind}:${r.entity_id}`)).size).toBe(rows.length);
   });
 
+  it('a bad mode is a usage error naming the flag or the variable, and records nothing', async () => {
+    const flag = await runCli(config, ['run', '--check', 'users-vs-points', '--mode', 'sideways']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/--mode/);
+    const variable = await runCli(config, ['run', '--check', 'users-vs-points'], { RECON_RUN_MODE: 'sideways' });
+    expect(variable.code).toBe(2);
+    expect(variable.stderr).toMatch(/RECON_RUN_MODE/);
+    expect(await env.dbs.recon('runs').where({ trigger: 'cli' }).count({ n: '*' })).toEqual([{ n: 1 }]);
+  });
+
   it('a window of a run whose coordinator no longer holds the check never commits', async () => {
     const runId = crypto.randomUUID();
     const locks = await openCheckLocks(config.databases.recon);
