@@ -1,7 +1,16 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, type Config } from '../../../core/index.js';
-import { commitDistributedWindow, createRunQueue, createWindowQueue, executeRun, queueRun, type RunQueue, type WindowQueue } from '../../../batch/index.js';
+import { createLogger, silentLogger, type Config } from '../../../core/index.js';
+import {
+  commitDistributedWindow,
+  createApiServer,
+  createRunQueue,
+  createWindowQueue,
+  executeRun,
+  queueRun,
+  type RunQueue,
+  type WindowQueue,
+} from '../../../batch/index.js';
 import { insertPendingRunWindows, insertRun, openCheckLocks } from '../../../db/index.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../helpers/env.js';
 import { insertGrants, insertUsers, spread } from '../../helpers/drift.js';
@@ -90,6 +99,25 @@ describe('distributed runs', () => {
     expect(wm.watermark).toEqual(windows.at(-1).window_end);
     const [run] = await env.dbs.recon('runs').where({ id: summary.runId });
     expect(run).toMatchObject({ mode: 'workers', status: 'completed', windows: windows.length });
+
+    // The run's API answer and page say who compared each window, and how long it took.
+    const app = await createApiServer({ config, dbs: env.app, log: silentLogger, runQueue });
+    try {
+      const answer = await app.inject({ method: 'GET', url: `/api/runs/${summary.runId}` });
+      expect(answer.statusCode).toBe(200);
+      const body = answer.json();
+      expect(body.mode).toBe('workers');
+      expect(body.windows).toHaveLength(windows.length);
+      expect(new Set(body.windows.map((w: { worker: { pid: number } }) => w.worker.pid))).toEqual(pids);
+      expect(body.windows[0]).toMatchObject({ status: 'completed', attempts: 1, worker: { host: windows[0].worker_host } });
+      expect(typeof body.windows[0].durationMs).toBe('number');
+      const page = await app.inject({ method: 'GET', url: `/runs/${summary.runId}` });
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain('compared by');
+      expect(page.body).toContain(`${windows[0].worker_host}:${windows[0].worker_pid}`);
+    } finally {
+      await app.close();
+    }
   });
 
   it('two runs queued at once for the same check on different workers: one works its windows, the other is skipped', async () => {
@@ -104,8 +132,15 @@ describe('distributed runs', () => {
       { timeoutMs: 90_000, intervalMs: 200 },
     );
     // Each run job was taken by a different worker (each runs one run at a time, and the first holds its job until its windows are in).
-    const jobs = await Promise.all([runQueue.getJob(a.jobId), runQueue.getJob(b.jobId)]);
-    expect(jobs.every((j) => j?.finishedOn)).toBe(true);
+    // Both jobs end too (a run's record ends before its job does: the report comes in between).
+    await waitFor(
+      'both run jobs to finish',
+      async () => (await Promise.all([runQueue.getJob(a.jobId), runQueue.getJob(b.jobId)])).every((j) => j?.finishedOn),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      },
+    );
     const statuses = finished.map((r) => r.status).sort();
     expect(statuses).toEqual(['completed', 'skipped']);
     const skipped = finished.find((r) => r.status === 'skipped')!;
