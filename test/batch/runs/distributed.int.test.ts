@@ -11,7 +11,7 @@ import {
   type RunQueue,
   type WindowQueue,
 } from '../../../batch/index.js';
-import { insertPendingRunWindows, insertRun, openCheckLocks } from '../../../db/index.js';
+import { carryOverCompletedWindows, insertPendingRunWindows, insertRun, openCheckLocks } from '../../../db/index.js';
 import { createTestEnv, waitFor, type TestEnv } from '../../helpers/env.js';
 import { insertGrants, insertUsers, spread } from '../../helpers/drift.js';
 import { exited, runCli, spawnCli } from '../../helpers/cli.js';
@@ -199,6 +199,43 @@ describe('distributed runs', () => {
     expect(variable.code).toBe(2);
     expect(variable.stderr).toMatch(/RECON_RUN_MODE/);
     expect(await env.dbs.recon('runs').where({ trigger: 'cli' }).count({ n: '*' })).toEqual([{ n: 1 }]);
+  });
+
+  it('a run after a dead coordinator keeps the windows it completed beyond the watermark, and compares only the rest', async () => {
+    // A dead run's forward walk: windows 0-1 in the watermark's prefix, 2 still pending (its worker died with it), 3-4 completed.
+    const dead = crypto.randomUUID();
+    const base = new Date(start.getTime() - 10 * WINDOW_MS);
+    const w = (i: number) => ({ start: new Date(base.getTime() + i * WINDOW_MS), end: new Date(base.getTime() + (i + 1) * WINDOW_MS), advance: true });
+    await insertRun(env.app.recon, { id: dead, trigger: 'test', checks: ['outbox-vs-consumed'], mode: 'workers' });
+    await insertPendingRunWindows(env.app.recon, dead, 'outbox-vs-consumed', [0, 1, 2, 3, 4].map(w));
+    await env.dbs
+      .recon('run_windows')
+      .where({ run_id: dead })
+      .whereNot({ window_start: w(2).start })
+      .update({ status: 'completed', counts: JSON.stringify({ phantom_event: 1 }), held: false });
+    // Window 4 was held (rows committed less than the grace ago): it is compared again.
+    await env.dbs
+      .recon('run_windows')
+      .where({ run_id: dead, window_start: w(4).start })
+      .update({ held: true });
+    await env.dbs.recon('runs').where({ id: dead }).update({ status: 'failed', error: 'interrupted' });
+    const next = crypto.randomUUID();
+    await insertRun(env.app.recon, { id: next, trigger: 'test', checks: ['outbox-vs-consumed'], mode: 'workers' });
+    // The next run plans from the watermark (the end of window 1) on.
+    const carried = await carryOverCompletedWindows(env.app.recon, next, 'outbox-vs-consumed', [2, 3, 4, 5].map(w));
+    expect(carried.map((c) => c.window_start)).toEqual([w(3).start]);
+    const rows = await env.dbs.recon('run_windows').where({ run_id: next });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: 'completed', advance: true, counts: { phantom_event: 1 } });
+    // A re-check range (no forward walk) carries nothing.
+    expect(
+      await carryOverCompletedWindows(
+        env.app.recon,
+        crypto.randomUUID(),
+        'outbox-vs-consumed',
+        [3].map((i) => ({ ...w(i), advance: false })),
+      ),
+    ).toEqual([]);
   });
 
   it('a window of a run whose coordinator no longer holds the check never commits', async () => {
