@@ -163,6 +163,9 @@ const schema = {
   RECON_SWEEP_SECONDS: positiveInt(24 * 3600).default(60),
   RECON_SWEEP_STALE_SECONDS: nonNegativeInt.default(120),
   RECON_JOB_LOCK_MS: positiveInt(3_600_000).default(30_000),
+  RECON_RUN_MODE: z.enum(['in-process', 'workers'], { message: 'must be in-process or workers' }).default('in-process'),
+  RECON_RUN_WINDOWS_PER_JOB: positiveInt(1000).default(4),
+  RECON_WINDOW_DELAY_MS: nonNegativeInt.default(0),
   KAFKA_CONNECT_URL: httpBaseUrl.default('http://127.0.0.1:8083'),
   USERS_CONNECT_DATABASE_URL: postgresUrl.optional(),
   POINTS_CONNECT_DATABASE_URL: postgresUrl.optional(),
@@ -310,6 +313,23 @@ export interface Config {
        */
       ratioMinCount: number;
     };
+  };
+  /** How runs compare their windows (distributed runs). */
+  runs: {
+    /**
+     * `in-process` (`RECON_RUN_MODE`, default): the process that runs a run
+     * compares every window itself; `workers`: it plans the windows and hands
+     * them, in batches, to the window queue that every `recon worker` serves.
+     */
+    mode: 'in-process' | 'workers';
+    /** Consecutive windows one window job compares (`RECON_RUN_WINDOWS_PER_JOB`), workers mode only. Default 4. */
+    windowsPerJob: number;
+    /**
+     * Testing only (`RECON_WINDOW_DELAY_MS`): a window worker waits this many
+     * ms before comparing each window, so that a test can kill it mid-run
+     * deterministically. Default 0; never set it in production.
+     */
+    windowDelayMs: number;
   };
   alerts: {
     /** Receivers of the JSON alerts (`RECON_WEBHOOK_URL`, comma-separated); empty: no webhooks. */
@@ -459,6 +479,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lockMs: p.RECON_JOB_LOCK_MS,
       guard: { limit: p.RECON_AUTO_COMPENSATE_LIMIT, ratio: p.RECON_AUTO_COMPENSATE_RATIO, ratioMinCount: p.RECON_AUTO_COMPENSATE_RATIO_MIN },
     },
+    runs: { mode: p.RECON_RUN_MODE, windowsPerJob: p.RECON_RUN_WINDOWS_PER_JOB, windowDelayMs: p.RECON_WINDOW_DELAY_MS },
     relay: p.RECON_RELAY,
     connect: {
       url: p.KAFKA_CONNECT_URL,
@@ -543,5 +564,9 @@ export function configEnv(config: Config): Record<string, string> {
     RECON_AUTO_COMPENSATE_RATIO: String(config.compensation.guard.ratio),
     RECON_AUTO_COMPENSATE_RATIO_MIN: String(config.compensation.guard.ratioMinCount),
     RECON_RETENTION_DAYS: String(config.prune.retentionDays),
+    RECON_JOB_LOCK_MS: String(config.compensation.lockMs),
+    RECON_RUN_MODE: config.runs.mode,
+    RECON_RUN_WINDOWS_PER_JOB: String(config.runs.windowsPerJob),
+    RECON_WINDOW_DELAY_MS: String(config.runs.windowDelayMs),
   };
 }

@@ -80,6 +80,8 @@ export const TOPIC_PARTITIONS = 6;
 export const COMPENSATION_QUEUE = 'recon-compensations';
 /** Base name of the BullMQ queue of scheduled and on-demand runs. */
 export const RUN_QUEUE = 'recon-runs';
+/** Base name of the BullMQ queue of window jobs: the windows of distributed runs, compared by any `recon worker`. */
+export const WINDOW_QUEUE = 'recon-run-windows';
 
 /** `user.created` value, schema version 1 (fixed: other services read it). */
 export interface UserCreatedEvent {

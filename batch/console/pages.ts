@@ -174,6 +174,8 @@ export function runPage(ctx: PageContext, d: RunPageData, flash = ''): string {
     String(w.rows_compared),
     String(Object.values(w.counts ?? {}).reduce((a, b) => a + Number(b ?? 0), 0)),
     e(formatSeconds(w.duration_ms / 1000)),
+    w.status === 'completed' ? '' : e(w.status),
+    w.worker_host === null ? '' : e(`${w.worker_host}:${w.worker_pid ?? '?'}`) + (w.attempts > 1 ? ` (${w.attempts} attempts)` : ''),
   ]);
   const heldSection = heldBlock(ctx, run.id, d.held, d.heldWhy);
   const decisionRows = d.decisions.map((x) => [
@@ -197,6 +199,7 @@ export function runPage(ctx: PageContext, d: RunPageData, flash = ''): string {
           ['status', statusCell(run.status) + (run.error ? ` — ${e(run.error)}` : '')],
           ['trigger', e(run.trigger)],
           ['checks', e(run.checks.join(', '))],
+          ['windows compared', run.mode === 'workers' ? 'by the workers (distributed run)' : "in the run's process"],
           ['started', e(formatInstant(run.started_at))],
           ['finished', e(formatInstant(run.finished_at))],
           ['range', run.range_from ? `${e(formatInstant(run.range_from))} – ${e(formatInstant(run.range_to))}` : 'watermark to safe upper bound'],
@@ -212,7 +215,7 @@ export function runPage(ctx: PageContext, d: RunPageData, flash = ''): string {
       section('Discrepancies per kind and status', countsTable, 'counts') +
       section(
         'Windows',
-        table(['check', 'from', 'to', 'rows', 'found', 'time'], windowRows, { numeric: new Set([3, 4, 5]), id: 'windows' }),
+        table(['check', 'from', 'to', 'rows', 'found', 'time', 'status', 'compared by'], windowRows, { numeric: new Set([3, 4, 5]), id: 'windows' }),
         'windows-section',
       ) +
       section(

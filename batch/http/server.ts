@@ -135,6 +135,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       executeRun: deps.executeRun,
       signal: stopRuns.signal,
       ...(deps.enqueue ? { enqueue: deps.enqueue } : {}),
+      ...(deps.windows ? { windows: deps.windows } : {}),
       ...(deps.afterRun ? { afterRun: deps.afterRun } : {}),
       ...(deps.alerts ? { alerts: deps.alerts } : {}),
     });

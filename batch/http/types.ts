@@ -4,7 +4,7 @@ import type { Config, Logger } from '../../core/index.js';
 import type { Databases } from '../../db/index.js';
 import type { Admin, KafkaClient } from '../../streaming/index.js';
 import type { CompensationQueue } from '../compensation/index.js';
-import type { AfterRun, EnqueueCompensations, ExecuteRun, RunQueue } from '../runs/index.js';
+import type { AfterRun, EnqueueCompensations, ExecuteRun, RunDeps, RunQueue } from '../runs/index.js';
 import type { WebhookNotifier } from '../alerts/index.js';
 
 declare module 'fastify' {
@@ -68,6 +68,8 @@ export interface ApiDeps {
   executeRun?: ExecuteRun;
   /** Passed to runs executed in this process. */
   enqueue?: EnqueueCompensations;
+  /** Workers mode: runs executed in this process hand their windows to the window queue's workers. */
+  windows?: RunDeps['windows'];
   /** Alerts of runs executed in this process; its delivery counts feed `/metrics`. */
   alerts?: WebhookNotifier;
   /** After each run executed in this process (the CLI hands in the report's delivery). */

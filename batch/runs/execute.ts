@@ -37,7 +37,6 @@ import {
   runRowsCompared,
   insertRun,
   deadLetteredEventIdsSince,
-  dlqReplaysOfLetters,
   lateWindowStarts,
   openCheckLocks,
   outboxWindowStarts,
@@ -54,8 +53,9 @@ import {
   type RunHeld,
   type Supersession,
 } from '../../db/index.js';
-import { CHECKS, CHECK_NAMES_WITH_TOPIC_EVIDENCE, type Check, type CheckContext, type DeadLetterReplays, type TopicEvidence } from '../../reconcile/index.js';
-import { createKafka, createTopicEvidence } from '../../streaming/index.js';
+import { CHECKS, type Check, type CheckContext } from '../../reconcile/index.js';
+import { openCheckContext, WORKER_IDENTITY } from './context.js';
+import { distributeCheck } from './distribute.js';
 import { NO_COMMIT_TIMES, commitTimeTracking, deferRecentCommits } from './recent-commits.js';
 import type { RunDeps, RunOptions, RunSummary } from './types.js';
 import { planWindows, safeUpperBound, walkRange } from './windows.js';
@@ -133,6 +133,8 @@ async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunS
   const runId = options.runId ?? randomUUID();
   const dryRun = options.dryRun ?? false;
   const recheck = options.from !== undefined && options.to !== undefined;
+  // Dry runs stay in-process: they write nothing, so there is no record for workers to fill in.
+  const distributed = !dryRun && deps.windows !== undefined;
   const checks = [...new Set(options.checks)];
   const counts: CheckKindCounts = {};
   const queued: string[] = [];
@@ -157,7 +159,7 @@ async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunS
 
   // A dry run writes nothing, so it needs no lock and keeps no record.
   let locks: CheckLocks | undefined;
-  let ownTopics: (TopicEvidence & { close(): Promise<void> }) | undefined;
+  let opened: { ctx: CheckContext; close(): Promise<void> } | undefined;
   const held: CheckName[] = [];
   const skipped: CheckName[] = [];
   try {
@@ -167,6 +169,7 @@ async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunS
       for (const c of checks) ((await locks.tryLock(c)) ? held : skipped).push(c);
       startedAt = await insertRun(dbs.recon, {
         id: runId,
+        ...(distributed ? { mode: 'workers' as const, lockPid: await locks.backendPid() } : {}),
         trigger: options.trigger,
         checks,
         ...(recheck ? { rangeFrom: options.from, rangeTo: options.to } : {}),
@@ -185,24 +188,8 @@ async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunS
     }
 
     // Topic evidence: one reader per run (no consumer group, so no join per window), closed when the run ends.
-    if (deps.topics === undefined && held.some((c) => CHECK_NAMES_WITH_TOPIC_EVIDENCE.includes(c))) {
-      const reader = await createTopicEvidence(createKafka(config, { logger: log, clientId: 'recon-run' }));
-      ownTopics = reader;
-    }
-    const topics: TopicEvidence | undefined = deps.topics ?? ownTopics ?? undefined;
-    const replays: DeadLetterReplays = {
-      async replaysOf(dltTopic, letters) {
-        return (await dlqReplaysOfLetters(dbs.recon, dltTopic, letters)).map((r) => ({
-          dltPartition: r.dlt_partition,
-          dltOffset: r.dlt_offset,
-          replayedPartition: r.replayed_partition,
-          replayedOffset: r.replayed_offset,
-          replayedAt: r.replayed_at,
-          replayCount: r.replay_count,
-        }));
-      },
-    };
-    const ctx: CheckContext = { dbs, config, ...(topics ? { topics, replays } : {}) };
+    opened = await openCheckContext(deps, held);
+    const ctx = opened.ctx;
     const tracking = config.graceFrom === 'commit' ? await commitTimeTracking(dbs) : NO_COMMIT_TIMES;
     for (const name of held) {
       const check = CHECKS[name];
@@ -215,57 +202,78 @@ async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunS
         ...(range ? planWindows(range.start, range.end, config.windowSeconds * 1000) : []).map((window) => ({ window, advance: !recheck })),
       ];
       log.debug({ runId, check: name, range, late: late?.windows.length ?? 0, windows: planned.length }, 'check planned');
-      let done = 0;
       const recorded: string[] = [];
-      // Set once a window had rows committed less than the grace ago: the watermark stays before it for the rest of the run.
-      let holding = false;
-      for (const { window, advance } of planned) {
-        if (options.signal?.aborted) {
-          if (!dryRun) await finishRun(dbs.recon, runId, 'failed', 'aborted');
+      if (distributed) {
+        const outcome = await distributeCheck(
+          { dbs, log, queue: deps.windows!.queue, windowsPerJob: deps.windows!.windowsPerJob },
+          {
+            runId,
+            check: name,
+            planned,
+            locks: locks!,
+            ...(options.signal ? { signal: options.signal } : {}),
+            ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+          },
+        );
+        windows += outcome.windows;
+        for (const [kind, n] of Object.entries(outcome.counts) as [DiscrepancyKind, number][]) counts[name]![kind] = (counts[name]![kind] ?? 0) + n;
+        if (outcome.aborted) {
+          await finishRun(dbs.recon, runId, 'failed', 'aborted');
           return summary('failed', 'aborted');
         }
-        const t0 = performance.now();
-        const cmp = await check.compare(ctx, window);
-        // The grace counts from commit: what committed less than it ago waits for a later run, behind a held watermark.
-        // Only on the forward walk: behind the watermark every source row was visible when it passed.
-        const { kept, deferred } = advance ? await deferRecentCommits(dbs, tracking, cmp.found, config.graceSeconds) : { kept: cmp.found, deferred: [] };
-        if (deferred.length && !holding) {
-          holding = true;
-          log.info(
-            { runId, check: name, window, deferred: deferred.length },
-            'rows committed less than the grace ago: the watermark stays before this window, a later run checks it again',
-          );
-        }
-        const found = countByKind(kept);
-        if (!dryRun) {
-          // Single flight holds only while the lock connection lives.
-          await locks?.assertHeld();
-          // Compensations wait for the check's guard, once all its windows are in.
-          const fresh = await commitWindow(deps, runId, check.name, window, kept, found, {
-            rowsCompared: cmp.rowsCompared,
-            segmentsCompared: cmp.segmentsCompared,
+        recorded.push(...outcome.recorded);
+      } else {
+        let done = 0;
+        // Set once a window had rows committed less than the grace ago: the watermark stays before it for the rest of the run.
+        let holding = false;
+        for (const { window, advance } of planned) {
+          if (options.signal?.aborted) {
+            if (!dryRun) await finishRun(dbs.recon, runId, 'failed', 'aborted');
+            return summary('failed', 'aborted');
+          }
+          const t0 = performance.now();
+          const cmp = await check.compare(ctx, window);
+          // The grace counts from commit: what committed less than it ago waits for a later run, behind a held watermark.
+          // Only on the forward walk: behind the watermark every source row was visible when it passed.
+          const { kept, deferred } = advance ? await deferRecentCommits(dbs, tracking, cmp.found, config.graceSeconds) : { kept: cmp.found, deferred: [] };
+          if (deferred.length && !holding) {
+            holding = true;
+            log.info(
+              { runId, check: name, window, deferred: deferred.length },
+              'rows committed less than the grace ago: the watermark stays before this window, a later run checks it again',
+            );
+          }
+          const found = countByKind(kept);
+          if (!dryRun) {
+            // Single flight holds only while the lock connection lives.
+            await locks?.assertHeld();
+            // Compensations wait for the check's guard, once all its windows are in.
+            const fresh = await commitWindow(deps, runId, check.name, window, kept, found, {
+              rowsCompared: cmp.rowsCompared,
+              segmentsCompared: cmp.segmentsCompared,
+              durationMs: Math.round(performance.now() - t0),
+              advance: advance && !holding,
+              supersedes: cmp.supersedes ?? [],
+            });
+            // Phantom and dead-lettered events are reported, never compensated: nothing to queue or wait for.
+            // So are findings marked report-only (an offsets group's unconsumed event that is on the topic: the group will reach it).
+            const reportOnly = new Set(kept.filter((k) => k.details?.compensation === 'report').map((k) => k.id));
+            for (const f of fresh) if (isCompensable(f.kind) && !reportOnly.has(f.id)) recorded.push(f.id);
+          }
+          windows++;
+          done++;
+          for (const [kind, n] of Object.entries(found) as [DiscrepancyKind, number][]) counts[name]![kind] = (counts[name]![kind] ?? 0) + n;
+          await options.onProgress?.({
+            check: name,
+            window,
+            windowsDone: done,
+            windowsTotal: planned.length,
+            found,
             durationMs: Math.round(performance.now() - t0),
-            advance: advance && !holding,
-            supersedes: cmp.supersedes ?? [],
+            rowsCompared: cmp.rowsCompared,
+            rowsFetched: cmp.rowsFetched,
           });
-          // Phantom and dead-lettered events are reported, never compensated: nothing to queue or wait for.
-          // So are findings marked report-only (an offsets group's unconsumed event that is on the topic: the group will reach it).
-          const reportOnly = new Set(kept.filter((k) => k.details?.compensation === 'report').map((k) => k.id));
-          for (const f of fresh) if (isCompensable(f.kind) && !reportOnly.has(f.id)) recorded.push(f.id);
         }
-        windows++;
-        done++;
-        for (const [kind, n] of Object.entries(found) as [DiscrepancyKind, number][]) counts[name]![kind] = (counts[name]![kind] ?? 0) + n;
-        await options.onProgress?.({
-          check: name,
-          window,
-          windowsDone: done,
-          windowsTotal: planned.length,
-          found,
-          durationMs: Math.round(performance.now() - t0),
-          rowsCompared: cmp.rowsCompared,
-          rowsFetched: cmp.rowsFetched,
-        });
       }
       if (late && !dryRun) await setLateScanFrom(dbs.recon, name, late.nextFrom);
       if (!dryRun) {
@@ -284,7 +292,7 @@ async function executeRunInner(deps: RunDeps, options: RunOptions): Promise<RunS
     throw err instanceof ReconError ? err : new ReconError('RUN_FAILED', `run ${runId} failed: ${message}`, { cause: err, retryable: isRetryable(err) });
   } finally {
     await locks?.release().catch(() => undefined);
-    await ownTopics?.close().catch(() => undefined);
+    await opened?.close();
   }
 }
 
@@ -369,6 +377,8 @@ async function commitWindow(
       rows_compared: o.rowsCompared,
       segments_compared: o.segmentsCompared,
       duration_ms: o.durationMs,
+      worker_host: WORKER_IDENTITY.host,
+      worker_pid: WORKER_IDENTITY.pid,
     });
     if (o.advance) await advanceWatermark(trx, check, window.end, runId);
     await addRunWindowCounts(trx, runId, check, counts);

@@ -5,3 +5,7 @@ export * from './execute.js';
 export * from './queue.js';
 export * from './scheduler.js';
 export * from './guard.js';
+export * from './prefix.js';
+export * from './window-jobs.js';
+export * from './distribute.js';
+export { WORKER_IDENTITY } from './context.js';

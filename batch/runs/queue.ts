@@ -147,6 +147,8 @@ export interface RunProcessorDeps {
   signal?: AbortSignal;
   /** Where runs' alerts go. */
   alerts?: AlertSink;
+  /** Workers mode: the runs' windows go to the window queue (see {@link RunDeps.windows}). */
+  windows?: RunDeps['windows'];
 }
 
 /** The processor of run jobs: execute, then the after-run hook (one that fails is logged, it does not fail the run). */
@@ -157,7 +159,14 @@ export function runJobProcessor(deps: RunProcessorDeps): Processor<RunJobData, R
     let summary: RunSummary;
     try {
       summary = await deps.executeRun(
-        { config: deps.config, dbs: deps.dbs, log, ...(deps.enqueue ? { enqueue: deps.enqueue } : {}), ...(deps.alerts ? { alerts: deps.alerts } : {}) },
+        {
+          config: deps.config,
+          dbs: deps.dbs,
+          log,
+          ...(deps.enqueue ? { enqueue: deps.enqueue } : {}),
+          ...(deps.alerts ? { alerts: deps.alerts } : {}),
+          ...(deps.windows ? { windows: deps.windows } : {}),
+        },
         {
           runId: d.runId,
           checks: d.checks,

@@ -6,6 +6,7 @@ import type { CheckKindCounts, CheckName, Config, DiscrepancyKind, KindCounts, L
 import type { Databases, RunHeld } from '../../db/index.js';
 import type { TopicEvidence } from '../../reconcile/index.js';
 import type { AlertSink } from '../alerts/index.js';
+import type { WindowQueue } from './window-jobs.js';
 
 export interface RunOptions {
   /** Checks to run. */
@@ -86,6 +87,13 @@ export interface RunDeps {
   topics?: TopicEvidence | null;
   /** Absent: discrepancies are recorded but no job is queued (the sweeper will queue them). */
   enqueue?: EnqueueCompensations;
+  /**
+   * Workers mode (`RECON_RUN_MODE=workers`, `recon run --mode workers`): the
+   * run holds its checks' locks and plans their windows, and the window
+   * queue's workers compare them, `windowsPerJob` consecutive windows per
+   * job. Absent: the run compares every window itself. Dry runs always do.
+   */
+  windows?: { queue: WindowQueue; windowsPerJob: number };
   /** Where the run's alerts go (drift, held, failed, skipped too long); fire and forget. Absent: none. */
   alerts?: AlertSink;
 }

@@ -12,7 +12,10 @@ interface RunCommandOptions {
   wait?: boolean;
   report: boolean;
   approveAll?: boolean;
+  mode?: 'in-process' | 'workers';
 }
+
+const RUN_MODES = ['in-process', 'workers'] as const;
 
 function checkOption(value: string): CheckName[] {
   if (value === 'all') return [...ALL_CHECK_NAMES];
@@ -30,6 +33,11 @@ export function register(program: Command): void {
     .option('--dry-run', 'compare and report only: record and queue nothing')
     .option('--json', 'print the run summary as JSON instead of a table')
     .option('--wait', 'return only when every compensation this run queued is resolved or failed (needs a running `recon worker`)')
+    .addOption(
+      new Option('--mode <mode>', 'in-process: compare every window here; workers: hand the windows to the `recon worker`s (default: RECON_RUN_MODE)').choices(
+        RUN_MODES,
+      ),
+    )
     .option('--no-report', 'deliver no report, whatever REPORT_POLICY says')
     .option(
       '--approve-all',
@@ -43,16 +51,20 @@ export function register(program: Command): void {
         'Exits 0 when the run completed (whatever it found), 1 when it failed or another run holds its checks.',
         'A check whose compensations exceed RECON_AUTO_COMPENSATE_LIMIT or _RATIO queues none: they are held',
         'for `recon approve` / `recon dismiss` (the summary says why and how many).',
+        "With --mode workers (or RECON_RUN_MODE=workers) this process holds the checks' locks and follows the run while",
+        'the `recon worker`s compare its windows (a dry run always compares here).',
         '',
         'Example:',
         '  $ recon run',
         '  $ recon run --check users-vs-points --dry-run',
         '  $ recon run --wait',
+        '  $ recon run --mode workers --from 2026-10-01T00:00:00Z --to 2026-11-01T00:00:00Z   # a backfill spread over the workers',
         '  $ recon run --check all --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --json',
       ].join('\n'),
     )
     .action(async (opts: RunCommandOptions) => {
-      const { ALERT_FLUSH_MS, compensationEnqueuer, createAlerts, createCompensationQueue, executeRun, reportAfterRun } = await import('../../batch/index.js');
+      const { ALERT_FLUSH_MS, compensationEnqueuer, createAlerts, createCompensationQueue, createWindowQueue, executeRun, reportAfterRun } =
+        await import('../../batch/index.js');
       const { closeDatabases, connectDatabases } = await import('../../db/index.js');
       const { compensationsLine, waitForQueued } = await import('../compensation-wait.js');
       const { config, log } = commandContext();
@@ -63,11 +75,20 @@ export function register(program: Command): void {
       const dbs = connectDatabases(config, { max: 4, applicationName: 'recon-run' });
       // Dry runs queue nothing; otherwise compensations go to the queue as each window commits.
       const queue = opts.dryRun ? undefined : createCompensationQueue(config, log);
+      const distributed = (opts.mode ?? config.runs.mode) === 'workers' && !opts.dryRun;
+      const windowQueue = distributed ? createWindowQueue(config, log) : undefined;
       const interrupt = abortOnSignal();
       const alerts = createAlerts(config, log);
       try {
         const summary = await executeRun(
-          { config, dbs, log, alerts, ...(queue ? { enqueue: compensationEnqueuer({ db: dbs.recon, queue, config }) } : {}) },
+          {
+            config,
+            dbs,
+            log,
+            alerts,
+            ...(queue ? { enqueue: compensationEnqueuer({ db: dbs.recon, queue, config }) } : {}),
+            ...(windowQueue ? { windows: { queue: windowQueue, windowsPerJob: config.runs.windowsPerJob } } : {}),
+          },
           {
             checks: opts.check,
             trigger: 'cli',
@@ -108,6 +129,7 @@ export function register(program: Command): void {
         alerts.close();
         interrupt.dispose();
         await queue?.close();
+        await windowQueue?.close();
         await closeDatabases(dbs);
       }
     });

@@ -28,8 +28,17 @@ Example:
   $ curl -H "Authorization: Bearer $RECON_API_TOKEN" -d '{"checks":"all","dryRun":true}' -H 'content-type: application/json' localhost:9000/api/runs`,
     )
     .action(async (opts: { port?: number; runWorker: boolean }) => {
-      const { compensationEnqueuer, createAlerts, createApiServer, createCompensationQueue, createRunQueue, executeRun, listenHost, reportHook } =
-        await import('../../batch/index.js');
+      const {
+        compensationEnqueuer,
+        createAlerts,
+        createApiServer,
+        createCompensationQueue,
+        createRunQueue,
+        createWindowQueue,
+        executeRun,
+        listenHost,
+        reportHook,
+      } = await import('../../batch/index.js');
       const { closeDatabases, connectDatabases } = await import('../../db/index.js');
       const { createKafka } = await import('../../streaming/index.js');
       const { config, log } = commandContext();
@@ -39,6 +48,8 @@ Example:
       const runQueue = createRunQueue(config, log);
       const compensationQueue = createCompensationQueue(config, log);
       const alerts = createAlerts(config, log);
+      // Workers mode: the runs this server executes hand their windows to the `recon worker`s.
+      const windowQueue = opts.runWorker && config.runs.mode === 'workers' ? createWindowQueue(config, log) : undefined;
       try {
         // Kafka only feeds consumer lag: the API serves without it.
         const kafkaUp = await admin.connect().then(
@@ -60,6 +71,7 @@ Example:
                 executeRun,
                 afterRun: reportHook({ config, dbs, log, ...(kafkaUp ? { admin } : {}) }),
                 enqueue: compensationEnqueuer({ db: dbs.recon, queue: compensationQueue, config }),
+                ...(windowQueue ? { windows: { queue: windowQueue, windowsPerJob: config.runs.windowsPerJob } } : {}),
               }
             : {}),
         });
@@ -73,6 +85,7 @@ Example:
       } finally {
         await runQueue.close();
         await compensationQueue.close();
+        await windowQueue?.close();
         await alerts.flush(5_000);
         alerts.close();
         await admin.disconnect().catch(() => undefined);

@@ -10,3 +10,4 @@ export { decodeCursor } from './pages.js';
 export * from './decisions.js';
 export * from './dlq-replays.js';
 export * from './prune.js';
+export * from './run-windows.js';

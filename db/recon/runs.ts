@@ -6,7 +6,18 @@ import type { RunHeld } from './decisions.js';
 /** Create the run record (status `running`). Returns the server's start time. */
 export async function insertRun(
   db: Knex | Knex.Transaction,
-  run: { id: string; trigger: RunTrigger; checks: CheckName[]; rangeFrom?: Date; rangeTo?: Date; options?: Record<string, unknown> },
+  run: {
+    id: string;
+    trigger: RunTrigger;
+    checks: CheckName[];
+    rangeFrom?: Date;
+    rangeTo?: Date;
+    options?: Record<string, unknown>;
+    /** `workers`: its windows go to the window queue; with the session holding its checks' locks (the commits' fence). */
+    mode?: 'in-process' | 'workers';
+    /** The backend pid of the session holding the locks; its start time is read from `pg_stat_activity` (microseconds, which a `Date` would lose). */
+    lockPid?: number;
+  },
 ): Promise<Date> {
   const [row] = (await db('runs')
     .insert({
@@ -16,6 +27,9 @@ export async function insertRun(
       range_from: run.rangeFrom ?? null,
       range_to: run.rangeTo ?? null,
       options: JSON.stringify(run.options ?? {}),
+      mode: run.mode ?? 'in-process',
+      lock_pid: run.lockPid ?? null,
+      lock_backend_start: run.lockPid === undefined ? null : db.raw('(select backend_start from pg_stat_activity where pid = ?)', [run.lockPid]),
     })
     .returning('started_at')) as { started_at: Date }[];
   return row!.started_at;
@@ -23,9 +37,10 @@ export async function insertRun(
 
 /**
  * Add one window's counts to its run (in the window's transaction): the
- * window count grows by one and each kind's count by what the window found.
+ * window count grows by one (by `windows` for several at once) and each
+ * kind's count by what the window found.
  */
-export async function addRunWindowCounts(db: Knex | Knex.Transaction, runId: string, check: CheckName, found: KindCounts): Promise<void> {
+export async function addRunWindowCounts(db: Knex | Knex.Transaction, runId: string, check: CheckName, found: KindCounts, windows = 1): Promise<void> {
   const row = (await db('runs').where({ id: runId }).forUpdate().first('counts')) as { counts: CheckKindCounts } | undefined;
   const counts: CheckKindCounts = row?.counts ?? {};
   const perKind = { ...(counts[check] ?? {}) };
@@ -33,7 +48,7 @@ export async function addRunWindowCounts(db: Knex | Knex.Transaction, runId: str
   counts[check] = perKind;
   await db('runs')
     .where({ id: runId })
-    .update({ windows: db.raw('windows + 1'), counts: JSON.stringify(counts) });
+    .update({ windows: db.raw('windows + ?', [windows]), counts: JSON.stringify(counts) });
 }
 
 /** Finish a run: final status, finish time, and the error or skip reason. */
@@ -77,6 +92,9 @@ export interface RunWindowInput {
   rows_compared: number;
   segments_compared: number;
   duration_ms: number;
+  /** The process that compared it. */
+  worker_host: string;
+  worker_pid: number;
 }
 
 /** Record a reconciled window of a run (again: the same window re-run in the same run overwrites it). */
@@ -90,6 +108,8 @@ export async function upsertRunWindow(db: Knex | Knex.Transaction, row: RunWindo
       rows_compared: row.rows_compared,
       segments_compared: row.segments_compared,
       duration_ms: row.duration_ms,
+      worker_host: row.worker_host,
+      worker_pid: row.worker_pid,
       finished_at: db.fn.now(),
     });
 }
@@ -116,6 +136,8 @@ export interface RunRow {
   counts: CheckKindCounts;
   options: Record<string, unknown>;
   error: string | null;
+  /** `in-process` or `workers` (who compared its windows). */
+  mode?: 'in-process' | 'workers';
   /** Per check: why the blast-radius guard held its compensations (empty when it held none). */
   held?: RunHeld;
 }
@@ -132,6 +154,11 @@ export interface RunWindowDetail {
   segments_compared: number;
   duration_ms: number;
   finished_at: Date;
+  /** The process that compared it (null on rows older than distributed runs, and on pending windows). */
+  worker_host: string | null;
+  worker_pid: number | null;
+  /** Times a worker started it (more than 1: a worker died or failed on it and another took it over). */
+  attempts: number;
 }
 
 /** A page of a keyset-paginated listing; `nextCursor` is absent on the last page. */
