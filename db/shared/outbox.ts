@@ -63,7 +63,8 @@ export interface PendingOutboxRow {
  * Both the work-list rows and the outbox rows are locked (`skip locked`
  * both): a republishing compensation locks the outbox row first and the
  * work-list row through the trigger, and the relay never waits on either, so
- * the two cannot deadlock.
+ * the two cannot deadlock. A work-list row whose outbox row was deleted
+ * (a prune of an unpublished row) is dropped here.
  *
  * Per-key order: a key's rows must reach its partition in outbox order, but
  * another claimer may hold (and be sending, or about to roll back) an earlier
@@ -78,22 +79,34 @@ export async function claimUnpublished(trx: Knex.Transaction, limit: number): Pr
   // empty could make the planner sort the WHOLE backlog instead, exactly when the relay must catch up. Local to
   // this transaction.
   await trx.raw("select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)");
-  // `at_us`: occurred_at in microseconds (a Date keeps only milliseconds), to compare rows of one key exactly.
-  const { rows } = await trx.raw<{ rows: (PendingOutboxRow & { at_us: number })[] }>(
-    `select o.event_id, o.topic, o.message_key, o.payload::text as payload, o.headers, o.occurred_at,
-            (extract(epoch from o.occurred_at) * 1000000)::int8 as at_us
-       from outbox o
-      where o.event_id = any(array(
-              select u.event_id from unpublished_events u
-               order by u.occurred_at, u.event_id
-               limit ? for update of u skip locked))
-        and o.published_at is null
-      for update of o skip locked`,
+  const { rows: listed } = await trx.raw<{ rows: { event_id: string }[] }>(
+    'select event_id from unpublished_events order by occurred_at, event_id limit ? for update skip locked',
     [limit],
   );
+  if (listed.length === 0) return [];
+  const ids = listed.map((r) => r.event_id);
+  // `at_us`: occurred_at in microseconds (a Date keeps only milliseconds), to compare rows of one key exactly.
+  const { rows } = await trx.raw<{ rows: (PendingOutboxRow & { at_us: number })[] }>(
+    `select event_id, topic, message_key, payload::text as payload, headers, occurred_at,
+            (extract(epoch from occurred_at) * 1000000)::int8 as at_us
+       from outbox
+      where event_id = any(?::uuid[]) and published_at is null
+      for update skip locked`,
+    [ids],
+  );
+  if (rows.length < ids.length) await dropDeletedFromWorkList(trx, ids);
   rows.sort((a, b) => a.at_us - b.at_us || (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
   const held = await heldBackByEarlierRows(trx, rows);
   return rows.filter((r) => !held.has(r.event_id)).map(({ at_us: _, ...row }) => row);
+}
+
+/** Remove the work-list rows among `ids` whose outbox row no longer exists (the outbox has no foreign key to keep them in step). */
+async function dropDeletedFromWorkList(trx: Knex.Transaction, ids: readonly string[]): Promise<void> {
+  await trx.raw(
+    `delete from unpublished_events u
+      where u.event_id = any(?::uuid[]) and not exists (select 1 from outbox o where o.event_id = u.event_id)`,
+    [Array.from(ids)],
+  );
 }
 
 /**
@@ -108,21 +121,25 @@ async function heldBackByEarlierRows(
 ): Promise<Set<string>> {
   const keyed = claimed.filter((r) => r.message_key !== null);
   if (keyed.length === 0) return new Set();
-  // The unpublished rows of these keys up to the claim's newest that it does not hold: an index range scan of the
-  // work list no later than the claim, which is the claim plus at most what the other claimers hold.
-  const { rows: outside } = await trx.raw<{ rows: { topic: string; message_key: string; event_id: string; at_us: number }[] }>(
-    `select u.topic, u.message_key, u.event_id, (extract(epoch from u.occurred_at) * 1000000)::int8 as at_us
-       from unpublished_events u
-       left join unnest(?::uuid[]) as mine(id) on mine.id = u.event_id
-      where u.occurred_at <= timestamptz 'epoch' + ?::int8 * interval '1 microsecond'
-        and u.message_key = any(?::text[])
-        and mine.id is null`,
+  const keys = new Map(keyed.map((r) => [`${r.topic}\u0000${r.message_key}`, { topic: r.topic, key: r.message_key! }]));
+  const mine = new Set(claimed.map((r) => r.event_id));
+  // Per topic and key of the claim, its unpublished rows up to the claim's newest (a range scan of the work list's
+  // key index each): the claim's own rows plus at most what the other claimers hold.
+  const { rows: found } = await trx.raw<{ rows: { topic: string; message_key: string; event_id: string; at_us: number }[] }>(
+    `select k.topic, k.message_key, u.event_id, (extract(epoch from u.occurred_at) * 1000000)::int8 as at_us
+       from unnest(?::text[], ?::text[]) as k(topic, message_key)
+       join lateral (
+         select u.event_id, u.occurred_at from unpublished_events u
+          where u.topic = k.topic and u.message_key = k.message_key
+            and u.occurred_at <= timestamptz 'epoch' + ?::int8 * interval '1 microsecond'
+       ) u on true`,
     [
-      claimed.map((r) => r.event_id),
+      Array.from(keys.values(), (k) => k.topic),
+      Array.from(keys.values(), (k) => k.key),
       Math.max(...keyed.map((r) => r.at_us)),
-      Array.from(new Set(keyed.map((r) => r.message_key!))),
     ] as unknown as readonly Knex.Value[],
   );
+  const outside = found.filter((o) => !mine.has(o.event_id));
   if (outside.length === 0) return new Set();
   const before = (a: { at_us: number; event_id: string }, b: { at_us: number; event_id: string }) =>
     a.at_us < b.at_us || (a.at_us === b.at_us && a.event_id < b.event_id);

@@ -20,15 +20,16 @@ import type { Knex } from 'knex';
  *
  * The trigger functions are SECURITY DEFINER (owned by the migrating role)
  * so the roles that insert or publish outbox rows need no privilege on the
- * work list. Deleting an outbox row (a prune) deletes its work-list row by
- * the foreign key's cascade, not by a trigger of ours: `recon doctor`'s
- * retention check rightly flags user triggers on `outbox` that fire on
- * DELETE.
+ * work list. There is no foreign key to the outbox (its check would cost
+ * every outbox insert a lookup and a row lock) and no trigger on DELETE
+ * (`recon doctor`'s retention check rightly flags those): a work-list row
+ * whose unpublished outbox row was deleted is dropped by the relay's next
+ * claim of it.
  */
 export async function up(db: Knex): Promise<void> {
   await db.raw(`
     create table unpublished_events (
-      event_id uuid primary key references outbox (event_id) on delete cascade,
+      event_id uuid primary key,
       topic text not null,
       message_key text,
       occurred_at timestamptz not null
