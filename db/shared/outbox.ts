@@ -76,9 +76,11 @@ export interface PendingOutboxRow {
  */
 export async function claimUnpublished(trx: Knex.Transaction, limit: number): Promise<PendingOutboxRow[]> {
   // Walk the work list's index in order and stop after `limit` rows. Statistics taken while it was nearly
-  // empty could make the planner sort the WHOLE backlog instead, exactly when the relay must catch up. Local to
-  // this transaction.
-  await trx.raw("select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)");
+  // empty could make the planner sort the WHOLE backlog instead, exactly when the relay must catch up. And
+  // commit without waiting for the WAL flush: a mark lost in a crash of the database leaves its rows
+  // unpublished, so they are sent again (at least once; consumers deduplicate by event id), never lost.
+  // All three local to this transaction.
+  await trx.raw("select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true), set_config('synchronous_commit', 'off', true)");
   const { rows: listed } = await trx.raw<{ rows: { event_id: string }[] }>(
     'select event_id from unpublished_events order by occurred_at, event_id limit ? for update skip locked',
     [limit],
