@@ -294,6 +294,26 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       await tearDown(stage);
     }
   }
+  // End to end with two consumer processes (the stage the scaling runs below find to be the limit): throughput only.
+  const twoConsumerRatios: number[] = [];
+  for (let rep = 1; rep <= REPETITIONS; rep++) {
+    const stage = await setUp(ctx.config, { relays: 1, consumers: 2 });
+    try {
+      const since = new Date(Date.now() - 1);
+      const gen = await generateUsers(
+        { db: stage.dbs.users, userCreatedTopic: topicNames(stage.config).userCreated },
+        { count: THROUGHPUT_USERS, batchSize: 1000, concurrency: 2 },
+      );
+      await waitGranted(stage, 100 + THROUGHPUT_USERS, 600_000);
+      const t = await timings(stage.dbs, since);
+      const throughput = t.length / ((Math.max(...t.map((x) => x.granted)) - Math.min(...t.map((x) => x.created))) / 1000);
+      twoConsumerRatios.push(throughput / (THROUGHPUT_USERS / (gen.ms / 1000)));
+      ctx.log(`streaming rep ${rep}, 2 consumer processes: end-to-end ${throughput.toFixed(0)} events/s, ratio ${twoConsumerRatios.at(-1)!.toFixed(2)}`);
+    } finally {
+      await tearDown(stage);
+    }
+  }
+
   // Scaling of each stage, 1 vs 2 processes, interleaved so load changes hit both alike.
   const relayRates: Record<1 | 2, number[]> = { 1: [], 2: [] };
   const consumerRates: Record<1 | 2, number[]> = { 1: [], 2: [] };
@@ -313,6 +333,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     metrics: [
       { name: 'end-to-end throughput (user committed → grant)', value: median(throughputs), unit: 'events/s', aim: '>= 10000' },
       { name: 'end to end ÷ load generator, same run', value: median(ratios), unit: 'ratio', aim: '>= 0.7' },
+      { name: 'end to end ÷ load generator, 2 consumer processes', value: median(twoConsumerRatios), unit: 'ratio', aim: '>= 0.7' },
       { name: `latency p50 at ${LATENCY_RATE}/s`, value: median(p50s), unit: 'ms' },
       { name: `latency p99 at ${LATENCY_RATE}/s`, value: median(p99s), unit: 'ms', aim: '< 250' },
       { name: 'latency p50, user commit → published (relay)', value: median(relayP50s), unit: 'ms' },
@@ -330,6 +351,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       `throughput: ${THROUGHPUT_USERS} users in transactions of 1000 (2 in flight), measured from the first user's commit to the last grant; runs: ${throughputs.map((x) => x.toFixed(0)).join(', ')}`,
       `latency: ${LATENCY_RATE} users/s for ${LATENCY_SECONDS} s; p99 runs: ${p99s.join(', ')} ms`,
       `end to end ÷ generator per run: ${ratios.map((r) => r.toFixed(2)).join(', ')}; generator runs: ${runs(genRates)} users/s`,
+      `the same with one relay process and two consumer processes (throughput only): ${twoConsumerRatios.map((r) => r.toFixed(2)).join(', ')}`,
       `relay scaling: a backlog of ${SCALING_EVENTS} users committed in one transaction, drained by 1 or 2 relay processes (${RELAY_CONCURRENCY} loops per database each), no consumer running; from the commit to the last published_at; runs, 1 process: ${runs(relayRates[1])}; 2 processes: ${runs(relayRates[2])} events/s`,
       `consumer scaling: ${SCALING_EVENTS} user.created messages published while 1 or 2 consumer processes (both groups, ${CONSUMER_CONCURRENCY} partitions at a time each) were stopped (SIGSTOP), from SIGCONT to the last point-service transaction; one relay process keeps publishing the grants' point.granted events meanwhile; runs, 1 process: ${runs(consumerRates[1])}; 2 processes: ${runs(consumerRates[2])} events/s`,
       `${SCALING_REPETITIONS} interleaved repetitions of the scaling runs; 2 cores shared by Postgres, the broker and every process: a second process adds parallelism only where a stage waits on I/O`,
