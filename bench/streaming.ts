@@ -12,6 +12,17 @@
  *   grant time − `users.created_at`, p50/p99, split into relay
  *   (`outbox.published_at − occurred_at`) and consumer (grant − published).
  *
+ * - end to end ÷ generator: per repetition, the throughput above divided by
+ *   the load generator's own rate in the same run (the machine is shared, so
+ *   the ratio says more than either figure).
+ * - scaling of the stream itself, each stage alone, in separate OS
+ *   processes: 1 vs 2 relay processes draining a backlog of
+ *   `SCALING_EVENTS` outbox rows committed at once (no consumers running),
+ *   and 1 vs 2 consumer processes draining `SCALING_EVENTS` messages
+ *   already on the topic (the consumers are stopped with SIGSTOP while the
+ *   relay publishes them, and continued with SIGCONT; the stop is far below
+ *   the session timeout, so the group does not rebalance).
+ *
  * Grant time is `point_ledger.created_at`, the consumer transaction's start
  * (a few ms before its commit): the figures slightly flatter the consumer.
  */
@@ -20,7 +31,7 @@ import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONSUMER_GROUPS, configEnv, loadConfig, namespaced, waitFor, type Config } from '../core/index.js';
-import { closeDatabases, connectDatabases, countConsumedEvents, dropDatabase, migrateAll, type Databases } from '../db/index.js';
+import { closeDatabases, connectDatabases, countConsumedEvents, countUnpublished, dropDatabase, migrateAll, type Databases } from '../db/index.js';
 import { createKafka, ensureTopics, generateUsers, startConsumers, startRelay, topicNames } from '../streaming/index.js';
 import { median, percentile, type BenchContext, type BenchResult } from './index.js';
 
@@ -30,6 +41,8 @@ const LATENCY_SECONDS = 20;
 const REPETITIONS = 3;
 const RELAY_CONCURRENCY = 3;
 const CONSUMER_CONCURRENCY = 3;
+const SCALING_EVENTS = 40_000;
+const SCALING_REPETITIONS = 3;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function benchConfig(base: Config): Config {
@@ -56,8 +69,16 @@ function spawnStage(config: Config, role: 'relay' | 'consume'): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, ...configEnv(config), LOG_LEVEL: 'error' };
   return spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', role], {
     env,
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     cwd: ROOT,
+  });
+}
+
+/** Resolves when the child has started its stage (it sends `ready`). */
+function ready(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`a ${child.spawnargs.at(-1)} child exited (${code}) before it was ready`)));
   });
 }
 
@@ -65,8 +86,10 @@ async function child(role: string): Promise<void> {
   const config = loadConfig();
   const stage =
     role === 'relay' ? await startRelay(config, { concurrency: RELAY_CONCURRENCY }) : await startConsumers(config, { concurrency: CONSUMER_CONCURRENCY });
+  process.send?.('ready');
   await new Promise((resolve) => process.once('SIGTERM', resolve));
   await stage.stop();
+  process.disconnect?.();
 }
 
 if (process.argv[2] === '--child') await child(process.argv[3] ?? '');
@@ -77,8 +100,12 @@ interface Stage {
   children: ChildProcess[];
 }
 
-/** Fresh databases and topics, relay and consumers running and warmed up. */
-async function setUp(base: Config): Promise<Stage> {
+/**
+ * Fresh databases and topics, `relays` relay and `consumers` consumer
+ * processes running and warmed up (a first grant went through, or with no
+ * consumers a first batch was published).
+ */
+async function setUp(base: Config, { relays = 1, consumers = 1 }: { relays?: number; consumers?: number } = {}): Promise<Stage> {
   const config = benchConfig(base);
   await migrateAll(config);
   const admin = createKafka(config).admin();
@@ -86,15 +113,45 @@ async function setUp(base: Config): Promise<Stage> {
   await ensureTopics(admin, topicNames(config).all);
   await admin.disconnect();
   const dbs = connectDatabases(config, { max: 4 });
-  const children = [spawnStage(config, 'relay'), spawnStage(config, 'consume')];
-  // Warm up: the groups have joined and a first grant went through.
-  await generateUsers({ db: dbs.users, userCreatedTopic: topicNames(config).userCreated }, { count: 100 });
-  await waitFor('warm-up grants', async () => (await countConsumedEvents(dbs.points, namespaced(config, CONSUMER_GROUPS.pointService))) >= 100, {
-    timeoutMs: 120_000,
-    intervalMs: 200,
-  });
-  await dbs.points('point_ledger').count();
-  return { config, dbs, children };
+  const children = [
+    ...Array.from({ length: relays }, () => spawnStage(config, 'relay')),
+    ...Array.from({ length: consumers }, () => spawnStage(config, 'consume')),
+  ];
+  const stage = { config, dbs, children };
+  try {
+    await Promise.all(children.map(ready));
+    await generateUsers({ db: dbs.users, userCreatedTopic: topicNames(config).userCreated }, { count: 100 });
+    if (consumers > 0) {
+      await waitGroupsJoined(config, consumers);
+      await waitFor('warm-up grants', async () => (await countConsumedEvents(dbs.points, namespaced(config, CONSUMER_GROUPS.pointService))) >= 100, {
+        timeoutMs: 120_000,
+        intervalMs: 200,
+      });
+      await dbs.points('point_ledger').count();
+    } else {
+      await waitFor('warm-up published', async () => (await countUnpublished(dbs.users)) === 0, { timeoutMs: 120_000, intervalMs: 200 });
+    }
+    return stage;
+  } catch (err) {
+    await tearDown(stage);
+    throw err;
+  }
+}
+
+/** Both consumer groups are stable with `members` members (one per consumer process). */
+async function waitGroupsJoined(config: Config, members: number): Promise<void> {
+  const admin = createKafka(config).admin();
+  await admin.connect();
+  try {
+    const groups = [CONSUMER_GROUPS.pointService, CONSUMER_GROUPS.userServiceBalances].map((g) => namespaced(config, g));
+    await waitFor(
+      `${members} members in each consumer group`,
+      async () => (await admin.describeGroups(groups)).groups.every((g) => g.state === 'Stable' && g.members.length === members),
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 async function tearDown({ config, dbs, children }: Stage): Promise<void> {
@@ -120,6 +177,61 @@ async function timings(dbs: Databases, since: Date): Promise<{ created: number; 
   return users.map((u) => ({ created: u.created_at.getTime(), published: u.published_at.getTime(), granted: grantedAt.get(u.id) ?? NaN }));
 }
 
+/**
+ * Relay processes alone: the rate at which `relays` processes publish a
+ * backlog of `SCALING_EVENTS` rows committed in one transaction, from that
+ * commit to the last `published_at`.
+ */
+async function relayDrain(base: Config, relays: number): Promise<number> {
+  const stage = await setUp(base, { relays, consumers: 0 });
+  try {
+    await generateUsers(
+      { db: stage.dbs.users, userCreatedTopic: topicNames(stage.config).userCreated },
+      { count: SCALING_EVENTS, batchSize: SCALING_EVENTS, concurrency: 1 },
+    );
+    const committed = Date.now();
+    await waitFor('the backlog published', async () => (await countUnpublished(stage.dbs.users)) === 0, { timeoutMs: 600_000, intervalMs: 100 });
+    const [row] = await stage.dbs.users('outbox').max<{ at: Date }[]>({ at: 'published_at' });
+    return SCALING_EVENTS / ((row!.at.getTime() - committed) / 1000);
+  } finally {
+    await tearDown(stage);
+  }
+}
+
+/**
+ * Consumer processes alone: the rate at which `consumers` processes turn
+ * `SCALING_EVENTS` messages already on `user.created` into grants (both
+ * groups run, as in `recon stream consume`), from SIGCONT to the last
+ * point-service transaction. One relay process publishes the backlog while
+ * the consumers are stopped, and the grants' events afterwards.
+ */
+async function consumerDrain(base: Config, consumers: number): Promise<number> {
+  const stage = await setUp(base, { relays: 1, consumers });
+  const consumerProcesses = stage.children.slice(1);
+  try {
+    const group = namespaced(stage.config, CONSUMER_GROUPS.pointService);
+    for (const c of consumerProcesses) c.kill('SIGSTOP');
+    try {
+      await generateUsers(
+        { db: stage.dbs.users, userCreatedTopic: topicNames(stage.config).userCreated },
+        { count: SCALING_EVENTS, batchSize: 5000, concurrency: 2 },
+      );
+      await waitFor('the backlog published', async () => (await countUnpublished(stage.dbs.users)) === 0, { timeoutMs: 20_000, intervalMs: 100 });
+    } finally {
+      for (const c of consumerProcesses) c.kill('SIGCONT');
+    }
+    const continued = Date.now();
+    await waitFor('the backlog consumed', async () => (await countConsumedEvents(stage.dbs.points, group)) >= 100 + SCALING_EVENTS, {
+      timeoutMs: 600_000,
+      intervalMs: 100,
+    });
+    const [row] = await stage.dbs.points('consumed_events').where({ consumer_group: group }).max<{ at: Date }[]>({ at: 'consumed_at' });
+    return SCALING_EVENTS / ((row!.at.getTime() - continued) / 1000);
+  } finally {
+    await tearDown(stage);
+  }
+}
+
 async function waitGranted(stage: Stage, total: number, timeoutMs: number): Promise<void> {
   const group = namespaced(stage.config, CONSUMER_GROUPS.pointService);
   await waitFor(`${total} grants`, async () => (await countConsumedEvents(stage.dbs.points, group)) >= total, { timeoutMs, intervalMs: 100 });
@@ -132,6 +244,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const relayP50s: number[] = [];
   const consumerP50s: number[] = [];
   const genRates: number[] = [];
+  const ratios: number[] = [];
   for (let rep = 1; rep <= REPETITIONS; rep++) {
     const stage = await setUp(ctx.config);
     try {
@@ -146,7 +259,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       const last = Math.max(...t.map((x) => x.granted));
       const throughput = t.length / ((last - first) / 1000);
       throughputs.push(throughput);
-      ctx.log(`streaming rep ${rep}: ${THROUGHPUT_USERS} users, generator ${genRates.at(-1)!.toFixed(0)}/s, end-to-end ${throughput.toFixed(0)} events/s`);
+      ratios.push(throughput / genRates.at(-1)!);
+      ctx.log(
+        `streaming rep ${rep}: ${THROUGHPUT_USERS} users, generator ${genRates.at(-1)!.toFixed(0)}/s, end-to-end ${throughput.toFixed(0)} events/s, ratio ${ratios.at(-1)!.toFixed(2)}`,
+      );
 
       // Latency at a fixed rate.
       const since2 = new Date();
@@ -178,20 +294,67 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       await tearDown(stage);
     }
   }
+  // End to end with two consumer processes (the stage the scaling runs below find to be the limit): throughput only.
+  const twoConsumerRatios: number[] = [];
+  for (let rep = 1; rep <= REPETITIONS; rep++) {
+    const stage = await setUp(ctx.config, { relays: 1, consumers: 2 });
+    try {
+      const since = new Date(Date.now() - 1);
+      const gen = await generateUsers(
+        { db: stage.dbs.users, userCreatedTopic: topicNames(stage.config).userCreated },
+        { count: THROUGHPUT_USERS, batchSize: 1000, concurrency: 2 },
+      );
+      await waitGranted(stage, 100 + THROUGHPUT_USERS, 600_000);
+      const t = await timings(stage.dbs, since);
+      const throughput = t.length / ((Math.max(...t.map((x) => x.granted)) - Math.min(...t.map((x) => x.created))) / 1000);
+      twoConsumerRatios.push(throughput / (THROUGHPUT_USERS / (gen.ms / 1000)));
+      ctx.log(`streaming rep ${rep}, 2 consumer processes: end-to-end ${throughput.toFixed(0)} events/s, ratio ${twoConsumerRatios.at(-1)!.toFixed(2)}`);
+    } finally {
+      await tearDown(stage);
+    }
+  }
+
+  // Scaling of each stage, 1 vs 2 processes, interleaved so load changes hit both alike.
+  const relayRates: Record<1 | 2, number[]> = { 1: [], 2: [] };
+  const consumerRates: Record<1 | 2, number[]> = { 1: [], 2: [] };
+  for (let rep = 1; rep <= SCALING_REPETITIONS; rep++) {
+    for (const n of [1, 2] as const) {
+      relayRates[n].push(await relayDrain(ctx.config, n));
+      ctx.log(`streaming scaling rep ${rep}: ${n} relay process(es), ${relayRates[n].at(-1)!.toFixed(0)} events/s`);
+    }
+    for (const n of [1, 2] as const) {
+      consumerRates[n].push(await consumerDrain(ctx.config, n));
+      ctx.log(`streaming scaling rep ${rep}: ${n} consumer process(es), ${consumerRates[n].at(-1)!.toFixed(0)} events/s`);
+    }
+  }
+  const runs = (xs: readonly number[]) => xs.map((x) => x.toFixed(0)).join(', ');
   return {
     name: 'streaming',
     metrics: [
       { name: 'end-to-end throughput (user committed → grant)', value: median(throughputs), unit: 'events/s', aim: '>= 10000' },
+      { name: 'end to end ÷ load generator, same run', value: median(ratios), unit: 'ratio', aim: '>= 0.7' },
+      { name: 'end to end ÷ load generator, 2 consumer processes', value: median(twoConsumerRatios), unit: 'ratio', aim: '>= 0.7' },
       { name: `latency p50 at ${LATENCY_RATE}/s`, value: median(p50s), unit: 'ms' },
       { name: `latency p99 at ${LATENCY_RATE}/s`, value: median(p99s), unit: 'ms', aim: '< 250' },
       { name: 'latency p50, user commit → published (relay)', value: median(relayP50s), unit: 'ms' },
       { name: 'latency p50, published → grant (consumer)', value: median(consumerP50s), unit: 'ms' },
       { name: 'load generator alone (outbox inserts)', value: median(genRates), unit: 'users/s' },
+      { name: `relay alone, 1 process (${SCALING_EVENTS} rows backlog)`, value: median(relayRates[1]), unit: 'events/s' },
+      { name: `relay alone, 2 processes (${SCALING_EVENTS} rows backlog)`, value: median(relayRates[2]), unit: 'events/s' },
+      { name: 'relay, 2 processes ÷ 1', value: median(relayRates[2].map((r, i) => r / relayRates[1][i]!)), unit: 'ratio' },
+      { name: `consumers, 1 process (${SCALING_EVENTS} messages backlog)`, value: median(consumerRates[1]), unit: 'events/s' },
+      { name: `consumers, 2 processes (${SCALING_EVENTS} messages backlog)`, value: median(consumerRates[2]), unit: 'events/s' },
+      { name: 'consumers, 2 processes ÷ 1', value: median(consumerRates[2].map((r, i) => r / consumerRates[1][i]!)), unit: 'ratio' },
     ],
     notes: [
       `medians of ${REPETITIONS} repetitions; each on fresh databases and topics; relay (3 loops per database) and consumers (3 partitions at a time per group) as child processes`,
       `throughput: ${THROUGHPUT_USERS} users in transactions of 1000 (2 in flight), measured from the first user's commit to the last grant; runs: ${throughputs.map((x) => x.toFixed(0)).join(', ')}`,
       `latency: ${LATENCY_RATE} users/s for ${LATENCY_SECONDS} s; p99 runs: ${p99s.join(', ')} ms`,
+      `end to end ÷ generator per run: ${ratios.map((r) => r.toFixed(2)).join(', ')}; generator runs: ${runs(genRates)} users/s`,
+      `the same with one relay process and two consumer processes (throughput only): ${twoConsumerRatios.map((r) => r.toFixed(2)).join(', ')}`,
+      `relay scaling: a backlog of ${SCALING_EVENTS} users committed in one transaction, drained by 1 or 2 relay processes (${RELAY_CONCURRENCY} loops per database each), no consumer running; from the commit to the last published_at; runs, 1 process: ${runs(relayRates[1])}; 2 processes: ${runs(relayRates[2])} events/s`,
+      `consumer scaling: ${SCALING_EVENTS} user.created messages published while 1 or 2 consumer processes (both groups, ${CONSUMER_CONCURRENCY} partitions at a time each) were stopped (SIGSTOP), from SIGCONT to the last point-service transaction; one relay process keeps publishing the grants' point.granted events meanwhile; runs, 1 process: ${runs(consumerRates[1])}; 2 processes: ${runs(consumerRates[2])} events/s`,
+      `${SCALING_REPETITIONS} interleaved repetitions of the scaling runs; 2 cores shared by Postgres, the broker and every process: a second process adds parallelism only where a stage waits on I/O`,
       'grant time = point_ledger.created_at (the consumer transaction start)',
     ],
   };

@@ -90,6 +90,8 @@ export const ROLE_GRANTS: { readonly [P in RolePurpose]: Partial<Readonly<Record
       tables: [
         { table: 'users', privileges: ['SELECT'] },
         { table: 'outbox', privileges: ['SELECT'], updateColumns: PUBLICATION_COLUMNS },
+        // A republish waits for the earlier unpublished rows of its key (the relay's work list, migration 0009).
+        { table: 'unpublished_events', privileges: ['SELECT'] },
         { table: 'consumed_events', privileges: ['SELECT'] },
         { table: 'dead_letters', privileges: ['SELECT'] },
       ],
@@ -101,6 +103,7 @@ export const ROLE_GRANTS: { readonly [P in RolePurpose]: Partial<Readonly<Record
       tables: [
         { table: 'point_ledger', privileges: ['SELECT', 'INSERT'] },
         { table: 'outbox', privileges: ['SELECT', 'INSERT'], updateColumns: PUBLICATION_COLUMNS },
+        { table: 'unpublished_events', privileges: ['SELECT'] },
         { table: 'consumed_events', privileges: ['SELECT'] },
         { table: 'dead_letters', privileges: ['SELECT'] },
       ],

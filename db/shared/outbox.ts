@@ -52,10 +52,19 @@ export interface PendingOutboxRow {
 
 /**
  * Lock up to `limit` unpublished rows, oldest first, skipping rows another
- * relay holds (several relays may run). Unpublished rows are found by
- * `published_at is null`, not by a sequence cursor: a row whose transaction
- * commits late (sequence order is not commit order) is still found.
+ * relay holds (several relays may run). Unpublished rows are found through
+ * `unpublished_events`, the work list that the outbox's triggers keep equal
+ * to its rows with `published_at` null (migration 0009), not by a sequence
+ * cursor: a row whose transaction commits late (sequence order is not commit
+ * order) is still found. The work list keeps `published_at` out of every
+ * index of `outbox`, so marking rows published is a HOT update.
  * Call inside the transaction that will mark them published.
+ *
+ * Both the work-list rows and the outbox rows are locked (`skip locked`
+ * both): a republishing compensation locks the outbox row first and the
+ * work-list row through the trigger, and the relay never waits on either, so
+ * the two cannot deadlock. A work-list row whose outbox row was deleted
+ * (a prune of an unpublished row) is dropped here.
  *
  * Per-key order: a key's rows must reach its partition in outbox order, but
  * another claimer may hold (and be sending, or about to roll back) an earlier
@@ -66,23 +75,40 @@ export interface PendingOutboxRow {
  * rows is never held back, so the outbox always drains.
  */
 export async function claimUnpublished(trx: Knex.Transaction, limit: number): Promise<PendingOutboxRow[]> {
-  // Walk the partial index in order and stop after `limit` rows. Statistics
-  // taken while the outbox was nearly drained make the planner prefer a bitmap
-  // scan plus a sort of the WHOLE backlog instead (150 ms vs 7 ms per claim at
-  // a 50,000-row backlog), exactly when the relay must catch up. Local to this
-  // transaction.
-  await trx.raw("select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)");
+  // Walk the work list's index in order and stop after `limit` rows. Statistics taken while it was nearly
+  // empty could make the planner sort the WHOLE backlog instead, exactly when the relay must catch up. And
+  // commit without waiting for the WAL flush: a mark lost in a crash of the database leaves its rows
+  // unpublished, so they are sent again (at least once; consumers deduplicate by event id), never lost.
+  // All three local to this transaction.
+  await trx.raw("select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true), set_config('synchronous_commit', 'off', true)");
+  const { rows: listed } = await trx.raw<{ rows: { event_id: string }[] }>(
+    'select event_id from unpublished_events order by occurred_at, event_id limit ? for update skip locked',
+    [limit],
+  );
+  if (listed.length === 0) return [];
+  const ids = listed.map((r) => r.event_id);
   // `at_us`: occurred_at in microseconds (a Date keeps only milliseconds), to compare rows of one key exactly.
   const { rows } = await trx.raw<{ rows: (PendingOutboxRow & { at_us: number })[] }>(
     `select event_id, topic, message_key, payload::text as payload, headers, occurred_at,
             (extract(epoch from occurred_at) * 1000000)::int8 as at_us
-     from outbox where published_at is null
-     order by occurred_at
-     limit ? for update skip locked`,
-    [limit],
+       from outbox
+      where event_id = any(?::uuid[]) and published_at is null
+      for update skip locked`,
+    [ids],
   );
+  if (rows.length < ids.length) await dropDeletedFromWorkList(trx, ids);
+  rows.sort((a, b) => a.at_us - b.at_us || (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
   const held = await heldBackByEarlierRows(trx, rows);
   return rows.filter((r) => !held.has(r.event_id)).map(({ at_us: _, ...row }) => row);
+}
+
+/** Remove the work-list rows among `ids` whose outbox row no longer exists (the outbox has no foreign key to keep them in step). */
+async function dropDeletedFromWorkList(trx: Knex.Transaction, ids: readonly string[]): Promise<void> {
+  await trx.raw(
+    `delete from unpublished_events u
+      where u.event_id = any(?::uuid[]) and not exists (select 1 from outbox o where o.event_id = u.event_id)`,
+    [Array.from(ids)],
+  );
 }
 
 /**
@@ -97,22 +123,25 @@ async function heldBackByEarlierRows(
 ): Promise<Set<string>> {
   const keyed = claimed.filter((r) => r.message_key !== null);
   if (keyed.length === 0) return new Set();
-  // The unpublished rows of these keys up to the claim's newest that it does not hold: an index range scan of the
-  // unpublished rows no later than the claim, which is the claim plus at most what the other claimers hold.
-  const { rows: outside } = await trx.raw<{ rows: { topic: string; message_key: string; event_id: string; at_us: number }[] }>(
-    `select o.topic, o.message_key, o.event_id, (extract(epoch from o.occurred_at) * 1000000)::int8 as at_us
-       from outbox o
-       left join unnest(?::uuid[]) as mine(id) on mine.id = o.event_id
-      where o.published_at is null
-        and o.occurred_at <= timestamptz 'epoch' + ?::int8 * interval '1 microsecond'
-        and o.message_key = any(?::text[])
-        and mine.id is null`,
+  const keys = new Map(keyed.map((r) => [`${r.topic}\u0000${r.message_key}`, { topic: r.topic, key: r.message_key! }]));
+  const mine = new Set(claimed.map((r) => r.event_id));
+  // Per topic and key of the claim, its unpublished rows up to the claim's newest (a range scan of the work list's
+  // key index each): the claim's own rows plus at most what the other claimers hold.
+  const { rows: found } = await trx.raw<{ rows: { topic: string; message_key: string; event_id: string; at_us: number }[] }>(
+    `select k.topic, k.message_key, u.event_id, (extract(epoch from u.occurred_at) * 1000000)::int8 as at_us
+       from unnest(?::text[], ?::text[]) as k(topic, message_key)
+       join lateral (
+         select u.event_id, u.occurred_at from unpublished_events u
+          where u.topic = k.topic and u.message_key = k.message_key
+            and u.occurred_at <= timestamptz 'epoch' + ?::int8 * interval '1 microsecond'
+       ) u on true`,
     [
-      claimed.map((r) => r.event_id),
+      Array.from(keys.values(), (k) => k.topic),
+      Array.from(keys.values(), (k) => k.key),
       Math.max(...keyed.map((r) => r.at_us)),
-      Array.from(new Set(keyed.map((r) => r.message_key!))),
     ] as unknown as readonly Knex.Value[],
   );
+  const outside = found.filter((o) => !mine.has(o.event_id));
   if (outside.length === 0) return new Set();
   const before = (a: { at_us: number; event_id: string }, b: { at_us: number; event_id: string }) =>
     a.at_us < b.at_us || (a.at_us === b.at_us && a.event_id < b.event_id);
@@ -169,7 +198,7 @@ export interface RepublishOrderRow {
  * earlier unpublished row of its topic and key that is not among `eventIds`.
  * A row with one must not be sent before it (per-key order); rows without a
  * key never wait. One statement: per row, a range scan of the unpublished rows
- * of its key (`outbox_unpublished_key_idx`).
+ * of its key in the work list (`unpublished_events_key_idx`).
  */
 export async function unpublishedInKeyOrder(db: Knex | Knex.Transaction, eventIds: readonly string[]): Promise<RepublishOrderRow[]> {
   if (eventIds.length === 0) return [];
@@ -178,9 +207,8 @@ export async function unpublishedInKeyOrder(db: Knex | Knex.Transaction, eventId
     `select j.event_id, w.event_id as waits_for
        from outbox j
        left join lateral (
-         select o.event_id from outbox o
-          where o.published_at is null
-            and o.topic = j.topic and o.message_key = j.message_key
+         select o.event_id from unpublished_events o
+          where o.topic = j.topic and o.message_key = j.message_key
             and (o.occurred_at, o.event_id) < (j.occurred_at, j.event_id)
             and o.event_id <> all(?::uuid[])
           order by o.occurred_at, o.event_id
@@ -228,15 +256,15 @@ export async function recordPublishFailure(db: Knex | Knex.Transaction, eventIds
   );
 }
 
-/** Whether any row waits (one cheap query through the partial index: the relay's idle poll). */
+/** Whether any row waits (one cheap query on the work list: the relay's idle poll). */
 export async function hasUnpublished(db: Knex | Knex.Transaction): Promise<boolean> {
-  const { rows } = await db.raw<{ rows: { found: boolean }[] }>('select exists (select 1 from outbox where published_at is null) as found');
+  const { rows } = await db.raw<{ rows: { found: boolean }[] }>('select exists (select 1 from unpublished_events) as found');
   return rows[0]?.found ?? false;
 }
 
 /** Rows not yet published (tests, progress, lag). */
 export async function countUnpublished(db: Knex | Knex.Transaction): Promise<number> {
-  const { rows } = await db.raw<{ rows: { n: number }[] }>('select count(*)::int as n from outbox where published_at is null');
+  const { rows } = await db.raw<{ rows: { n: number }[] }>('select count(*)::int as n from unpublished_events');
   return rows[0]?.n ?? 0;
 }
 

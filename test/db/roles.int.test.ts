@@ -88,6 +88,7 @@ describe('least-privilege roles: one definition for --roles, --print-grants and 
       'INSERT on point_ledger',
       'INSERT on outbox',
       'UPDATE of published_at, kafka_partition, kafka_offset on outbox',
+      'SELECT on unpublished_events',
     ]);
     expect(asWriter.excess).toEqual([]);
     // pg_monitor includes pg_read_all_stats.
