@@ -13,7 +13,7 @@ import type { Db } from '../window-sql.js';
 import type { Knex } from 'knex';
 
 /** The tables a prune deletes from on each source database. */
-export const PRUNED_SOURCE_TABLES = ['outbox', 'consumed_events'] as const;
+export const PRUNED_SOURCE_TABLES = ['outbox', 'consumed_events', 'unpublished_events'] as const;
 export type PrunedSourceTable = (typeof PRUNED_SOURCE_TABLES)[number];
 
 /** One row a prune may delete: its id and its window key in microseconds. */
@@ -44,7 +44,7 @@ export async function assertPrunePrivileges(db: Db): Promise<void> {
   throw new ReconError(
     'MISSING_PRIVILEGE',
     `role "${role}" may not prune database "${database}": it lacks ${missing.join(', ')}; ` +
-      `grant select, delete on outbox, consumed_events to "${role}" (or point USERS_PRUNE_DATABASE_URL / POINTS_PRUNE_DATABASE_URL at a role that has them)`,
+      `grant select, delete on ${PRUNED_SOURCE_TABLES.join(', ')} to "${role}" (or point USERS_PRUNE_DATABASE_URL / POINTS_PRUNE_DATABASE_URL at a role that has them)`,
   );
 }
 
@@ -118,7 +118,13 @@ export interface PruneDelete {
  */
 export async function deleteOutboxRows(db: Knex, eventIds: readonly string[], before: Date, lockTimeoutMs: number): Promise<PruneDelete> {
   return timedDelete(db, lockTimeoutMs, (trx) =>
-    trx.raw<{ rowCount: number }>('delete from outbox where event_id = any(?::uuid[]) and occurred_at < ?', [[...eventIds], before]),
+    // The relay's work list goes with its rows (Debezium never publishes, so nothing else would clear it).
+    trx.raw<{ rowCount: number }>(
+      `with gone as (delete from outbox where event_id = any(?::uuid[]) and occurred_at < ? returning event_id),
+            listed as (delete from unpublished_events where event_id in (select event_id from gone))
+       select event_id from gone`,
+      [[...eventIds], before],
+    ),
   );
 }
 

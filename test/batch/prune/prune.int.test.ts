@@ -112,6 +112,15 @@ describe('recon prune', () => {
       pointsConsumed: (await count(env.dbs.points, 'consumed_events')) - expected.pointsConsumed,
     };
 
+    // Under Debezium nothing marks rows published, so they stay on the relay's work list: the prune must take them with their rows.
+    await env.dbs.points.raw(
+      `insert into unpublished_events (event_id, topic, message_key, occurred_at)
+         select event_id, topic, message_key, occurred_at from outbox on conflict do nothing`,
+    );
+    const listedBehind = await count(env.dbs.points, 'unpublished_events', 'occurred_at < ?', [horizon]);
+    expect(listedBehind).toBe(expected.pointsOutbox);
+    const listedKept = (await count(env.dbs.points, 'unpublished_events')) - listedBehind;
+
     // Dry run: the same counts, nothing deleted, no horizon recorded.
     const dry = await executePrune({ config: pruneConfig, recon, log: silentLogger }, { olderThanMs: 5 * DAY, dryRun: true, batchSize: 7 });
     expect(await count(env.dbs.users, 'outbox')).toBe(kept.usersOutbox + expected.usersOutbox);
@@ -144,6 +153,8 @@ describe('recon prune', () => {
     expect(await count(env.dbs.users, 'outbox')).toBe(kept.usersOutbox);
     expect(await count(env.dbs.points, 'consumed_events')).toBe(kept.pointsConsumed);
     expect(await count(env.dbs.users, 'outbox', 'occurred_at >= ? and occurred_at < ?', [horizon, dayStart(13)])).toBe(8 + 1);
+    expect(await count(env.dbs.points, 'unpublished_events', 'occurred_at < ?', [horizon])).toBe(0);
+    expect(await count(env.dbs.points, 'unpublished_events')).toBe(listedKept);
     expect(await count(env.dbs.users, 'users')).toBe(kept.users);
     expect(await count(env.dbs.points, 'point_ledger')).toBe(kept.ledger);
     expect(await count(env.dbs.recon, 'discrepancies', "status = 'detected'")).toBe(1);
