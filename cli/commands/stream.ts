@@ -35,7 +35,7 @@ export function register(program: Command): void {
   stream
     .command('relay')
     .description('publish unpublished outbox rows of both databases (users → user.created, points → point.granted) until SIGTERM/SIGINT')
-    .option('--batch-size <n>', 'rows claimed and sent per round', intOption(1, 10_000), 1000)
+    .option('--batch-size <n>', 'rows claimed and sent per round', intOption(1, 10_000), 4000)
     .option('--poll-interval <ms>', 'wait after a round that found nothing', intOption(1, 60_000), 20)
     .option('--concurrency <n>', 'relay loops per database (each with its own producer and connection)', intOption(1, 16), 2)
     .option('--progress-interval <s>', 'seconds between progress lines (0: none)', intOption(0, 3600), 5)
