@@ -27,7 +27,7 @@ import { configEnv, createLogger, type Config } from '../core/index.js';
 import { closeDatabases, connectDatabases, dropDatabase, migrateAll, type Databases } from '../db/index.js';
 import { createWindowQueue, executeRun } from '../batch/index.js';
 import type { BenchContext, BenchResult, Metric } from './index.js';
-import { median } from './index.js';
+import { isolatedConfig, median } from './index.js';
 
 const DAYS = 30;
 const USERS_PER_DAY = 50_000;
@@ -53,17 +53,8 @@ const SCENARIOS: Scenario[] = [
 ];
 
 function benchConfig(base: Config): Config {
-  const id = randomUUID().replaceAll('-', '').slice(0, 8);
-  const db = (url: string, suffix: string) => {
-    const u = new URL(url);
-    u.pathname = `/recon_b${id}_backfill_${suffix}`;
-    return u.toString();
-  };
   return {
-    ...base,
-    databases: { users: db(base.databases.users, 'users'), points: db(base.databases.points, 'points'), recon: db(base.databases.recon, 'batch') },
-    writerDatabases: {},
-    namespace: `bench-${id}`,
+    ...isolatedConfig(base, 'backfill'),
     windowSeconds: 3600,
     graceSeconds: 60,
     graceFrom: 'start',

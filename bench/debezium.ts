@@ -31,7 +31,7 @@ import {
   startRelay,
   topicNames,
 } from '../streaming/index.js';
-import { median, type BenchContext, type BenchResult } from './index.js';
+import { isolatedConfig, median, type BenchContext, type BenchResult } from './index.js';
 
 const REPETITIONS = 2;
 const WARM_UP = 100;
@@ -40,18 +40,9 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 type Relay = 'polling' | 'debezium';
 
 function stageConfig(base: Config, relay: Relay, connectUrl: string): Config {
-  const id = randomUUID().replaceAll('-', '').slice(0, 10);
-  const url = (u: string, name: string) => {
-    const x = new URL(u);
-    x.pathname = `/recon_b${id}_${name}`;
-    return x.toString();
-  };
   return {
-    ...base,
+    ...isolatedConfig(base),
     relay,
-    namespace: `bench-${id}`,
-    databases: { users: url(base.databases.users, 'users'), points: url(base.databases.points, 'points'), recon: url(base.databases.recon, 'batch') },
-    writerDatabases: {},
     connect: { ...base.connect, url: connectUrl, databases: {} },
   };
 }

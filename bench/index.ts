@@ -7,6 +7,7 @@
  * are medians of several repetitions or ratios measured in the same run: the
  * machines are shared and noisy, so absolute times alone say little.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -37,6 +38,26 @@ export interface BenchContext {
   /** Base configuration (the environment); benchmarks make their own databases and namespaces from it. */
   config: Config;
   log: (line: string) => void;
+}
+
+/**
+ * `base` on databases and a namespace of its own (`recon_b<id>_<tag>_<db>`,
+ * `bench-<id>`), so a benchmark never meets another's rows, topics or queues,
+ * nor what a test left; the writer URLs fall back to these databases.
+ */
+export function isolatedConfig(base: Config, tag?: string): Config {
+  const id = randomUUID().replaceAll('-', '').slice(0, 10);
+  const db = (url: string, name: string) => {
+    const u = new URL(url);
+    u.pathname = `/recon_b${id}_${tag ? `${tag}_` : ''}${name}`;
+    return u.toString();
+  };
+  return {
+    ...base,
+    namespace: `bench-${id}`,
+    databases: { users: db(base.databases.users, 'users'), points: db(base.databases.points, 'points'), recon: db(base.databases.recon, 'batch') },
+    writerDatabases: {},
+  };
 }
 
 /** Compare a value to an aim such as `>= 10000` or `<= 1.2`. */

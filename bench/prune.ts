@@ -22,16 +22,16 @@
  *
  * Also writes `bench/results/prune.md` with the figures and parameters.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { executePrune, type PruneSummary } from '../batch/index.js';
-import { CONSUMER_GROUPS, configEnv, namespaced, silentLogger, sleep, waitFor, type Config } from '../core/index.js';
+import { CONSUMER_GROUPS, namespaced, silentLogger, sleep, waitFor, type Config } from '../core/index.js';
 import { closeDatabases, connect, connectDatabases, countConsumedEvents, dropDatabase, migrateAll, type Databases, type Knex } from '../db/index.js';
 import { createKafka, ensureTopics, generateUsers, topicNames } from '../streaming/index.js';
-import { percentile, type BenchContext, type BenchResult } from './index.js';
+import { isolatedConfig, percentile, type BenchContext, type BenchResult } from './index.js';
+import { spawnStage } from './streaming.js';
 
 const RATE = 1000;
 const BASELINE_SECONDS = 30;
@@ -42,28 +42,8 @@ const KEEP_DAYS = 38;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function benchConfig(base: Config): Config {
-  const id = randomUUID().replaceAll('-', '').slice(0, 10);
-  const url = (u: string, name: string) => {
-    const x = new URL(u);
-    x.pathname = `/recon_b${id}_${name}`;
-    return x.toString();
-  };
-  return {
-    ...base,
-    namespace: `bench-${id}`,
-    databases: { users: url(base.databases.users, 'users'), points: url(base.databases.points, 'points'), recon: url(base.databases.recon, 'batch') },
-    writerDatabases: {},
-    prune: { ...base.prune, databases: {} },
-  };
-}
-
-/** The relay or the consumers, as `bench/streaming.ts` runs them (its `--child` mode). */
-function spawnStage(config: Config, role: 'relay' | 'consume'): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'streaming.ts'), '--child', role], {
-    env: { ...process.env, ...configEnv(config), LOG_LEVEL: 'error' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-    cwd: ROOT,
-  });
+  const config = isolatedConfig(base);
+  return { ...config, prune: { ...base.prune, databases: {} } };
 }
 
 /**

@@ -8,13 +8,12 @@
  * is loaded with generate_series: user ids derive from the row number, so
  * both databases produce matching rows without talking to each other.
  */
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createLogger, type Config, type Window } from '../core/index.js';
 import { closeDatabases, connectDatabases, dropDatabase, migrateAll, type Databases, type Knex } from '../db/index.js';
 import { executeRun } from '../batch/index.js';
 import type { BenchContext, BenchResult } from './index.js';
-import { median } from './index.js';
+import { isolatedConfig, median } from './index.js';
 
 const USERS = 1_000_000;
 /** History outside the window, as a multiple of the window's rows (half before it, half after). */
@@ -27,17 +26,8 @@ const LOAD_CHUNK = 1_000_000;
 type Scenario = 'clean' | 'history' | 'drift';
 
 function benchConfig(base: Config, scenario: Scenario): Config {
-  const id = randomUUID().replaceAll('-', '').slice(0, 8);
-  const db = (url: string, suffix: string) => {
-    const u = new URL(url);
-    u.pathname = `/recon_b${id}_${scenario}_${suffix}`;
-    return u.toString();
-  };
   return {
-    ...base,
-    databases: { users: db(base.databases.users, 'users'), points: db(base.databases.points, 'points'), recon: db(base.databases.recon, 'batch') },
-    writerDatabases: {},
-    namespace: `bench-${id}`,
+    ...isolatedConfig(base, scenario),
     windowSeconds: 3600,
     graceSeconds: 60,
     start: undefined,

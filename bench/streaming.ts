@@ -27,13 +27,12 @@
  * (a few ms before its commit): the figures slightly flatter the consumer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONSUMER_GROUPS, configEnv, loadConfig, namespaced, waitFor, type Config } from '../core/index.js';
 import { closeDatabases, connectDatabases, countConsumedEvents, countUnpublished, dropDatabase, migrateAll, type Databases } from '../db/index.js';
 import { createKafka, ensureTopics, generateUsers, startConsumers, startRelay, topicNames } from '../streaming/index.js';
-import { median, percentile, type BenchContext, type BenchResult } from './index.js';
+import { isolatedConfig, median, percentile, type BenchContext, type BenchResult } from './index.js';
 
 const THROUGHPUT_USERS = 100_000;
 const LATENCY_RATE = 1000;
@@ -45,27 +44,12 @@ const SCALING_EVENTS = 40_000;
 const SCALING_REPETITIONS = 3;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-function benchConfig(base: Config): Config {
-  const id = randomUUID().replaceAll('-', '').slice(0, 10);
-  const url = (u: string, name: string) => {
-    const x = new URL(u);
-    x.pathname = `/recon_b${id}_${name}`;
-    return x.toString();
-  };
-  return {
-    ...base,
-    namespace: `bench-${id}`,
-    databases: { users: url(base.databases.users, 'users'), points: url(base.databases.points, 'points'), recon: url(base.databases.recon, 'batch') },
-    writerDatabases: {},
-  };
-}
-
 /**
  * Relay or consumers in a child process of their own (this module run with
  * `--child relay|consume`): the same start functions `recon stream` uses,
  * without loading the whole command line.
  */
-function spawnStage(config: Config, role: 'relay' | 'consume'): ChildProcess {
+export function spawnStage(config: Config, role: 'relay' | 'consume'): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, ...configEnv(config), LOG_LEVEL: 'error' };
   return spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', role], {
     env,
@@ -106,7 +90,7 @@ interface Stage {
  * consumers a first batch was published).
  */
 async function setUp(base: Config, { relays = 1, consumers = 1 }: { relays?: number; consumers?: number } = {}): Promise<Stage> {
-  const config = benchConfig(base);
+  const config = isolatedConfig(base);
   await migrateAll(config);
   const admin = createKafka(config).admin();
   await admin.connect();

@@ -22,7 +22,7 @@ import { closeDatabases, connectDatabases, dropDatabase, migrateAll, type Databa
 import { outboxVsConsumed } from '../reconcile/index.js';
 import { createConsumer, createKafka, createProducer, createTopicEvidence, waitForTopicLeaders, type KafkaClient } from '../streaming/index.js';
 import type { BenchContext, BenchResult } from './index.js';
-import { median } from './index.js';
+import { isolatedConfig, median } from './index.js';
 
 const HISTORY = 10;
 const REPEAT = 5;
@@ -41,17 +41,8 @@ interface Scenario {
 }
 
 function benchConfig(base: Config, name: string): Config {
-  const id = randomUUID().replaceAll('-', '').slice(0, 8);
-  const db = (url: string, suffix: string) => {
-    const u = new URL(url);
-    u.pathname = `/recon_t${id}_${name}_${suffix}`;
-    return u.toString();
-  };
   return {
-    ...base,
-    databases: { users: db(base.databases.users, 'users'), points: db(base.databases.points, 'points'), recon: db(base.databases.recon, 'batch') },
-    writerDatabases: {},
-    namespace: `bench-${id}`,
+    ...isolatedConfig(base, name),
     graceSeconds: 60,
     relay: 'debezium',
     // No consumer group: the topic pass alone is timed.
