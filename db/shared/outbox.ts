@@ -79,8 +79,14 @@ export async function claimUnpublished(trx: Knex.Transaction, limit: number): Pr
   // empty could make the planner sort the WHOLE backlog instead, exactly when the relay must catch up. And
   // commit without waiting for the WAL flush: a mark lost in a crash of the database leaves its rows
   // unpublished, so they are sent again (at least once; consumers deduplicate by event id), never lost.
-  // All three local to this transaction.
-  await trx.raw("select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true), set_config('synchronous_commit', 'off', true)");
+  // No sequential scans either: every statement of the round (these selects, the mark and the work list's
+  // trigger) looks rows up by key, but on tables autovacuum has not analyzed yet (a new estate, a burst after a
+  // quiet spell) the planner took the work list for ten rows and scanned it whole per round, testing each row
+  // against the round's few thousand ids (`= any`, unhashed): seconds per round once a backlog built up.
+  // All local to this transaction.
+  await trx.raw(
+    "select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true), set_config('enable_seqscan', 'off', true), set_config('synchronous_commit', 'off', true)",
+  );
   const { rows: listed } = await trx.raw<{ rows: { event_id: string }[] }>(
     'select event_id from unpublished_events order by occurred_at, event_id limit ? for update skip locked',
     [limit],
