@@ -96,7 +96,8 @@ export async function relayOnce(db: Knex, producer: Producer, batchSize: number)
 /**
  * Run the relay loops (`concurrency` per source) until `stop()`. An
  * idempotent producer sends one request at a time, so each loop gets its own
- * producer when several are given (loop i uses `producers[i % length]`).
+ * producer when several are given (loops are numbered across sources, and
+ * loop i uses `producers[i % length]`).
  */
 export function runOutboxRelay(sources: readonly RelaySource[], producers: Producer | readonly Producer[], options: RelayOptions = {}): RelayHandle {
   const { batchSize = 4000, pollIntervalMs = 20, maxBackoffMs = 5000, concurrency = 2, log = silentLogger } = options;
@@ -107,7 +108,10 @@ export function runOutboxRelay(sources: readonly RelaySource[], producers: Produ
     stats.published[source.name] = 0;
     stats.failures[source.name] = 0;
   }
-  const loops = sources.flatMap((source) => Array.from({ length: concurrency }, (_, i) => ({ source, producer: pool[i % pool.length]!, helper: i > 0 })));
+  // Loops are numbered across sources, so with a producer per loop no two loops (of one database or of two) share one.
+  const loops = sources.flatMap((source, s) =>
+    Array.from({ length: concurrency }, (_, i) => ({ source, producer: pool[(s * concurrency + i) % pool.length]!, helper: i > 0 })),
+  );
   /** Per source: aborted (and replaced) to wake its helper loops when a full batch shows a backlog. */
   const wake = new Map(sources.map((src) => [src.name, new AbortController()]));
   const wakeHelpers = (name: string) => {

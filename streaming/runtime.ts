@@ -51,8 +51,8 @@ export async function startRelay(config: Config, options: RelayOptions & { log?:
   const kafka = createKafka(config, { clientId: 'recon-relay', logger: log });
   await ensureStreamTopics(config, kafka);
   const concurrency = options.concurrency ?? 2;
-  // An idempotent producer has one request in flight: one producer per loop of a database.
-  const producers = Array.from({ length: concurrency }, () => createProducer(kafka));
+  // An idempotent producer has one request in flight: one producer per loop, so the users and points loops never queue behind each other's sends.
+  const producers = Array.from({ length: concurrency * 2 }, () => createProducer(kafka));
   await Promise.all(producers.map((p) => p.connect()));
   // One connection per loop (plus one for failure bookkeeping), per database.
   const users = connect(config.databases.users, { max: concurrency + 1, applicationName: 'recon-relay' });
