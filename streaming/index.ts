@@ -1,4 +1,5 @@
 export * from './kafka.js';
+export { groupingReplaced, groupMessagesPerPartition } from './kafkajs-grouping.js';
 export * from './diagnostics.js';
 export * from './publish.js';
 export * from './faults.js';

@@ -5,6 +5,8 @@
  * Producers are idempotent with acks=all; consumers start new groups at the
  * earliest offset; topics are created here (the broker does not auto-create).
  */
+// First: it replaces a quadratic part of kafkajs's producer, which it can only do before kafkajs loads.
+import './kafkajs-grouping.js';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, ConsumerConfig, EachBatchPayload, IHeaders, KafkaMessage, Message, Producer, ProducerConfig, RecordMetadata } from 'kafkajs';
 import { backoffDelay, namespaced, silentLogger, sleep, DLT_SUFFIX, ReconError, TOPICS, TOPIC_PARTITIONS, type Config, type Logger } from '../core/index.js';
@@ -51,7 +53,7 @@ export function createKafka(config: Pick<Config, 'kafkaBrokers'>, options: Kafka
 
 /** An idempotent producer (acks=all is implied and enforced by kafkajs). */
 export function createProducer(kafka: KafkaClient, overrides: Partial<ProducerConfig> = {}): Producer {
-  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, ...overrides });
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: explicitPartitioner, ...overrides });
 }
 
 /**
@@ -256,24 +258,61 @@ export async function waitForBrokers(
   }
 }
 
-const keyPartitioner = kafkajs.Partitioners.DefaultPartitioner();
+/**
+ * Kafka's murmur2 (the Java client's `Utils.murmur2`, which kafkajs's default
+ * partitioner reproduces) over the key's UTF-8 bytes, as a signed 32-bit int.
+ * Our own, in 32-bit integer arithmetic: kafkajs computes it with 64-bit
+ * `Long` objects and a Buffer per key, a few percent of the relay's CPU.
+ */
+export function murmur2(key: string | Buffer): number {
+  if (typeof key === 'string' && Buffer.byteLength(key) === key.length) {
+    // An ASCII string's UTF-8 bytes are its char codes: no Buffer per key (keys are mostly UUIDs).
+    const text = key;
+    return murmur2Bytes(text.length, (i) => text.charCodeAt(i));
+  }
+  const data = typeof key === 'string' ? Buffer.from(key) : key;
+  return murmur2Bytes(data.length, (i) => data[i]!);
+}
+
+function murmur2Bytes(length: number, byteAt: (i: number) => number): number {
+  const m = 0x5bd1e995;
+  let h = 0x9747b28c ^ length;
+  const whole = length & ~3;
+  for (let i = 0; i < whole; i += 4) {
+    let k = byteAt(i) | (byteAt(i + 1) << 8) | (byteAt(i + 2) << 16) | (byteAt(i + 3) << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  const tail = length & 3;
+  if (tail === 3) h ^= byteAt(whole + 2) << 16;
+  if (tail >= 2) h ^= byteAt(whole + 1) << 8;
+  if (tail >= 1) h = Math.imul(h ^ byteAt(whole), m);
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h | 0;
+}
 
 /**
  * Partition of a keyed message on a topic of `partitions` partitions: the
- * producer's own default (murmur2) choice, computed up front so a caller that
+ * producer's default (murmur2) choice, computed up front so a caller that
  * sends many messages at once knows which partition, and so which offset,
  * each one gets.
  */
 export function keyPartition(key: string | Buffer, partitions = TOPIC_PARTITIONS): number {
-  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
-    partitionId,
-    leader: 0,
-    replicas: [0],
-    isr: [0],
-    partitionErrorCode: 0,
-    offlineReplicas: [] as number[],
-  }));
-  return keyPartitioner({ topic: '', partitionMetadata, message: { key, value: null } });
+  return (murmur2(key) & 0x7fffffff) % partitions;
+}
+
+/**
+ * The producers' partitioner: a message's own partition when it has one (every
+ * send of ours sets it), else kafkajs's default. kafkajs's default filters the
+ * partition list for every message before it looks at the message's partition.
+ */
+function explicitPartitioner(): ReturnType<typeof kafkajs.Partitioners.DefaultPartitioner> {
+  const fallback = kafkajs.Partitioners.DefaultPartitioner();
+  return (args) => args.message.partition ?? fallback(args);
 }
 
 /** One message as a positioned read returns it. */
