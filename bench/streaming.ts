@@ -23,10 +23,18 @@
  *   relay publishes them, and continued with SIGCONT; the stop is far below
  *   the session timeout, so the group does not rebalance).
  *
+ * - CPU per 1,000 users during the throughput run, per process (Linux
+ *   `/proc`): every Postgres process, the broker, the relay and the consumer
+ *   process, and this process (the load generator and the benchmark's own
+ *   polling); and how idle the machine was. On two shared cores the stream
+ *   is bound by CPU, so these say where a faster stream has to come from.
+ *
  * Grant time is `point_ledger.created_at`, the consumer transaction's start
  * (a few ms before its commit): the figures slightly flatter the consumer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONSUMER_GROUPS, configEnv, loadConfig, namespaced, waitFor, type Config } from '../core/index.js';
@@ -216,6 +224,80 @@ async function consumerDrain(base: Config, consumers: number): Promise<number> {
   }
 }
 
+/** Linux only: CPU seconds (user + system) used so far by `pids`; a process gone meanwhile counts nothing. */
+function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited
+    }
+  }
+  return ticks / 100;
+}
+
+/** Pids whose command name or command line `match` accepts (Linux `/proc`). */
+function pidsWhere(match: (comm: string, cmdline: string) => boolean): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+      if (match(comm, readFileSync(`/proc/${entry}/cmdline`, 'utf8'))) pids.push(Number(entry));
+    } catch {
+      // exited
+    }
+  }
+  return pids;
+}
+
+/** Idle core-seconds of the whole machine so far (`/proc/stat`: idle + iowait). */
+function idleSeconds(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (fields[3]! + fields[4]!) / 100;
+}
+
+interface CpuSplit {
+  postgres: number;
+  broker: number;
+  relay: number;
+  consumers: number;
+  generator: number;
+  idle: number;
+}
+
+/** Starts counting CPU per process; the returned function gives the seconds each used since. Undefined without `/proc`. */
+function countCpu(stage: Stage): (() => CpuSplit) | undefined {
+  if (!existsSync('/proc/stat')) return undefined;
+  const [relay, ...consumers] = stage.children.map((c) => c.pid!);
+  const postgresNow = () => pidsWhere((comm) => comm.startsWith('postgres'));
+  const brokers = pidsWhere((_, cmdline) => cmdline.includes('kafka.Kafka'));
+  const before = new Map(postgresNow().map((pid) => [pid, cpuSeconds([pid])]));
+  const start = {
+    broker: cpuSeconds(brokers),
+    relay: cpuSeconds([relay!]),
+    consumers: cpuSeconds(consumers),
+    self: process.cpuUsage(),
+    idle: idleSeconds(),
+  };
+  return () => {
+    const self = process.cpuUsage(start.self);
+    // Backends that started meanwhile count from zero; those that ended meanwhile are lost (the pools keep theirs open).
+    const postgres = postgresNow().reduce((sum, pid) => sum + cpuSeconds([pid]) - (before.get(pid) ?? 0), 0);
+    return {
+      postgres,
+      broker: cpuSeconds(brokers) - start.broker,
+      relay: cpuSeconds([relay!]) - start.relay,
+      consumers: cpuSeconds(consumers) - start.consumers,
+      generator: (self.user + self.system) / 1e6,
+      idle: idleSeconds() - start.idle,
+    };
+  };
+}
+
 async function waitGranted(stage: Stage, total: number, timeoutMs: number): Promise<void> {
   const group = namespaced(stage.config, CONSUMER_GROUPS.pointService);
   // The count walks consumed_events, so it polls twice a second, not ten times: a busier poll took about a tenth of a
@@ -234,15 +316,24 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const consumerP50s: number[] = [];
   const genRates: number[] = [];
   const ratios: number[] = [];
+  const cpu: CpuSplit[] = [];
+  const idleShares: number[] = [];
   for (let rep = 1; rep <= REPETITIONS; rep++) {
     const stage = await setUp(ctx.config);
     try {
       const topic = topicNames(stage.config).userCreated;
       // Throughput.
       const since = new Date(Date.now() - 1);
+      const cpuSince = countCpu(stage);
+      const wall = Date.now();
       const gen = await generateUsers({ db: stage.dbs.users, userCreatedTopic: topic }, { count: THROUGHPUT_USERS, batchSize: 1000, concurrency: 2 });
       genRates.push(THROUGHPUT_USERS / (gen.ms / 1000));
       await waitGranted(stage, 100 + THROUGHPUT_USERS, 600_000);
+      const used = cpuSince?.();
+      if (used) {
+        cpu.push(used);
+        idleShares.push(used.idle / (((Date.now() - wall) / 1000) * cpus().length));
+      }
       const t = await timings(stage.dbs, since);
       const first = Math.min(...t.map((x) => x.created));
       const last = Math.max(...t.map((x) => x.granted));
@@ -317,6 +408,17 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     }
   }
   const runs = (xs: readonly number[]) => xs.map((x) => x.toFixed(0)).join(', ');
+  const perThousand = (k: keyof CpuSplit) => median(cpu.map((c) => (c[k] * 1000 * 1000) / THROUGHPUT_USERS));
+  const cpuMetrics = cpu.length
+    ? [
+        { name: 'CPU per 1000 users, throughput run: Postgres (all its processes)', value: perThousand('postgres'), unit: 'ms' },
+        { name: 'CPU per 1000 users: relay process', value: perThousand('relay'), unit: 'ms' },
+        { name: 'CPU per 1000 users: consumer process', value: perThousand('consumers'), unit: 'ms' },
+        { name: 'CPU per 1000 users: load generator (this process)', value: perThousand('generator'), unit: 'ms' },
+        { name: 'CPU per 1000 users: broker', value: perThousand('broker'), unit: 'ms' },
+        { name: 'machine idle during the throughput run', value: Math.round(median(idleShares) * 1000) / 10, unit: '%' },
+      ]
+    : [];
   return {
     name: 'streaming',
     metrics: [
@@ -328,6 +430,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       { name: 'latency p50, user commit → published (relay)', value: median(relayP50s), unit: 'ms' },
       { name: 'latency p50, published → grant (consumer)', value: median(consumerP50s), unit: 'ms' },
       { name: 'load generator alone (outbox inserts)', value: median(genRates), unit: 'users/s' },
+      ...cpuMetrics,
       { name: `relay alone, 1 process (${SCALING_EVENTS} rows backlog)`, value: median(relayRates[1]), unit: 'events/s' },
       { name: `relay alone, 2 processes (${SCALING_EVENTS} rows backlog)`, value: median(relayRates[2]), unit: 'events/s' },
       { name: 'relay, 2 processes ÷ 1', value: median(relayRates[2].map((r, i) => r / relayRates[1][i]!)), unit: 'ratio' },
@@ -345,6 +448,13 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       `consumer scaling: ${SCALING_EVENTS} user.created messages published while 1 or 2 consumer processes (both groups, ${CONSUMER_CONCURRENCY} partitions at a time each) were stopped (SIGSTOP), from SIGCONT to the last point-service transaction; one relay process keeps publishing the grants' point.granted events meanwhile; runs, 1 process: ${runs(consumerRates[1])}; 2 processes: ${runs(consumerRates[2])} events/s`,
       `${SCALING_REPETITIONS} interleaved repetitions of the scaling runs; 2 cores shared by Postgres, the broker and every process: a second process adds parallelism only where a stage waits on I/O`,
       'grant time = point_ledger.created_at (the consumer transaction start)',
+      ...(cpu.length
+        ? [
+            `CPU per run of ${THROUGHPUT_USERS} users (s; Postgres, relay, consumers, generator, broker, machine idle): ${cpu
+              .map((c) => [c.postgres, c.relay, c.consumers, c.generator, c.broker, c.idle].map((x) => x.toFixed(1)).join(' / '))
+              .join('; ')}; Postgres is every postgres process (backends of all stages, WAL writer, checkpointer, autovacuum)`,
+          ]
+        : []),
     ],
   };
 }
