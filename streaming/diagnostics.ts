@@ -3,6 +3,8 @@
  * recon's topics, which consumer groups it knows, and its clock (read from
  * the timestamp a broker assigns to a message it appends).
  */
+// First: it must replace part of kafkajs before kafkajs loads (see the module).
+import './kafkajs-grouping.js';
 import kafkajs from 'kafkajs';
 import type { Admin, Producer } from 'kafkajs';
 import { ReconError, type Config } from '../core/index.js';
