@@ -38,11 +38,12 @@ export type Acks = -1 | 1;
  * request's messages of a partition into one record batch, and the broker
  * refuses a batch over its `message.max.bytes` (1 MiB by default) with
  * MESSAGE_TOO_LARGE, which also leaves the idempotent producer's sequence
- * numbers out of step for the next sends. A relay round of 4,000
- * `point.granted` events (about 1.5 kB each) over 6 partitions came to
- * about 1 MB per partition: rounds failed, were halved, grew back and failed
- * again. So a send larger than this goes out as several requests, one after
- * another.
+ * numbers out of step for the next sends. A relay round of `point.granted`
+ * events is a few consumer batches, each from one `user.created` partition,
+ * and a key keeps its partition from one topic to the next: its 4,000 rows
+ * fell on two or three partitions, about 1 MB each, and rounds failed, were
+ * halved, grew back and failed again. So a send larger than this goes out as
+ * several requests, one after another.
  */
 export const PARTITION_REQUEST_BYTES = 768 * 1024;
 
