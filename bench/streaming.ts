@@ -37,7 +37,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONSUMER_GROUPS, configEnv, loadConfig, namespaced, waitFor, type Config } from '../core/index.js';
+import { CONSUMER_GROUPS, configEnv, createLogger, loadConfig, namespaced, waitFor, type Config } from '../core/index.js';
 import { closeDatabases, connectDatabases, countConsumedEvents, countUnpublished, dropDatabase, migrateAll, type Databases } from '../db/index.js';
 import { createKafka, ensureTopics, generateUsers, startConsumers, startRelay, topicNames } from '../streaming/index.js';
 import { isolatedConfig, median, percentile, type BenchContext, type BenchResult } from './index.js';
@@ -76,11 +76,14 @@ function ready(child: ChildProcess): Promise<void> {
 
 async function child(role: string): Promise<void> {
   const config = loadConfig();
-  const stage =
-    role === 'relay' ? await startRelay(config, { concurrency: RELAY_CONCURRENCY }) : await startConsumers(config, { concurrency: CONSUMER_CONCURRENCY });
+  const log = createLogger(config);
+  const relay = role === 'relay' ? await startRelay(config, { concurrency: RELAY_CONCURRENCY, log }) : undefined;
+  const stage = relay ?? (await startConsumers(config, { concurrency: CONSUMER_CONCURRENCY, log }));
   process.send?.('ready');
   await new Promise((resolve) => process.once('SIGTERM', resolve));
   await stage.stop();
+  // Failed rounds are retried and end well, so nothing else shows them: the parent counts them.
+  if (relay && process.connected) await new Promise((resolve) => process.send?.({ relayFailures: relay.stats().failures }, resolve) ?? resolve(null));
   process.disconnect?.();
 }
 
@@ -90,6 +93,8 @@ interface Stage {
   config: Config;
   dbs: Databases;
   children: ChildProcess[];
+  /** Failed relay rounds per database, reported by the relay processes when they stop. */
+  relayFailures: Record<string, number>;
 }
 
 /**
@@ -109,7 +114,12 @@ async function setUp(base: Config, { relays = 1, consumers = 1 }: { relays?: num
     ...Array.from({ length: relays }, () => spawnStage(config, 'relay')),
     ...Array.from({ length: consumers }, () => spawnStage(config, 'consume')),
   ];
-  const stage = { config, dbs, children };
+  const stage: Stage = { config, dbs, children, relayFailures: {} };
+  for (const c of children) {
+    c.on('message', (m: { relayFailures?: Record<string, number> }) => {
+      for (const [source, n] of Object.entries(m?.relayFailures ?? {})) stage.relayFailures[source] = (stage.relayFailures[source] ?? 0) + n;
+    });
+  }
   try {
     await Promise.all(children.map(ready));
     await generateUsers({ db: dbs.users, userCreatedTopic: topicNames(config).userCreated }, { count: 100 });
@@ -147,7 +157,12 @@ async function waitGroupsJoined(config: Config, members: number): Promise<void> 
 }
 
 async function tearDown({ config, dbs, children }: Stage): Promise<void> {
-  await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : (c.once('exit', resolve), c.kill('SIGTERM'))))));
+  // `close`, not `exit`: the IPC channel is drained by then, so a relay's last message (its failed rounds) has arrived.
+  await Promise.all(
+    children.map(
+      (c) => new Promise((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve(null) : (c.once('close', resolve), c.kill('SIGTERM')))),
+    ),
+  );
   await closeDatabases(dbs);
   const admin = createKafka(config).admin();
   await admin.connect();
@@ -317,6 +332,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const genRates: number[] = [];
   const ratios: number[] = [];
   const cpu: CpuSplit[] = [];
+  /** Per end-to-end repetition (both loops below), the relay's failed rounds per database. */
+  const failedRounds: Record<string, number>[] = [];
   const idleShares: number[] = [];
   for (let rep = 1; rep <= REPETITIONS; rep++) {
     const stage = await setUp(ctx.config);
@@ -373,6 +390,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     } finally {
       await tearDown(stage);
     }
+    failedRounds.push(stage.relayFailures);
   }
   // End to end with two consumer processes (the stage the scaling runs below find to be the limit): throughput only.
   const twoConsumerRatios: number[] = [];
@@ -392,6 +410,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     } finally {
       await tearDown(stage);
     }
+    failedRounds.push(stage.relayFailures);
   }
 
   // Scaling of each stage, 1 vs 2 processes, interleaved so load changes hit both alike.
@@ -431,6 +450,11 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       { name: 'latency p50, published → grant (consumer)', value: median(consumerP50s), unit: 'ms' },
       { name: 'load generator alone (outbox inserts)', value: median(genRates), unit: 'users/s' },
       ...cpuMetrics,
+      {
+        name: 'relay rounds that failed and were retried, all end-to-end runs',
+        value: failedRounds.reduce((sum, f) => sum + Object.values(f).reduce((a, b) => a + b, 0), 0),
+        unit: 'rounds',
+      },
       { name: `relay alone, 1 process (${SCALING_EVENTS} rows backlog)`, value: median(relayRates[1]), unit: 'events/s' },
       { name: `relay alone, 2 processes (${SCALING_EVENTS} rows backlog)`, value: median(relayRates[2]), unit: 'events/s' },
       { name: 'relay, 2 processes ÷ 1', value: median(relayRates[2].map((r, i) => r / relayRates[1][i]!)), unit: 'ratio' },
@@ -448,6 +472,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       `consumer scaling: ${SCALING_EVENTS} user.created messages published while 1 or 2 consumer processes (both groups, ${CONSUMER_CONCURRENCY} partitions at a time each) were stopped (SIGSTOP), from SIGCONT to the last point-service transaction; one relay process keeps publishing the grants' point.granted events meanwhile; runs, 1 process: ${runs(consumerRates[1])}; 2 processes: ${runs(consumerRates[2])} events/s`,
       `${SCALING_REPETITIONS} interleaved repetitions of the scaling runs; 2 cores shared by Postgres, the broker and every process: a second process adds parallelism only where a stage waits on I/O`,
       'grant time = point_ledger.created_at (the consumer transaction start)',
+      `failed relay rounds per run (users / points): ${failedRounds.map((f) => `${f.users ?? 0} / ${f.points ?? 0}`).join('; ')}; a failed round is rolled back and sent again, so only this count shows one (a round over the broker's record-batch limit did, until sends were split per partition)`,
       ...(cpu.length
         ? [
             `CPU per run of ${THROUGHPUT_USERS} users (s; Postgres, relay, consumers, generator, broker, machine idle): ${cpu
