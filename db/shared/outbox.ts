@@ -73,6 +73,15 @@ export interface PendingOutboxRow {
  * (so nobody else sends it either) until this transaction ends, and is
  * claimed again once the earlier one is published. The claimer of the oldest
  * rows is never held back, so the outbox always drains.
+ *
+ * That check is made by the statement that reads the claimed outbox rows,
+ * one probe of the work list's key index per row: a work-list row is this
+ * claim's own when this transaction locked it (its `xmax` is this
+ * transaction's id: nothing else here locks, updates or deletes work-list
+ * rows, and a row another transaction holds has that one's id there). When
+ * some claimed rows could not be read (their outbox row deleted, or locked
+ * by a republishing compensation), the claim's own rows are just those read,
+ * and the check is made again against exactly them.
  */
 export async function claimUnpublished(trx: Knex.Transaction, limit: number): Promise<PendingOutboxRow[]> {
   // Walk the work list's index in order and stop after `limit` rows. Statistics taken while it was nearly
@@ -93,19 +102,55 @@ export async function claimUnpublished(trx: Knex.Transaction, limit: number): Pr
   );
   if (listed.length === 0) return [];
   const ids = listed.map((r) => r.event_id);
-  // `at_us`: occurred_at in microseconds (a Date keeps only milliseconds), to compare rows of one key exactly.
-  const { rows } = await trx.raw<{ rows: (PendingOutboxRow & { at_us: number })[] }>(
-    `select event_id, topic, message_key, payload::text as payload, headers, occurred_at,
-            (extract(epoch from occurred_at) * 1000000)::int8 as at_us
-       from outbox
-      where event_id = any(?::uuid[]) and published_at is null
+  // `at_us`: occurred_at in microseconds (a Date keeps only milliseconds), to order rows of one key exactly.
+  const { rows } = await trx.raw<{ rows: (PendingOutboxRow & { at_us: number; waits: boolean })[] }>(
+    `select o.event_id, o.topic, o.message_key, o.payload::text as payload, o.headers, o.occurred_at,
+            (extract(epoch from o.occurred_at) * 1000000)::int8 as at_us,
+            o.message_key is not null and exists (
+              select 1 from unpublished_events u
+               where ${EARLIER_OF_KEY}
+                 and u.xmax <> pg_current_xact_id()::xid
+            ) as waits
+       from outbox o
+      where o.event_id = any(?::uuid[]) and o.published_at is null
       for update skip locked`,
     [ids],
   );
-  if (rows.length < ids.length) await dropDeletedFromWorkList(trx, ids);
+  let waiting = new Set(rows.filter((r) => r.waits).map((r) => r.event_id));
+  if (rows.length < ids.length) {
+    await dropDeletedFromWorkList(trx, ids);
+    waiting = await waitingOutside(
+      trx,
+      rows.map((r) => r.event_id),
+    );
+  }
   rows.sort((a, b) => a.at_us - b.at_us || (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
-  const held = await heldBackByEarlierRows(trx, rows);
-  return rows.filter((r) => !held.has(r.event_id)).map(({ at_us: _, ...row }) => row);
+  return rows.filter((r) => !waiting.has(r.event_id)).map(({ at_us: _, waits: __, ...row }) => row);
+}
+
+/**
+ * The condition "work-list row `u` is an earlier unpublished row of outbox
+ * row `o`'s topic and key", by the work list's key index
+ * (`unpublished_events_key_hash_idx`, migration 0010): the hash finds the
+ * key's few rows, the rest checks them exactly. "Earlier" is `(occurred_at,
+ * event_id)`, so of two rows of one key in one transaction exactly one goes
+ * first and two claimers never hold each other back.
+ */
+const EARLIER_OF_KEY = `hashtextextended(u.message_key, 0) = hashtextextended(o.message_key, 0)
+                 and u.message_key is not null
+                 and u.topic = o.topic and u.message_key = o.message_key
+                 and (u.occurred_at, u.event_id) < (o.occurred_at, o.event_id)`;
+
+/** Of `mine` (outbox rows this transaction holds), those with an earlier unpublished row of their topic and key outside `mine`. */
+async function waitingOutside(trx: Knex.Transaction, mine: readonly string[]): Promise<Set<string>> {
+  if (mine.length === 0) return new Set();
+  const { rows } = await trx.raw<{ rows: { event_id: string }[] }>(
+    `select o.event_id from outbox o
+      where o.event_id = any(?::uuid[]) and o.message_key is not null
+        and exists (select 1 from unpublished_events u where ${EARLIER_OF_KEY} and u.event_id <> all(?::uuid[]))`,
+    [Array.from(mine), Array.from(mine)],
+  );
+  return new Set(rows.map((r) => r.event_id));
 }
 
 /** Remove the work-list rows among `ids` whose outbox row no longer exists (the outbox has no foreign key to keep them in step). */
@@ -115,54 +160,6 @@ async function dropDeletedFromWorkList(trx: Knex.Transaction, ids: readonly stri
       where u.event_id = any(?::uuid[]) and not exists (select 1 from outbox o where o.event_id = u.event_id)`,
     [Array.from(ids)],
   );
-}
-
-/**
- * The claimed rows that must wait for an earlier unpublished row of their
- * topic and key outside the claim (held by another claimer). "Earlier" is
- * `(occurred_at, event_id)`, so of two rows of one key in one transaction
- * exactly one goes first and two claimers never hold each other back.
- */
-async function heldBackByEarlierRows(
-  trx: Knex.Transaction,
-  claimed: readonly { event_id: string; topic: string; message_key: string | null; at_us: number }[],
-): Promise<Set<string>> {
-  const keyed = claimed.filter((r) => r.message_key !== null);
-  if (keyed.length === 0) return new Set();
-  const keys = new Map(keyed.map((r) => [`${r.topic}\u0000${r.message_key}`, { topic: r.topic, key: r.message_key! }]));
-  const mine = new Set(claimed.map((r) => r.event_id));
-  // Per topic and key of the claim, its unpublished rows up to the claim's newest (a range scan of the work list's
-  // key index each): the claim's own rows plus at most what the other claimers hold.
-  const { rows: found } = await trx.raw<{ rows: { topic: string; message_key: string; event_id: string; at_us: number }[] }>(
-    `select k.topic, k.message_key, u.event_id, (extract(epoch from u.occurred_at) * 1000000)::int8 as at_us
-       from unnest(?::text[], ?::text[]) as k(topic, message_key)
-       join lateral (
-         select u.event_id, u.occurred_at from unpublished_events u
-          where u.topic = k.topic and u.message_key = k.message_key
-            and u.occurred_at <= timestamptz 'epoch' + ?::int8 * interval '1 microsecond'
-       ) u on true`,
-    [
-      Array.from(keys.values(), (k) => k.topic),
-      Array.from(keys.values(), (k) => k.key),
-      Math.max(...keyed.map((r) => r.at_us)),
-    ] as unknown as readonly Knex.Value[],
-  );
-  const outside = found.filter((o) => !mine.has(o.event_id));
-  if (outside.length === 0) return new Set();
-  const before = (a: { at_us: number; event_id: string }, b: { at_us: number; event_id: string }) =>
-    a.at_us < b.at_us || (a.at_us === b.at_us && a.event_id < b.event_id);
-  const firstOutside = new Map<string, { at_us: number; event_id: string }>();
-  for (const o of outside) {
-    const k = `${o.topic}\u0000${o.message_key}`;
-    const first = firstOutside.get(k);
-    if (!first || before(o, first)) firstOutside.set(k, o);
-  }
-  const held = new Set<string>();
-  for (const r of keyed) {
-    const first = firstOutside.get(`${r.topic}\u0000${r.message_key}`);
-    if (first && before(first, r)) held.add(r.event_id);
-  }
-  return held;
 }
 
 /** An outbox row as stored: what the relay sends, and whether it was published. */
@@ -204,24 +201,23 @@ export interface RepublishOrderRow {
  * earlier unpublished row of its topic and key that is not among `eventIds`.
  * A row with one must not be sent before it (per-key order); rows without a
  * key never wait. One statement: per row, a range scan of the unpublished rows
- * of its key in the work list (`unpublished_events_key_idx`).
+ * of its key in the work list (`unpublished_events_key_hash_idx`).
  */
 export async function unpublishedInKeyOrder(db: Knex | Knex.Transaction, eventIds: readonly string[]): Promise<RepublishOrderRow[]> {
   if (eventIds.length === 0) return [];
   const ids = Array.from(eventIds);
   const { rows } = await db.raw<{ rows: RepublishOrderRow[] }>(
-    `select j.event_id, w.event_id as waits_for
-       from outbox j
+    `select o.event_id, w.event_id as waits_for
+       from outbox o
        left join lateral (
-         select o.event_id from unpublished_events o
-          where o.topic = j.topic and o.message_key = j.message_key
-            and (o.occurred_at, o.event_id) < (j.occurred_at, j.event_id)
-            and o.event_id <> all(?::uuid[])
-          order by o.occurred_at, o.event_id
+         select u.event_id from unpublished_events u
+          where ${EARLIER_OF_KEY}
+            and u.event_id <> all(?::uuid[])
+          order by u.occurred_at, u.event_id
           limit 1
        ) w on true
-      where j.event_id = any(?::uuid[]) and j.published_at is null
-      order by j.occurred_at, j.event_id`,
+      where o.event_id = any(?::uuid[]) and o.published_at is null
+      order by o.occurred_at, o.event_id`,
     [ids, ids],
   );
   return rows;
