@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- streaming reconcile compensation debezium topic-evidence prune prune-partitions backfill]`: runs the named
+ * `npm run bench [-- streaming stream-statements reconcile compensation debezium topic-evidence prune prune-partitions backfill]`: runs the named
  * benchmarks (all by default) against the real services, prints a markdown
  * table and writes `bench/results/<timestamp>.json` and `.md`.
  *
@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../core/index.js';
 
-export const BENCHMARKS = ['streaming', 'reconcile', 'compensation', 'debezium', 'topic-evidence', 'prune', 'prune-partitions', 'backfill'] as const;
+export const BENCHMARKS = ['streaming', 'stream-statements', 'reconcile', 'compensation', 'debezium', 'topic-evidence', 'prune', 'prune-partitions', 'backfill'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 export interface Metric {
