@@ -1,9 +1,24 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { discrepancyId, grantEntryId, isUuid, ledgerStateDiscriminator, regrantEntryId, revocationEntryId, uuidv5 } from '../../core/index.js';
 
 describe('uuidv5', () => {
   it('matches the RFC test vector (DNS namespace, www.example.com)', () => {
     expect(uuidv5('www.example.com', '6ba7b810-9dad-11d1-80b4-00c04fd430c8')).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
+  });
+
+  it('hashes names in UTF-8, whatever their characters', () => {
+    const ns = '6ba7b810-9dad-11d1-80b4-00c04fd430c8';
+    for (const name of ['', 'ledger:ünïcødé:signup_bonus', 'a'.repeat(1000), '𝒳 ☃ 日本']) {
+      const h = createHash('sha1')
+        .update(Buffer.from(ns.replaceAll('-', ''), 'hex'))
+        .update(name, 'utf8')
+        .digest();
+      h[6] = (h[6]! & 0x0f) | 0x50;
+      h[8] = (h[8]! & 0x3f) | 0x80;
+      const hex = h.subarray(0, 16).toString('hex');
+      expect(uuidv5(name, ns)).toBe(`${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`);
+    }
   });
 
   it('derives the same grant id for the same user and different ids for different users', () => {
