@@ -15,6 +15,12 @@
  * - end to end ÷ generator: per repetition, the throughput above divided by
  *   the load generator's own rate in the same run (the machine is shared, so
  *   the ratio says more than either figure).
+ * - sustained rate: the generator paced at fixed rates (3,000 users/s, then
+ *   1,000 more each step, `SUSTAIN_SECONDS` each, one stage for all steps)
+ *   until end to end falls below 0.95 of the rate written; the highest rate
+ *   kept up with. Unlike the ratio above, the generator takes only the CPU
+ *   its rate needs, so a lighter pipeline cannot lower it by leaving the
+ *   generator more of the two cores.
  * - scaling of the stream itself, each stage alone, in separate OS
  *   processes: 1 vs 2 relay processes draining a backlog of
  *   `SCALING_EVENTS` outbox rows committed at once (no consumers running),
@@ -50,6 +56,13 @@ const RELAY_CONCURRENCY = 3;
 const CONSUMER_CONCURRENCY = 3;
 const SCALING_EVENTS = 40_000;
 const SCALING_REPETITIONS = 3;
+/** The sustained-rate search: fixed generator rates from `SUSTAIN_START` up by `SUSTAIN_STEP`, `SUSTAIN_SECONDS` each. */
+const SUSTAIN_START = 3000;
+const SUSTAIN_STEP = 1000;
+const SUSTAIN_MAX = 12_000;
+const SUSTAIN_SECONDS = 12;
+/** A rate is kept up with when end to end reaches this share of what the generator wrote at it. */
+const KEPT_UP = 0.95;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
@@ -323,6 +336,51 @@ async function waitGranted(stage: Stage, total: number, timeoutMs: number): Prom
   await waitFor('every outbox row marked published', async () => (await countUnpublished(stage.dbs.users)) === 0, { timeoutMs, intervalMs: 200 });
 }
 
+interface SustainStep {
+  rate: number;
+  written: number;
+  endToEnd: number;
+  p99: number;
+}
+
+/** The fixed-rate steps of the sustained-rate search, up to the first one not kept up with. */
+async function sustainedRate(ctx: BenchContext): Promise<SustainStep[]> {
+  const stage = await setUp(ctx.config);
+  const steps: SustainStep[] = [];
+  try {
+    let total = 100;
+    for (let rate = SUSTAIN_START; rate <= SUSTAIN_MAX; rate += SUSTAIN_STEP) {
+      const count = rate * SUSTAIN_SECONDS;
+      const since = new Date(Date.now() - 1);
+      const gen = await generateUsers(
+        { db: stage.dbs.users, userCreatedTopic: topicNames(stage.config).userCreated },
+        { count, rate, batchSize: 500, concurrency: 2 },
+      );
+      total += count;
+      await waitGranted(stage, total, 600_000);
+      const t = await timings(stage.dbs, since);
+      const endToEnd = t.length / ((Math.max(...t.map((x) => x.granted)) - Math.min(...t.map((x) => x.created))) / 1000);
+      const step = {
+        rate,
+        written: count / (gen.ms / 1000),
+        endToEnd,
+        p99: percentile(
+          t.map((x) => x.granted - x.created),
+          99,
+        ),
+      };
+      steps.push(step);
+      ctx.log(
+        `streaming sustained: ${rate}/s asked, ${step.written.toFixed(0)}/s written, end to end ${endToEnd.toFixed(0)} events/s (${(endToEnd / step.written).toFixed(2)}), p99 ${step.p99} ms`,
+      );
+      if (endToEnd < KEPT_UP * step.written) break;
+    }
+  } finally {
+    await tearDown(stage);
+  }
+  return steps;
+}
+
 export async function run(ctx: BenchContext): Promise<BenchResult> {
   const throughputs: number[] = [];
   const p50s: number[] = [];
@@ -413,6 +471,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     failedRounds.push(stage.relayFailures);
   }
 
+  const sustained = await sustainedRate(ctx);
+  const keptUp = sustained.filter((st) => st.endToEnd >= KEPT_UP * st.written);
+
   // Scaling of each stage, 1 vs 2 processes, interleaved so load changes hit both alike.
   const relayRates: Record<1 | 2, number[]> = { 1: [], 2: [] };
   const consumerRates: Record<1 | 2, number[]> = { 1: [], 2: [] };
@@ -444,6 +505,11 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       { name: 'end-to-end throughput (user committed → grant)', value: median(throughputs), unit: 'events/s', aim: '>= 10000' },
       { name: 'end to end ÷ load generator, same run', value: median(ratios), unit: 'ratio', aim: '>= 0.7' },
       { name: 'end to end ÷ load generator, 2 consumer processes', value: median(twoConsumerRatios), unit: 'ratio', aim: '>= 0.7' },
+      {
+        name: `highest fixed rate kept up with (end to end ≥ ${KEPT_UP} × written, ${SUSTAIN_SECONDS} s per step)`,
+        value: keptUp.at(-1)?.written ?? 0,
+        unit: 'users/s',
+      },
       { name: `latency p50 at ${LATENCY_RATE}/s`, value: median(p50s), unit: 'ms' },
       { name: `latency p99 at ${LATENCY_RATE}/s`, value: median(p99s), unit: 'ms', aim: '< 250' },
       { name: 'latency p50, user commit → published (relay)', value: median(relayP50s), unit: 'ms' },
@@ -468,6 +534,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       `latency: ${LATENCY_RATE} users/s for ${LATENCY_SECONDS} s; p99 runs: ${p99s.join(', ')} ms`,
       `end to end ÷ generator per run: ${ratios.map((r) => r.toFixed(2)).join(', ')}; generator runs: ${runs(genRates)} users/s`,
       `the same with one relay process and two consumer processes (throughput only): ${twoConsumerRatios.map((r) => r.toFixed(2)).join(', ')}`,
+      `sustained rate, per step (asked / written / end to end, users/s; p99 ms): ${sustained
+        .map((st) => `${st.rate} / ${st.written.toFixed(0)} / ${st.endToEnd.toFixed(0)}; ${st.p99}`)
+        .join(' · ')}; one run, one stage for all steps (relay and consumers as above)`,
       `relay scaling: a backlog of ${SCALING_EVENTS} users committed in one transaction, drained by 1 or 2 relay processes (${RELAY_CONCURRENCY} loops per database each), no consumer running; from the commit to the last published_at; runs, 1 process: ${runs(relayRates[1])}; 2 processes: ${runs(relayRates[2])} events/s`,
       `consumer scaling: ${SCALING_EVENTS} user.created messages published while 1 or 2 consumer processes (both groups, ${CONSUMER_CONCURRENCY} partitions at a time each) were stopped (SIGSTOP), from SIGCONT to the last point-service transaction; one relay process keeps publishing the grants' point.granted events meanwhile; runs, 1 process: ${runs(consumerRates[1])}; 2 processes: ${runs(consumerRates[2])} events/s`,
       `${SCALING_REPETITIONS} interleaved repetitions of the scaling runs; 2 cores shared by Postgres, the broker and every process: a second process adds parallelism only where a stage waits on I/O`,

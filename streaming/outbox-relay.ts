@@ -34,7 +34,7 @@ export interface RelaySource {
 }
 
 export interface RelayOptions {
-  /** Rows claimed and sent per round. Default 4000 (fewer rounds per event: each round costs seven statements and a Kafka request). */
+  /** Rows claimed and sent per round. Default 4000 (fewer rounds per event: each round costs six statements and a Kafka request). */
   batchSize?: number;
   /** Wait after a round that found nothing, ms. Default 20 (keeps p99 latency low). */
   pollIntervalMs?: number;
