@@ -164,3 +164,37 @@ export async function outboxRetentionFacts(db: Knex): Promise<OutboxRetentionFac
     rules: rules.map((r) => r.name),
   };
 }
+
+/** What says whether the relay's work list (`unpublished_events`) gets vacuumed. */
+export interface WorkListVacuumFacts {
+  /** Rows and dead row versions in the work list (`pg_stat_user_tables` estimates). */
+  live: number;
+  dead: number;
+  /** The server's `autovacuum` setting, and whether the table turns it off (`autovacuum_enabled = false`). */
+  autovacuum: boolean;
+  tableAutovacuum: boolean;
+  /** The last vacuum of the work list, by hand or by autovacuum; null: never since the statistics were reset. */
+  lastVacuum: Date | null;
+}
+
+/** Undefined when the work list does not exist (a database recon has not migrated) or has no statistics yet. */
+export async function workListVacuumFacts(db: Knex): Promise<WorkListVacuumFacts | undefined> {
+  const { rows } = await db.raw<{
+    rows: { live: string; dead: string; autovacuum: string; table_off: boolean; last_vacuum: Date | null }[];
+  }>(
+    `select s.n_live_tup::text as live, s.n_dead_tup::text as dead, current_setting('autovacuum') as autovacuum,
+            coalesce('autovacuum_enabled=false' = any(c.reloptions), false) as table_off,
+            greatest(s.last_vacuum, s.last_autovacuum) as last_vacuum
+       from pg_stat_user_tables s join pg_class c on c.oid = s.relid
+      where s.schemaname = 'public' and s.relname = 'unpublished_events'`,
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    live: Number(r.live),
+    dead: Number(r.dead),
+    autovacuum: r.autovacuum === 'on',
+    tableAutovacuum: !r.table_off,
+    lastVacuum: r.last_vacuum,
+  };
+}

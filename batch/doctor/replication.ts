@@ -2,11 +2,20 @@
  * Doctor's checks for the Debezium relay: `wal_level`, the replication slots
  * of each source database (a slot nobody reads holds WAL until the disk is
  * full), outbox rows deleted right after insert (Debezium's documented
- * pattern, which leaves recon nothing to reconcile), and, under
+ * pattern, which leaves recon nothing to reconcile), dead rows piling up in
+ * the polling relay's work list (nothing vacuums it), and, under
  * `RECON_RELAY=debezium`, the connectors' state on Kafka Connect.
  */
 import type { Config, SourceDatabase } from '../../core/index.js';
-import { outboxRetentionFacts, replicationSlots, walLevel, type OutboxRetentionFacts, type ReplicationSlot } from '../../db/index.js';
+import {
+  outboxRetentionFacts,
+  replicationSlots,
+  walLevel,
+  workListVacuumFacts,
+  type OutboxRetentionFacts,
+  type ReplicationSlot,
+  type WorkListVacuumFacts,
+} from '../../db/index.js';
 import { OUTBOX_DATABASES, connectClient, outboxConnectorNames, type ConnectorStatus } from '../../streaming/index.js';
 import { redactUrl, DATABASE_VARIABLES } from './postgres.js';
 import type { DoctorCheck, DoctorFinding } from './types.js';
@@ -146,6 +155,52 @@ export function outboxRetentionCheck(config: Config, name: SourceDatabase): Doct
   };
 }
 
+/** Dead row versions in the work list from which doctor warns, at the least; and per live row. */
+export const WORK_LIST_DEAD_MIN = 10_000;
+export const WORK_LIST_DEAD_PER_LIVE = 10;
+
+/**
+ * Judge whether the relay's work list is vacuumed. It is a queue: every
+ * outbox row passes through it and leaves a dead row version and a dead
+ * index entry behind, which the relay's claim walks past until a vacuum
+ * removes them. So dead versions far beyond the live rows warn, saying
+ * whether autovacuum is off (the server's setting or the table's) and when
+ * the list was last vacuumed.
+ */
+export function judgeWorkListVacuum(facts: WorkListVacuumFacts | undefined): DoctorFinding {
+  if (!facts) return { status: 'pass', detail: 'no statistics for unpublished_events yet', fix: '' };
+  const measured = { live: facts.live, dead: facts.dead };
+  const off = !facts.autovacuum ? 'autovacuum is off on this server' : !facts.tableAutovacuum ? 'autovacuum is off for unpublished_events' : '';
+  const last = facts.lastVacuum ? `last vacuumed ${facts.lastVacuum.toISOString()}` : 'never vacuumed since the statistics were reset';
+  if (facts.dead >= Math.max(WORK_LIST_DEAD_MIN, WORK_LIST_DEAD_PER_LIVE * facts.live)) {
+    return {
+      status: 'warn',
+      detail: `the relay's work list unpublished_events holds ${facts.dead} dead row versions for ${facts.live} rows (${last}${off ? `; ${off}` : ''}): every claim of the relay walks past them`,
+      fix: off
+        ? `turn autovacuum on (${facts.autovacuum ? 'ALTER TABLE unpublished_events RESET (autovacuum_enabled)' : 'ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf()'}), or run VACUUM unpublished_events every minute or so as its owner`
+        : 'VACUUM unpublished_events as its owner, and check why autovacuum has not (a long transaction holding back the xmin horizon keeps dead rows too)',
+      measured,
+    };
+  }
+  return {
+    status: 'pass',
+    detail: `unpublished_events: ${facts.live} rows, ${facts.dead} dead row versions (${last}${off ? `; ${off}: vacuum it on a schedule` : ''})`,
+    fix: '',
+    measured,
+  };
+}
+
+export function workListVacuumCheck(config: Config, name: SourceDatabase): DoctorCheck {
+  return {
+    name: `${name}.work-list-vacuum`,
+    target: target(config, name),
+    requires: [`${name}.connect`],
+    async run(ctx) {
+      return judgeWorkListVacuum(await workListVacuumFacts(ctx.postgres(config.databases[name])));
+    },
+  };
+}
+
 /** Judge the outbox connectors' states (`undefined`: Connect does not know it). */
 export function judgeConnectors(statuses: readonly { connector: string; status: ConnectorStatus | undefined }[]): DoctorFinding {
   const problems = statuses.flatMap(({ connector, status }) => {
@@ -183,5 +238,5 @@ export function connectorsCheck(config: Config): DoctorCheck {
 
 /** The replication checks of one source database (after its other checks). */
 export function replicationChecks(config: Config, name: SourceDatabase): DoctorCheck[] {
-  return [walLevelCheck(config, name), replicationSlotsCheck(config, name), outboxRetentionCheck(config, name)];
+  return [walLevelCheck(config, name), replicationSlotsCheck(config, name), outboxRetentionCheck(config, name), workListVacuumCheck(config, name)];
 }

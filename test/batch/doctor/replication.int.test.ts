@@ -1,7 +1,8 @@
 /**
  * `recon doctor`'s replication checks on the real server: a logical slot
  * nobody reads is a warning naming it and its bytes; outbox rows deleted
- * right after insert (by the application, or by a trigger) are found; under
+ * right after insert (by the application, or by a trigger) are found, and so
+ * are dead rows piling up in the relay's work list; under
  * RECON_RELAY=debezium a connector slot that does not exist is named. The
  * server's wal_level is not changed here (other tests share it): the "not
  * logical" branch is in replication.test.ts.
@@ -10,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDoctorContext, doctorChecks, runDoctor, type DoctorResult } from '../../../batch/index.js';
 import type { Config } from '../../../core/index.js';
-import { insertOutboxEvents } from '../../../db/index.js';
+import { insertOutboxEvents, markPublished } from '../../../db/index.js';
 import { createTestEnv, unusedPort, waitFor, type TestEnv } from '../../helpers/env.js';
 
 async function doctor(config: Config): Promise<Map<string, DoctorResult>> {
@@ -89,6 +90,37 @@ describe('recon doctor: replication slots and outbox retention', () => {
     );
     expect(finding.detail).toMatch(/^1500 of 1500 outbox rows inserted were deleted/);
     expect(finding.fix).toContain('keep outbox rows until every window holding them is reconciled');
+  });
+
+  it("warns when dead rows pile up in the relay's work list, naming autovacuum turned off for it", async () => {
+    const db = env.dbs.points;
+    await db.raw('alter table unpublished_events set (autovacuum_enabled = false)');
+    // Work-list rows an earlier test left (it deleted their outbox rows) would count as live rows.
+    await db.raw('delete from unpublished_events');
+    try {
+      // Every row published leaves a dead version in the work list.
+      const batch = rows(12_000);
+      await insertOutboxEvents(db, batch);
+      await markPublished(
+        db,
+        batch.map((r, i) => ({ event_id: r.event_id, partition: 0, offset: i })),
+      );
+      const finding = await waitFor(
+        'the dead work-list rows to show in pg_stat_user_tables',
+        async () => {
+          const f = (await doctor(env.config)).get('points.work-list-vacuum')!;
+          return f.status === 'warn' ? f : undefined;
+        },
+        { intervalMs: 1000 },
+      );
+      expect(finding.detail).toMatch(/the relay's work list unpublished_events holds \d+ dead row versions for \d+ rows/);
+      expect(finding.measured!.dead).toBeGreaterThanOrEqual(10_000);
+      expect(finding.detail).toMatch(/autovacuum is off (on this server|for unpublished_events)/);
+      await db.raw('vacuum unpublished_events');
+      await waitFor('the vacuum to show', async () => (await doctor(env.config)).get('points.work-list-vacuum')!.status === 'pass', { intervalMs: 1000 });
+    } finally {
+      await db.raw('alter table unpublished_events reset (autovacuum_enabled)');
+    }
   });
 
   it('fails on a trigger that deletes outbox rows', async () => {

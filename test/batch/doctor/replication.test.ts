@@ -2,10 +2,11 @@
  * Doctor's judgements for the Debezium relay, every branch: wal_level under
  * each relay (the shared server runs with logical and must not be restarted,
  * so "not logical" is judged here), slots inactive or lagging, the
- * insert-then-delete pattern, and the connectors' states.
+ * insert-then-delete pattern, dead rows in the relay's work list, and the
+ * connectors' states.
  */
 import { describe, expect, it } from 'vitest';
-import { judgeConnectors, judgeOutboxRetention, judgeReplicationSlots, judgeWalLevel } from '../../../batch/index.js';
+import { judgeConnectors, judgeOutboxRetention, judgeReplicationSlots, judgeWalLevel, judgeWorkListVacuum } from '../../../batch/index.js';
 import type { ReplicationSlot } from '../../../db/index.js';
 import { walLevelProblem } from '../../../streaming/index.js';
 
@@ -93,6 +94,29 @@ describe('outbox retention (insert then delete)', () => {
     expect(judgeOutboxRetention({ ...facts, deleted: 9_990, live: 10 }).status).toBe('warn');
     expect(judgeOutboxRetention({ ...facts, deleted: 5_000, live: 5_000 }).status).toBe('pass');
     expect(judgeOutboxRetention({ ...facts, inserted: 999, deleted: 999, live: 0 }).status).toBe('pass');
+  });
+});
+
+describe("the relay's work list and vacuum", () => {
+  const facts = { live: 100, dead: 50, autovacuum: true, tableAutovacuum: true, lastVacuum: new Date('2026-12-03T10:00:00Z') };
+
+  it('passes with few dead rows, and before there are statistics, saying when autovacuum is off', () => {
+    expect(judgeWorkListVacuum(facts)).toMatchObject({ status: 'pass', measured: { live: 100, dead: 50 } });
+    expect(judgeWorkListVacuum(undefined).status).toBe('pass');
+    expect(judgeWorkListVacuum({ ...facts, autovacuum: false }).detail).toContain('autovacuum is off on this server: vacuum it on a schedule');
+  });
+
+  it('warns from 10,000 dead rows and ten per live row, naming what turned autovacuum off and the fix', () => {
+    expect(judgeWorkListVacuum({ ...facts, dead: 9_999 }).status).toBe('pass');
+    expect(judgeWorkListVacuum({ ...facts, live: 2_000, dead: 19_999 }).status).toBe('pass');
+    const server = judgeWorkListVacuum({ ...facts, dead: 10_000, autovacuum: false });
+    expect(server.status).toBe('warn');
+    expect(server.detail).toMatch(/holds 10000 dead row versions for 100 rows \(last vacuumed 2026-12-03T10:00:00.000Z; autovacuum is off on this server\)/);
+    expect(server.fix).toContain('ALTER SYSTEM SET autovacuum = on');
+    const table = judgeWorkListVacuum({ ...facts, dead: 20_000, tableAutovacuum: false, lastVacuum: null });
+    expect(table.detail).toContain('never vacuumed since the statistics were reset; autovacuum is off for unpublished_events');
+    expect(table.fix).toContain('ALTER TABLE unpublished_events RESET (autovacuum_enabled)');
+    expect(judgeWorkListVacuum({ ...facts, dead: 50_000 }).fix).toContain('a long transaction holding back the xmin horizon');
   });
 });
 
