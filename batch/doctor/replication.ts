@@ -3,7 +3,7 @@
  * of each source database (a slot nobody reads holds WAL until the disk is
  * full), outbox rows deleted right after insert (Debezium's documented
  * pattern, which leaves recon nothing to reconcile), dead rows piling up in
- * the polling relay's work list (nothing vacuums it), and, under
+ * the polling relay's work list (when nothing vacuums it), and, under
  * `RECON_RELAY=debezium`, the connectors' state on Kafka Connect.
  */
 import type { Config, SourceDatabase } from '../../core/index.js';

@@ -75,13 +75,16 @@ export interface PendingOutboxRow {
  * rows is never held back, so the outbox always drains.
  *
  * That check is made by the statement that reads the claimed outbox rows,
- * one probe of the work list's key index per row: a work-list row is this
- * claim's own when this transaction locked it (its `xmax` is this
- * transaction's id: nothing else here locks, updates or deletes work-list
- * rows, and a row another transaction holds has that one's id there). When
- * some claimed rows could not be read (their outbox row deleted, or locked
- * by a republishing compensation), the claim's own rows are just those read,
- * and the check is made again against exactly them.
+ * one probe of the work list's key index per row, with no list of the
+ * claim's rows to send along: a work-list row is this claim's own when this
+ * transaction locked it, that is when its `xmax` is this transaction's id.
+ * This transaction writes no other work-list row before the check, and a
+ * row another transaction locked or deleted carries that one's id (several
+ * lockers at once would leave a multixact there, but nothing takes shared
+ * locks on the work list). When some claimed rows could not be read (their
+ * outbox row deleted, or locked by a republishing compensation), the claim's
+ * own rows are just those read, and the check is made again against exactly
+ * them.
  */
 export async function claimUnpublished(trx: Knex.Transaction, limit: number): Promise<PendingOutboxRow[]> {
   // Walk the work list's index in order and stop after `limit` rows. Statistics taken while it was nearly
@@ -141,7 +144,12 @@ const EARLIER_OF_KEY = `hashtextextended(u.message_key, 0) = hashtextextended(o.
                  and u.topic = o.topic and u.message_key = o.message_key
                  and (u.occurred_at, u.event_id) < (o.occurred_at, o.event_id)`;
 
-/** Of `mine` (outbox rows this transaction holds), those with an earlier unpublished row of their topic and key outside `mine`. */
+/**
+ * Of `mine` (outbox rows this transaction holds), those with an earlier
+ * unpublished row of their topic and key outside `mine`. Only for the rare
+ * round in which claimed rows could not be read: the `<> all` is a scan of
+ * `mine` for each earlier row found, which the common path avoids.
+ */
 async function waitingOutside(trx: Knex.Transaction, mine: readonly string[]): Promise<Set<string>> {
   if (mine.length === 0) return new Set();
   const { rows } = await trx.raw<{ rows: { event_id: string }[] }>(
