@@ -14,7 +14,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../core/index.js';
 
-export const BENCHMARKS = ['streaming', 'stream-statements', 'reconcile', 'compensation', 'debezium', 'topic-evidence', 'prune', 'prune-partitions', 'backfill'] as const;
+export const BENCHMARKS = [
+  'streaming',
+  'stream-statements',
+  'reconcile',
+  'compensation',
+  'debezium',
+  'topic-evidence',
+  'prune',
+  'prune-partitions',
+  'backfill',
+] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 export interface Metric {

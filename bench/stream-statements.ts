@@ -24,10 +24,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Knex } from 'knex';
 import { CONSUMER_GROUPS, decodePointGranted, decodeUserCreated, namespaced, type PointGrantedEvent, type UserCreatedEvent } from '../core/index.js';
 import { claimUnpublished, closeDatabases, connectDatabases, dropDatabase, insertConsumedEvents, markPublished, migrateAll } from '../db/index.js';
-import { balanceHandler } from '../streaming/balance-consumer.js';
-import type { BatchHandler, ConsumedMessage } from '../streaming/idempotent-consumer.js';
-import { pointServiceHandler } from '../streaming/point-consumer.js';
-import { createUsersOutbox, topicNames } from '../streaming/index.js';
+import { balanceHandler, createUsersOutbox, pointServiceHandler, topicNames, type BatchHandler, type ConsumedMessage } from '../streaming/index.js';
 import { isolatedConfig, type BenchContext, type BenchResult } from './index.js';
 
 const ROUNDS = Number(process.env.RECON_BENCH_STATEMENT_ROUNDS ?? 16);
@@ -140,8 +137,15 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       ...(measured ? [{ name: `${s}: Postgres CPU per event`, value: perRow(s, 'cpu'), unit: 'µs' }] : []),
       { name: `${s}: wall time per event`, value: perRow(s, 'wall'), unit: 'µs' },
     ]);
-    const pipeline = (['relay, users', 'point consumer', 'relay, points', 'balance consumer'] as const).reduce((sum, s) => sum + perRow(s, measured ? 'cpu' : 'wall'), 0);
-    metrics.push({ name: `pipeline (both relays and both consumers): Postgres ${measured ? 'CPU' : 'wall time'} per user`, value: Math.round(pipeline * 10) / 10, unit: 'µs' });
+    const pipeline = (['relay, users', 'point consumer', 'relay, points', 'balance consumer'] as const).reduce(
+      (sum, s) => sum + perRow(s, measured ? 'cpu' : 'wall'),
+      0,
+    );
+    metrics.push({
+      name: `pipeline (both relays and both consumers): Postgres ${measured ? 'CPU' : 'wall time'} per user`,
+      value: Math.round(pipeline * 10) / 10,
+      unit: 'µs',
+    });
     for (const m of metrics) ctx.log(`stream-statements: ${m.name} ${m.value} ${m.unit}`);
     return {
       name: 'stream-statements',
