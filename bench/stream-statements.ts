@@ -17,7 +17,7 @@
  *   and the balances, in one transaction.
  *
  * Figures: the backend's CPU time (Linux `/proc/<pid>/stat`, user + system)
- * and the wall time of each stage, summed over `ROUNDS` rounds and divided by
+ * and the wall time of each stage, summed over `RECON_BENCH_STATEMENT_ROUNDS` rounds and divided by
  * the rows; the first round (cold caches, plans) is left out.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -27,7 +27,6 @@ import { claimUnpublished, closeDatabases, connectDatabases, dropDatabase, inser
 import { balanceHandler, createUsersOutbox, pointServiceHandler, topicNames, type BatchHandler, type ConsumedMessage } from '../streaming/index.js';
 import { isolatedConfig, type BenchContext, type BenchResult } from './index.js';
 
-const ROUNDS = Number(process.env.RECON_BENCH_STATEMENT_ROUNDS ?? 16);
 const USERS = 4000;
 const CONSUMER_BATCH = 1000;
 
@@ -73,6 +72,7 @@ async function consume<T>(db: Knex, handler: BatchHandler<T>, events: readonly T
 }
 
 export async function run(ctx: BenchContext): Promise<BenchResult> {
+  const rounds = ctx.config.benchStatementRounds;
   const config = isolatedConfig(ctx.config, 'stmt');
   await migrateAll(config);
   const dbs = connectDatabases(config, { max: 1 });
@@ -113,7 +113,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         );
         return claimed;
       });
-    for (let round = 0; round <= ROUNDS; round++) {
+    for (let round = 0; round <= rounds; round++) {
       await timed('generator', 'users', USERS, round, () => createUsersOutbox({ db: dbs.users, userCreatedTopic: topics.userCreated }, USERS));
       const users = await timed('relay, users', 'users', USERS, round, () => relayRound(dbs.users, round));
       const created = users.map((r) => (decodeUserCreated(r.payload) as { ok: true; event: UserCreatedEvent }).event);
@@ -151,7 +151,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       name: 'stream-statements',
       metrics,
       notes: [
-        `${ROUNDS} rounds of ${USERS} users after one warm-up round, one connection per database (RECON_BENCH_STATEMENT_ROUNDS sets the rounds); consumer transactions of ${CONSUMER_BATCH} events; no Kafka (the relay's positions are made up).`,
+        `${rounds} rounds of ${USERS} users after one warm-up round, one connection per database (RECON_BENCH_STATEMENT_ROUNDS sets the rounds); consumer transactions of ${CONSUMER_BATCH} events; no Kafka (the relay's positions are made up).`,
         measured ? 'CPU: the backend process (/proc), 10 ms ticks summed over the rounds.' : 'No /proc here: wall times only.',
       ],
     };

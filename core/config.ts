@@ -172,6 +172,7 @@ const schema = {
   RECON_SLOT_LAG_WARN_BYTES: positiveInt().default(1024 * 1024 * 1024),
   RECON_BENCH_DEBEZIUM_USERS: positiveInt(10_000_000).default(50_000),
   RECON_BENCH_PRUNE_ROWS: positiveInt(100_000_000).default(10_000_000),
+  RECON_BENCH_STATEMENT_ROUNDS: positiveInt(10_000).default(16),
   RECON_RELAY: z.enum(RELAYS).default('polling'),
   RECON_SUBSCRIPTIONS: z
     .string()
@@ -368,6 +369,8 @@ export interface Config {
   benchDebeziumUsers: number;
   /** Rows of history `npm run bench -- prune` prunes (`RECON_BENCH_PRUNE_ROWS`): smaller for a quick run. Default 10000000. */
   benchPruneRows: number;
+  /** Rounds of 4,000 users in `npm run bench -- stream-statements` (`RECON_BENCH_STATEMENT_ROUNDS`): more for steadier figures. Default 16. */
+  benchStatementRounds: number;
   /**
    * Which consumer groups read which topic, and what says they consumed an
    * event (`RECON_SUBSCRIPTIONS`): `inbox` (the group's `consumed_events`
@@ -491,6 +494,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     benchDebeziumUsers: p.RECON_BENCH_DEBEZIUM_USERS,
     benchPruneRows: p.RECON_BENCH_PRUNE_ROWS,
+    benchStatementRounds: p.RECON_BENCH_STATEMENT_ROUNDS,
     subscriptions: p.RECON_SUBSCRIPTIONS,
     clockSkewSeconds: p.RECON_CLOCK_SKEW_SECONDS,
     alerts: { webhookUrls: p.RECON_WEBHOOK_URL ?? [], skipAlertSeconds: p.RECON_SKIP_ALERT_SECONDS },
