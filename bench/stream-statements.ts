@@ -23,8 +23,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Knex } from 'knex';
 import { CONSUMER_GROUPS, decodePointGranted, decodeUserCreated, namespaced, type PointGrantedEvent, type UserCreatedEvent } from '../core/index.js';
-import { claimUnpublished, closeDatabases, connectDatabases, dropDatabase, insertConsumedEvents, markPublished, migrateAll } from '../db/index.js';
-import { balanceHandler, createUsersOutbox, pointServiceHandler, topicNames, type BatchHandler, type ConsumedMessage } from '../streaming/index.js';
+import { claimUnpublished, closeDatabases, connectDatabases, dropDatabase, markPublished, migrateAll } from '../db/index.js';
+import { applyOnce, balanceHandler, createUsersOutbox, pointServiceHandler, topicNames, type BatchHandler, type ConsumedMessage } from '../streaming/index.js';
 import { isolatedConfig, type BenchContext, type BenchResult } from './index.js';
 
 const USERS = 4000;
@@ -46,29 +46,13 @@ async function backendPid(db: Knex): Promise<number> {
   return rows[0]!.pid;
 }
 
-/** The consumer's transaction for one batch: consumed-events rows, then the handler's effect for the new ones. */
+/** The consumer's transaction for one batch (its `applyOnce`: consumed-events rows, then the effect of the new ones). */
 async function consume<T>(db: Knex, handler: BatchHandler<T>, events: readonly T[], offset: number): Promise<void> {
   const messages: ConsumedMessage<T>[] = events.map((event, i) => {
     const { eventId, occurredAt } = handler.identify(event);
     return { event, eventId, occurredAt, partition: i % 12, offset: offset + i, message: { offset: String(offset + i) } as never };
   });
-  await db.transaction(async (trx) => {
-    const fresh = await insertConsumedEvents(
-      trx,
-      messages.map((m) => ({
-        event_id: m.eventId,
-        consumer_group: handler.group,
-        topic: handler.topic,
-        kafka_partition: m.partition,
-        kafka_offset: m.offset,
-        event_occurred_at: m.occurredAt,
-      })),
-    );
-    await handler.apply(
-      trx,
-      messages.filter((m) => fresh.has(m.eventId)),
-    );
-  });
+  await db.transaction((trx) => applyOnce(trx, handler, messages));
 }
 
 export async function run(ctx: BenchContext): Promise<BenchResult> {

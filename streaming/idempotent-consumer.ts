@@ -144,6 +144,28 @@ export class BatchFailure extends Error {
   }
 }
 
+/**
+ * Inside `trx`: record `valid` in `consumed_events` and apply the effect of
+ * the events consumed for the first time (each event id once). Returns those.
+ */
+export async function applyOnce<T>(trx: Knex.Transaction, handler: BatchHandler<T>, valid: readonly ConsumedMessage<T>[]): Promise<ConsumedMessage<T>[]> {
+  const inserted = await insertConsumedEvents(
+    trx,
+    valid.map((v) => ({
+      event_id: v.eventId,
+      consumer_group: handler.group,
+      topic: handler.topic,
+      kafka_partition: v.partition,
+      kafka_offset: v.offset,
+      event_occurred_at: v.occurredAt,
+    })),
+  );
+  const seen = new Set<string>();
+  const fresh = valid.filter((v) => inserted.has(v.eventId) && !seen.has(v.eventId) && seen.add(v.eventId));
+  if (fresh.length) await handler.apply(trx, fresh);
+  return fresh;
+}
+
 /** Connect, subscribe (new groups start at the earliest offset) and run until `stop()`. */
 export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHandler<T>, options: BatchConsumerOptions): Promise<ConsumerHandle> {
   const { concurrency = 1, maxAttempts = 5, backoffBaseMs = 100, backoffMaxMs = 5000, producer, log = silentLogger } = options;
@@ -240,22 +262,7 @@ export async function runBatchConsumer<T>(kafka: KafkaClient, handler: BatchHand
     if (valid.length === 0 && dead.length === 0) return;
     let fresh: ConsumedMessage<T>[] = [];
     await handler.db.transaction(async (trx) => {
-      if (valid.length) {
-        const inserted = await insertConsumedEvents(
-          trx,
-          valid.map((v) => ({
-            event_id: v.eventId,
-            consumer_group: handler.group,
-            topic: handler.topic,
-            kafka_partition: v.partition,
-            kafka_offset: v.offset,
-            event_occurred_at: v.occurredAt,
-          })),
-        );
-        const seen = new Set<string>();
-        fresh = valid.filter((v) => inserted.has(v.eventId) && !seen.has(v.eventId) && seen.add(v.eventId));
-        if (fresh.length) await handler.apply(trx, fresh);
-      }
+      if (valid.length) fresh = await applyOnce(trx, handler, valid);
       if (dead.length) {
         await insertDeadLetters(
           trx,
